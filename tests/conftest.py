@@ -1,0 +1,34 @@
+"""Shared test fixtures: one registry per test session, the MLPerf Tiny models when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MLPERF_DIR = Path(
+    os.environ.get("EDGEKIT_MLPERF_DIR", REPO.parent / "shared" / "models" / "mlperf-tiny")
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_registry(tmp_path_factory):
+    """One registry folder for the whole session: creating an MLflow database takes seconds."""
+    folder = tmp_path_factory.mktemp("registry")
+    previous = os.environ.get("EDGEKIT_REGISTRY")
+    os.environ["EDGEKIT_REGISTRY"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("EDGEKIT_REGISTRY", None)
+    else:
+        os.environ["EDGEKIT_REGISTRY"] = previous
+
+
+@pytest.fixture(scope="session")
+def mlperf_dir() -> Path:
+    """The MLPerf Tiny reference models; tests that need them skip when the folder is absent."""
+    if not (MLPERF_DIR / "kws_ref_model.tflite").is_file():
+        pytest.skip(f"MLPerf Tiny models not found at {MLPERF_DIR} (set EDGEKIT_MLPERF_DIR)")
+    return MLPERF_DIR
