@@ -108,6 +108,16 @@ class Backend:
         """Open a runner on a converted artifact."""
         raise NotImplementedError
 
+    def reference(self, source: SourceModel, artifact: Artifact) -> Runner | None:
+        """The runner whose outputs judge this artifact's fidelity.
+
+        None means the source model itself (float outputs, tolerance-based).
+        A backend that must match an interpreter bit for bit (int8 code that
+        mirrors the TFLM reference kernels) returns that interpreter here; the
+        harness then compares raw integer outputs and reports `bit_exact`.
+        """
+        return None
+
 
 class Runner:
     """Runs a converted model: `infer(feed) -> outputs`, both keyed by tensor name.
