@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from edgekit.commands._options import conversion_options, registry_uri
+
+
+@click.command("bench")
+@click.argument("model")
+@conversion_options
+@click.option("--dataset", "-d", metavar="DATASET", help="Labelled test data: digits, mnist5k or FILE.npz.")
+@click.option("--runs", "-n", type=click.IntRange(min=1), default=100, show_default=True, help="Timed runs.")
+@click.option("--warmup", "-w", type=click.IntRange(min=0), default=10, show_default=True, help="Warm-up runs.")
+@click.option("--threads", type=click.IntRange(min=1), help="Host threads for the runner.")
+@click.option("--limit", type=click.IntRange(min=1), help="Use at most this many test samples.")
+@click.option("--port", metavar="PORT", help="A board's serial port (/dev/ttyACM0, socket://HOST:PORT).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
+@click.option("--no-log", is_flag=True, help="Do not record the run in the registry.")
+def bench_command(model, target, backend, quantize, calibration, dataset, runs, warmup, threads, limit, port, out, no_log):
+    """Benchmark MODEL (a model or a converted artifact) on a target and report."""
+    from edgekit import targets
+    from edgekit.bench import harness, report as reports
+    from edgekit.pipeline import artifact_for, open_runner, reference_runner
+
+    uri = registry_uri()
+    artifact, source = artifact_for(model, target, backend, quantize, calibration, uri)
+    dataset = dataset or (source.dataset if source else None)
+    settings = harness.BenchSettings(runs=runs, warmup=warmup, dataset=dataset, limit=limit, threads=threads)
+    started = time.perf_counter()
+    with open_runner(artifact, target, threads=threads, port=port) as runner:
+        load_ms = (time.perf_counter() - started) * 1e3
+        reference = reference_runner(artifact, source)
+        try:
+            report = harness.benchmark(runner, artifact, targets.get(target), settings, source, reference, load_ms)
+        finally:
+            if reference is not None:
+                reference.close()
+    if out:
+        reports.write(report, out)
+    if not no_log:
+        from edgekit.pipeline import open_registry
+
+        open_registry(uri).log_benchmark(report, source, artifact)
+    click.echo(summary(report))
+    if out:
+        click.echo(f"wrote {out}")
+
+
+def summary(report: dict) -> str:
+    lat = report["latency_ms"]
+    parts = [
+        f"{report['model']['name']} on {report['target']['name']} with {report['backend']} "
+        f"({report['quantization']}, {report['runner']}):",
+        f"p50 {lat['p50']:.4g} ms, p90 {lat['p90']:.4g} ms ({lat['count']} runs, {lat['source']} clock)",
+    ]
+    if report.get("accuracy"):
+        acc = report["accuracy"]
+        parts.append(f"{acc['metric']} {acc['value'] * 100:.2f}% on {acc['dataset']} (n={acc['n']})")
+    fid = report.get("fidelity")
+    if fid:
+        text = f"vs {fid['reference']}: max|err| {fid['max_abs_err']:.3g}, cosine {fid['cosine']:.6f}"
+        if "bit_exact" in fid:
+            text += f", bit-exact {'yes' if fid['bit_exact'] else 'no'} ({fid['mismatches']} mismatches)"
+        parts.append(text)
+    return "\n  ".join(parts)
