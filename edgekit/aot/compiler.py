@@ -1,0 +1,200 @@
+"""The AOT compiler driver: .tflite -> graph -> memory plan -> emitters -> C bundle.
+
+`compile_model` is the one entry point; it writes `<name>.h` and `<name>.c`
+into a folder atomically (a temp folder renamed into place by the caller, or
+files written beside each other only when everything succeeded).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgekit.aot.codegen import BundleParts, c_identifier, render_header, render_source
+from edgekit.aot.graph import Graph, TensorInfo, graph_from_model
+from edgekit.aot.ops.base import EmitContext, c_type, emitter_for
+from edgekit.aot.planner import MemoryPlan, plan_memory
+from edgekit.errors import EdgekitError
+
+#: The rounding of MultiplyByQuantizedMultiplier in the TFLM build the bundle must
+#: match. The pip `tflite-micro` interpreter uses the double (gemmlowp) rounding:
+#: tests/test_aot_quant.py checks this empirically on rounding-tie inputs.
+TFLM_SINGLE_ROUNDING = False
+
+#: backends that take a model this compiler cannot (named in the unsupported-ops error)
+FALLBACK_BACKENDS = ("tflite", "tflm")
+
+
+class UnsupportedOpsError(EdgekitError):
+    """The model has operators the aot compiler cannot compile; lists all of them."""
+
+    def __init__(self, model_label: str, problems: list[str]):
+        counts = Counter(problems)
+        listed = ", ".join(f"{p} (x{n})" if n > 1 else p for p, n in counts.items())
+        super().__init__(
+            f"the aot backend cannot compile {model_label}: unsupported operators: {listed}; "
+            f"convert it with --backend {' or --backend '.join(FALLBACK_BACKENDS)} instead"
+        )
+        self.problems = sorted(counts)
+
+
+@dataclass
+class CompiledBundle:
+    """What the compiler produced and the facts a report wants."""
+
+    name: str
+    header: str
+    source: str
+    arena_bytes: int
+    weights_bytes: int
+    ops: list[str]
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    plan: MemoryPlan
+    features: frozenset[str] = field(default_factory=frozenset)
+
+    def write(self, out_dir: Path) -> tuple[Path, Path]:
+        """Write `<name>.h` and `<name>.c` into `out_dir` (each via a temp file + rename)."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for suffix, text in ((".h", self.header), (".c", self.source)):
+            target = out_dir / f"{self.name}{suffix}"
+            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{self.name}", suffix=suffix)
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            paths.append(target)
+        return paths[0], paths[1]
+
+
+def _pointer_expr(graph: Graph, plan: MemoryPlan, t: int) -> str | None:
+    """C expression of tensor t's data pointer, or None for constants (defined lazily)."""
+    info = graph.tensors[t]
+    ctype = c_type(info.dtype)
+    r = plan.roots.get(t, t)
+    if graph.tensors[r].is_const:
+        return None
+    if r in graph.inputs:
+        return f"((const {ctype} *)inputs[{graph.inputs.index(r)}])"
+    if r in graph.outputs:
+        return f"(({ctype} *)outputs[{graph.outputs.index(r)}])"
+    return f"(({ctype} *)(activations + {plan.offsets[r]}))"
+
+
+def compile_graph(
+    graph: Graph,
+    *,
+    source_label: str,
+    features: frozenset[str] | set[str] = frozenset(),
+    single_rounding: bool = TFLM_SINGLE_ROUNDING,
+) -> CompiledBundle:
+    features = frozenset(features)
+    ctx = EmitContext(graph=graph, pointers={}, single_rounding=single_rounding, features=features)
+
+    problems = []
+    emitters = []
+    for node in graph.nodes:
+        emitter = emitter_for(node.opcode)
+        if emitter is None:
+            problems.append(node.opcode)
+            continue
+        reason = emitter.check(node, ctx)
+        if reason:
+            problems.append(f"{node.opcode} ({reason})")
+        emitters.append(emitter)
+    for group, kind in ((graph.inputs, "input"), (graph.outputs, "output")):
+        for t in group:
+            if graph.tensors[t].dtype not in ("int8", "uint8", "int16", "int32", "float32"):
+                problems.append(f"model {kind} of type {graph.tensors[t].dtype}")
+    for t in graph.outputs:
+        if graph.tensors[t].is_const or t in graph.inputs:
+            problems.append("model output that is a constant or a model input")
+    if problems:
+        raise UnsupportedOpsError(source_label, problems)
+
+    aliased = {n.index for n, e in zip(graph.nodes, emitters) if e.aliases_input(n, ctx)}
+    scratch = {n.index: e.scratch_bytes(n, ctx) for n, e in zip(graph.nodes, emitters)}
+    plan = plan_memory(graph, aliased, scratch)
+
+    for t in plan.roots:
+        expr = _pointer_expr(graph, plan, t)
+        if expr is not None:
+            ctx.pointers[t] = expr
+    for node_index, offset in plan.scratch_offsets.items():
+        ctx.scratch_pointers[node_index] = f"((void *)(activations + {offset}))"
+    # a constant reinterpreted (RESHAPE of a constant) points at its source's array
+    for t, r in plan.roots.items():
+        if t != r and graph.tensors[r].is_const:
+            ctx.pointers[t] = ctx.ptr(r)
+
+    body, kernels = [], []
+    for node, emitter in zip(graph.nodes, emitters):
+        out_names = ", ".join(graph.tensors[t].name for t in node.outputs if t >= 0)
+        code = emitter.emit(node, ctx).strip()
+        body.append(f"/* {node.index}: {node.opcode} -> {out_names} */\n" + (code or "/* no code: aliases its input */"))
+        for k in emitter.kernels:
+            if k not in kernels:
+                kernels.append(k)
+
+    name = c_identifier(graph.name)
+    inputs = [graph.tensors[t] for t in graph.inputs]
+    outputs = [graph.tensors[t] for t in graph.outputs]
+    parts = BundleParts(
+        name=name,
+        source_label=source_label,
+        inputs=inputs,
+        outputs=outputs,
+        arena_bytes=plan.arena_bytes,
+        weights_bytes=ctx.constant_bytes,
+        kernels=kernels,
+        constants=ctx.constants,
+        body=body,
+        single_rounding=single_rounding,
+        dsp="dsp" in features,
+        uses_math=any(graph.tensors[t].dtype == "float32" for t in graph.tensors),
+    )
+    return CompiledBundle(
+        name=name,
+        header=render_header(parts),
+        source=render_source(parts),
+        arena_bytes=plan.arena_bytes,
+        weights_bytes=ctx.constant_bytes,
+        ops=[n.opcode for n in graph.nodes],
+        inputs=inputs,
+        outputs=outputs,
+        plan=plan,
+        features=features,
+    )
+
+
+def compile_model(
+    model: bytes | str | Path,
+    *,
+    name: str | None = None,
+    features: frozenset[str] | set[str] = frozenset(),
+    single_rounding: bool = TFLM_SINGLE_ROUNDING,
+) -> CompiledBundle:
+    """Compile a .tflite (bytes or path) into a C bundle called `name` (default: file stem).
+
+    Raises InvalidModelError for a malformed model and UnsupportedOpsError
+    (listing every unsupported operator) for one it cannot compile.
+    """
+    from edgekit.aot.reader import read_model
+
+    if isinstance(model, (str, Path)):
+        label = Path(model).name
+        default_name = Path(model).stem
+    else:
+        label = "the model"
+        default_name = "model"
+    parsed = read_model(model)
+    graph = graph_from_model(parsed, c_identifier(name or default_name))
+    return compile_graph(graph, source_label=label, features=features, single_rounding=single_rounding)

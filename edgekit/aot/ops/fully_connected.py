@@ -1,0 +1,98 @@
+"""FULLY_CONNECTED, int8 (per-tensor or per-channel weights) and float32.
+
+The worked example of the emitter interface (see docs/aot.md): read
+attributes, resolve shapes and quantization, emit one kernel call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.aot.graph import Node
+from edgekit.aot.ops.base import EmitContext, Emitter, call, per_tensor_qparams, register
+from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
+
+
+@register
+class FullyConnected(Emitter):
+    opcodes = ("FULLY_CONNECTED",)
+    kernels = ("ek_fully_connected.h",)
+
+    # -- 1. attributes --------------------------------------------------------------------
+    def _tensors(self, node: Node, ctx: EmitContext):
+        x = ctx.tensor(node.inputs[0])
+        w = ctx.tensor(node.inputs[1])
+        bias = ctx.tensor(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] >= 0 else None
+        y = ctx.tensor(node.outputs[0])
+        return x, w, bias, y
+
+    def check(self, node: Node, ctx: EmitContext) -> str | None:
+        x, w, bias, y = self._tensors(node, ctx)
+        if not w.is_const or (bias is not None and not bias.is_const):
+            return "weights computed at run time"
+        if len(w.shape) != 2:
+            return f"weights of rank {len(w.shape)}"
+        if node.option("weights_format", "DEFAULT") != "DEFAULT":
+            return "shuffled weights"
+        if x.dtype == "int8":
+            if w.dtype != "int8" or y.dtype != "int8":
+                return f"{x.dtype} input with {w.dtype} weights and {y.dtype} output"
+            if not (x.quantized and w.quantized and y.quantized):
+                return "int8 tensors without quantization"
+            if np.any(w.zero_point != 0):
+                return "weights with a nonzero zero point"
+            if bias is not None and bias.dtype != "int32":
+                return f"{bias.dtype} bias"
+        elif x.dtype == "float32":
+            if w.dtype != "float32" or y.dtype != "float32":
+                return f"float32 input with {w.dtype} weights (hybrid)"
+        else:
+            return f"{x.dtype} input"
+        if x.size % w.shape[1]:
+            return "input size not a multiple of the weights' depth"
+        return None
+
+    # -- 2 + 3. resolve and emit -----------------------------------------------------------
+    def emit(self, node: Node, ctx: EmitContext) -> str:
+        x, w, bias, y = self._tensors(node, ctx)
+        out_depth, accum_depth = w.shape
+        batches = x.size // accum_depth
+        activation = node.option("fused_activation_function", "NONE")
+        if x.dtype == "float32":
+            lo, hi = activation_range_float(activation)
+            return call(
+                "ek_fully_connected_f32",
+                ctx.ptr(x.index), ctx.ptr(w.index),
+                ctx.ptr(bias.index) if bias is not None else "(const float *)0",
+                ctx.ptr(y.index), batches, out_depth, accum_depth,
+                _float(lo), _float(hi),
+            )  # fmt: skip
+
+        x_scale, x_zp = per_tensor_qparams(x)
+        y_scale, y_zp = per_tensor_qparams(y)
+        mults, shifts = conv_multipliers(x_scale, w.scale, y_scale, out_depth, ctx.single_rounding)
+        per_channel = w.per_channel
+        if not per_channel:
+            mults, shifts = mults[:1], shifts[:1]
+        weights = np.asarray(w.data, dtype=np.int8)
+        # bias + input_offset * sum(w): exact, and it keeps the offset out of the inner loop
+        folded = (
+            np.asarray(bias.data, dtype=np.int64) if bias is not None else np.zeros(out_depth, np.int64)
+        ) + (-x_zp) * weights.astype(np.int64).sum(axis=1)
+        folded = ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)  # int32 wrap, as in C
+        act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
+        return call(
+            "ek_fully_connected_s8",
+            ctx.ptr(x.index), ctx.ptr(w.index),
+            ctx.const_array(folded, f"{y.name}_bias"),
+            ctx.const_array(mults, f"{y.name}_mult"),
+            ctx.const_array(shifts, f"{y.name}_shift"),
+            ctx.ptr(y.index), batches, out_depth, accum_depth, int(per_channel),
+            y_zp, act_min, act_max,
+        )  # fmt: skip
+
+
+def _float(value: float) -> str:
+    from edgekit.aot.codegen import float_literal
+
+    return float_literal(value)
