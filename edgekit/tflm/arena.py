@@ -190,7 +190,11 @@ def bisect_arena(model: bytes) -> dict:
 
 def _main(argv: list[str]) -> int:
     model = Path(argv[0]).read_bytes()
-    print(json.dumps(bisect_arena(model)))
+    try:
+        result = bisect_arena(model)
+    except Exception as exc:  # TFLM's Python layer failing on the file, not on the arena size
+        result = {"error": f"TFLM cannot load the model ({type(exc).__name__}: {exc})"}
+    print(json.dumps(result))
     return 0
 
 
