@@ -1,0 +1,669 @@
+"""Read and validate .tflite files without TensorFlow.
+
+Interpreters trust the files they load: a tensor index past the tensor list,
+a graph that reads a tensor nobody wrote or a zero quantization scale can
+crash them or make them compute garbage. edgekit reads every .tflite here
+first, checking every offset against the file and every index against the
+list it points into, so a bad file becomes one InvalidModelError naming what
+is wrong and where, and the interpreters and the AOT compiler only ever see
+files that passed.
+
+Reading happens in three steps: the header checks, a bounds-checked walk of
+the flatbuffer into plain records, then an ordered list of small checks
+(`CHECKS`), each raising `ModelCheckError` with its own name in `.check`.
+Every subgraph gets the same checks; `Model` exposes subgraph 0, the one
+interpreters run, and counts the others.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.aot import schema as S
+from edgekit.aot.flatbuf import Buffer, MalformedError, Table
+from edgekit.errors import InvalidModelError
+
+_INT32_LIMIT = 2**31 - 1  # element counts and byte sizes must fit an int32 (TFLM uses int)
+_UINT64_LIMIT = 2**64 - 1
+
+
+class ModelCheckError(InvalidModelError):
+    """A model failed one named check; `check` is that check's name (e.g. 'tensor_indices')."""
+
+    def __init__(self, check: str, message: str):
+        super().__init__(message)
+        self.check = check
+
+
+# ----------------------------------------------------------------------------- public records
+
+
+@dataclass(frozen=True)
+class Quantization:
+    scale: np.ndarray  # float32, shape (n,), all finite and > 0
+    zero_point: np.ndarray  # int64, shape (n,)
+    axis: int  # quantized_dimension when per-channel (n > 1); 0 when per-tensor
+
+
+@dataclass(frozen=True)
+class Tensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # numpy dtype name ('float32', 'int8', ...); 'int4', 'bfloat16', 'string' kept raw
+    data: np.ndarray | None  # constant data, typed, shaped and read-only; None for activations
+    quantization: Quantization | None
+    is_variable: bool
+
+
+@dataclass(frozen=True)
+class Operator:
+    index: int
+    opcode: str  # builtin name ('CONV_2D'), or 'CUSTOM:<custom_code>'
+    version: int
+    inputs: tuple[int, ...]  # -1 marks an absent optional input
+    outputs: tuple[int, ...]
+    options: dict  # decoded builtin options, schema field names, enums as strings, defaults filled
+
+
+@dataclass(frozen=True)
+class Model:
+    version: int
+    description: str
+    tensors: tuple[Tensor, ...]
+    operators: tuple[Operator, ...]  # subgraph 0, in execution order
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    subgraph_count: int
+
+    def ops_used(self) -> list[str]:
+        """Distinct opcodes, in the order they are first used."""
+        return list(dict.fromkeys(op.opcode for op in self.operators))
+
+    def tensor(self, i: int) -> Tensor:
+        return self.tensors[i]
+
+
+# ----------------------------------------------------------------------------- raw records
+
+
+@dataclass
+class _RawBuffer:
+    inline: tuple[int, int] | None  # (start, length) of the data vector inside the flatbuffer
+    offset: int  # Buffer.offset / Buffer.size: data stored after the flatbuffer (large models)
+    size: int
+
+    def span(self) -> tuple[int, int] | None:
+        """(start, length) of the data in the file, or None when the buffer is empty."""
+        if self.inline is not None and self.inline[1] > 0:
+            return self.inline
+        if self.offset > 1 and self.size > 0:
+            return (self.offset, self.size)
+        return None
+
+
+@dataclass
+class _RawTensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    signature: tuple[int, ...] | None
+    type_code: int
+    buffer: int
+    scale: np.ndarray | None
+    zero_point: np.ndarray | None
+    axis: int
+    is_variable: bool
+    sparse: bool
+    dtype: str = ""  # set by check_tensor_types
+    constant: bool = False  # set by check_buffer_indices
+
+
+@dataclass
+class _RawOperator:
+    index: int
+    opcode_index: int
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    intermediates: tuple[int, ...]
+    options_type: int
+    options_table: Table | None
+    opcode: str = ""  # set by check_operator_codes
+    version: int = 1
+    options: dict = field(default_factory=dict)  # set by check_options
+
+
+@dataclass
+class _RawSubgraph:
+    index: int
+    name: str
+    tensors: list[_RawTensor]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    operators: list[_RawOperator]
+
+
+@dataclass
+class _RawOpcode:
+    code: int
+    custom_code: str | None
+    version: int
+
+
+@dataclass
+class _RawModel:
+    name: str
+    data: bytes
+    version: int = 0
+    description: str = ""
+    opcodes: list[_RawOpcode] = field(default_factory=list)
+    subgraphs: list[_RawSubgraph] = field(default_factory=list)
+    buffers: list[_RawBuffer] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- public entry points
+
+
+def read_model(source: bytes | str | Path, *, name: str | None = None) -> Model:
+    """Parse and validate a .tflite model (bytes or a path); InvalidModelError on anything wrong."""
+    data, name = _load(source, name)
+    raw = _RawModel(name=name, data=data)
+    for check in CHECKS:
+        try:
+            check(raw)
+        except MalformedError as exc:
+            raise ModelCheckError("structure", f"{name}: {exc}") from None
+    return _build(raw)
+
+
+def validate_file(path) -> Model:
+    """Validate a .tflite file before any interpreter loads it; returns the parsed model."""
+    return read_model(Path(path))
+
+
+def _load(source, name: str | None) -> tuple[bytes, str]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), name or "model"
+    path = Path(source)
+    label = name or path.name
+    try:
+        return path.read_bytes(), label
+    except FileNotFoundError:
+        raise InvalidModelError(f"model file not found: {path}") from None
+    except IsADirectoryError:
+        raise InvalidModelError(f"{path} is a folder: give a .tflite file") from None
+    except OSError as exc:
+        raise InvalidModelError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _fail(check: str, raw: _RawModel, message: str):
+    raise ModelCheckError(check, f"{raw.name}: {message}")
+
+
+def _where(graph: _RawSubgraph) -> str:
+    """'' for subgraph 0 (what users think of as the model), 'subgraph N ' otherwise."""
+    return f"subgraph {graph.index} " if graph.index else ""
+
+
+def _tensor_label(graph: _RawSubgraph, t: int) -> str:
+    tensor = graph.tensors[t]
+    return f"tensor {t} ({tensor.name})" if tensor.name else f"tensor {t}"
+
+
+def _op_label(graph: _RawSubgraph, op: _RawOperator) -> str:
+    return f"{_where(graph)}operator {op.index} ({op.opcode or 'opcode ' + str(op.opcode_index)})"
+
+
+# ----------------------------------------------------------------------------- header checks
+
+
+def check_file_size(raw: _RawModel) -> None:
+    if len(raw.data) < 8:
+        _fail("file_size", raw, f"the file is {len(raw.data)} bytes, too short for a .tflite model "
+              "(truncated?): give the complete file")
+
+
+def check_root_offset(raw: _RawModel) -> None:
+    root = int.from_bytes(raw.data[:4], "little")
+    if root + 4 > len(raw.data):
+        _fail("root_offset", raw, f"the root table offset {root} points past the end of the "
+              f"{len(raw.data)}-byte file (truncated or not a .tflite model)")
+
+
+def check_file_identifier(raw: _RawModel) -> None:
+    ident = raw.data[4:8]
+    if ident != S.FILE_IDENTIFIER:
+        _fail("file_identifier", raw, f"file identifier is {ident!r}, not {S.FILE_IDENTIFIER!r}: "
+              "this is not a TFLite flatbuffer (give a .tflite file)")
+
+
+# ----------------------------------------------------------------------------- the walk
+
+
+def parse_structure(raw: _RawModel) -> None:
+    """Walk the flatbuffer into raw records; every offset is checked by flatbuf."""
+    buf = Buffer(raw.data)
+    root = buf.root()
+    raw.version = root.scalar(S.MODEL_VERSION, "I", 0, "version")
+    raw.description = root.string(S.MODEL_DESCRIPTION, "description") or ""
+    raw.opcodes = [_parse_opcode(t) for t in root.tables(S.MODEL_OPERATOR_CODES, "operator_codes", "operator code") or []]
+    raw.buffers = [_parse_buffer(t) for t in root.tables(S.MODEL_BUFFERS, "buffers", "buffer") or []]
+    raw.subgraphs = [
+        _parse_subgraph(i, t) for i, t in enumerate(root.tables(S.MODEL_SUBGRAPHS, "subgraphs", "subgraph") or [])
+    ]
+
+
+def _parse_opcode(t: Table) -> _RawOpcode:
+    deprecated = t.scalar(S.OPCODE_DEPRECATED_BUILTIN_CODE, "b", 0, "deprecated_builtin_code")
+    builtin = t.scalar(S.OPCODE_BUILTIN_CODE, "i", 0, "builtin_code")
+    # Old files only set the int8 field; newer ones put 127 there for codes >= 127.
+    return _RawOpcode(
+        code=max(deprecated, builtin),
+        custom_code=t.string(S.OPCODE_CUSTOM_CODE, "custom_code"),
+        version=t.scalar(S.OPCODE_VERSION, "i", 1, "version"),
+    )
+
+
+def _parse_buffer(t: Table) -> _RawBuffer:
+    return _RawBuffer(
+        inline=t.byte_span(S.BUFFER_DATA, "data"),
+        offset=t.scalar(S.BUFFER_OFFSET, "Q", 0, "offset"),
+        size=t.scalar(S.BUFFER_SIZE, "Q", 0, "size"),
+    )
+
+
+def _parse_subgraph(index: int, t: Table) -> _RawSubgraph:
+    return _RawSubgraph(
+        index=index,
+        name=t.string(S.SUBGRAPH_NAME, "name") or "",
+        tensors=[_parse_tensor(i, x) for i, x in enumerate(t.tables(S.SUBGRAPH_TENSORS, "tensors", "tensor") or [])],
+        inputs=t.scalars(S.SUBGRAPH_INPUTS, "i", "inputs") or (),
+        outputs=t.scalars(S.SUBGRAPH_OUTPUTS, "i", "outputs") or (),
+        operators=[
+            _parse_operator(i, x) for i, x in enumerate(t.tables(S.SUBGRAPH_OPERATORS, "operators", "operator") or [])
+        ],
+    )
+
+
+def _parse_tensor(index: int, t: Table) -> _RawTensor:
+    scale = zero_point = None
+    axis = 0
+    quant = t.table(S.TENSOR_QUANTIZATION, "quantization")
+    if quant is not None:
+        scale = quant.array(S.QUANT_SCALE, "<f4", "scale")
+        zero_point = quant.array(S.QUANT_ZERO_POINT, "<i8", "zero_point")
+        axis = quant.scalar(S.QUANT_QUANTIZED_DIMENSION, "i", 0, "quantized_dimension")
+    return _RawTensor(
+        index=index,
+        name=t.string(S.TENSOR_NAME, "name") or "",
+        shape=t.scalars(S.TENSOR_SHAPE, "i", "shape") or (),
+        signature=t.scalars(S.TENSOR_SHAPE_SIGNATURE, "i", "shape_signature"),
+        type_code=t.scalar(S.TENSOR_TYPE, "b", 0, "type"),
+        buffer=t.scalar(S.TENSOR_BUFFER, "I", 0, "buffer"),
+        scale=scale,
+        zero_point=zero_point,
+        axis=axis,
+        is_variable=bool(t.scalar(S.TENSOR_IS_VARIABLE, "B", 0, "is_variable")),
+        sparse=t.has(S.TENSOR_SPARSITY),
+    )
+
+
+def _parse_operator(index: int, t: Table) -> _RawOperator:
+    return _RawOperator(
+        index=index,
+        opcode_index=t.scalar(S.OPERATOR_OPCODE_INDEX, "I", 0, "opcode_index"),
+        inputs=t.scalars(S.OPERATOR_INPUTS, "i", "inputs") or (),
+        outputs=t.scalars(S.OPERATOR_OUTPUTS, "i", "outputs") or (),
+        intermediates=t.scalars(S.OPERATOR_INTERMEDIATES, "i", "intermediates") or (),
+        options_type=t.scalar(S.OPERATOR_BUILTIN_OPTIONS_TYPE, "B", 0, "builtin_options_type"),
+        options_table=t.table(S.OPERATOR_BUILTIN_OPTIONS, "builtin_options"),
+    )
+
+
+# ----------------------------------------------------------------------------- model-level checks
+
+
+def check_schema_version(raw: _RawModel) -> None:
+    if raw.version != S.SCHEMA_VERSION:
+        _fail("schema_version", raw, f"schema version is {raw.version}, but edgekit reads version "
+              f"{S.SCHEMA_VERSION}: convert the model again with a current TFLite converter")
+
+
+def check_subgraphs(raw: _RawModel) -> None:
+    if not raw.subgraphs:
+        _fail("subgraphs", raw, "the model has no subgraph: there is nothing to run")
+
+
+def check_operator_codes(raw: _RawModel) -> None:
+    for i, opcode in enumerate(raw.opcodes):
+        if not 0 <= opcode.code < len(S.BUILTIN_OPERATORS):
+            _fail("operator_codes", raw, f"operator code {i} has builtin code {opcode.code}, which is "
+                  "not a TFLite builtin operator")
+    for graph in raw.subgraphs:
+        for op in graph.operators:
+            if op.opcode_index >= len(raw.opcodes):
+                _fail("operator_codes", raw, f"{_where(graph)}operator {op.index} uses operator code "
+                      f"{op.opcode_index}, but the model has {len(raw.opcodes)} operator codes")
+            opcode = raw.opcodes[op.opcode_index]
+            name = S.BUILTIN_OPERATORS[opcode.code]
+            op.opcode = f"CUSTOM:{opcode.custom_code or ''}" if opcode.code == S.CUSTOM_CODE else name
+            op.version = opcode.version
+
+
+def check_external_buffers(raw: _RawModel) -> None:
+    """Buffer.offset/size (data after the flatbuffer) must stay inside the file."""
+    for i, buffer in enumerate(raw.buffers):
+        has_inline = buffer.inline is not None and buffer.inline[1] > 0
+        if buffer.offset > 1:
+            if has_inline:
+                _fail("external_buffers", raw, f"buffer {i} has both inline data and an external offset")
+            end = buffer.offset + buffer.size
+            if end > _UINT64_LIMIT:
+                _fail("external_buffers", raw, f"buffer {i} offset {buffer.offset} + size {buffer.size} "
+                      "overflows 64 bits")
+            if end > len(raw.data):
+                _fail("external_buffers", raw, f"buffer {i} data at offset {buffer.offset} "
+                      f"({buffer.size} bytes) lies past the end of the {len(raw.data)}-byte file "
+                      "(truncated?)")
+        elif buffer.size:
+            _fail("external_buffers", raw, f"buffer {i} declares {buffer.size} external bytes but no "
+                  "offset where they are")
+
+
+def check_buffer_indices(raw: _RawModel) -> None:
+    for graph in raw.subgraphs:
+        for tensor in graph.tensors:
+            if tensor.buffer >= len(raw.buffers):
+                _fail("buffer_indices", raw, f"{_where(graph)}{_tensor_label(graph, tensor.index)} uses "
+                      f"buffer {tensor.buffer}, but the model has {len(raw.buffers)} buffers")
+            tensor.constant = raw.buffers[tensor.buffer].span() is not None
+
+
+def check_tensor_indices(raw: _RawModel) -> None:
+    for graph in raw.subgraphs:
+        count = len(graph.tensors)
+        for kind, indices in (("inputs", graph.inputs), ("outputs", graph.outputs)):
+            for t in indices:
+                if not 0 <= t < count:
+                    _fail("tensor_indices", raw, f"{_where(graph)}graph {kind} name tensor {t}, but the "
+                          f"{_where(graph) or 'model '}has {count} tensors")
+        for op in graph.operators:
+            for kind, indices, optional in (
+                ("reads", op.inputs, True), ("writes", op.outputs, False),
+                ("has intermediate", op.intermediates, False),
+            ):
+                for t in indices:
+                    if not (0 <= t < count or (optional and t == -1)):
+                        _fail("tensor_indices", raw, f"{_op_label(graph, op)} {kind} tensor {t}, but "
+                              f"the {_where(graph) or 'model '}has {count} tensors")
+
+
+def check_tensor_types(raw: _RawModel) -> None:
+    for graph in raw.subgraphs:
+        for tensor in graph.tensors:
+            if not 0 <= tensor.type_code < len(S.TENSOR_TYPES):
+                _fail("tensor_types", raw, f"{_where(graph)}{_tensor_label(graph, tensor.index)} has "
+                      f"type {tensor.type_code}, which is not a TFLite tensor type")
+            tensor.dtype = S.DTYPES[S.TENSOR_TYPES[tensor.type_code]][0]
+
+
+def _element_size(dtype: str) -> float | None:
+    if dtype == "int4":
+        return 0.5
+    storage = S.DTYPES[dtype.upper()][1]
+    return None if storage is None else np.dtype(storage).itemsize
+
+
+def check_shapes(raw: _RawModel) -> None:
+    for graph in raw.subgraphs:
+        for tensor in graph.tensors:
+            label = f"{_where(graph)}{_tensor_label(graph, tensor.index)}"
+            if any(d < 0 for d in tensor.shape):
+                _fail("shapes", raw, f"{label} has negative dimensions in its shape {tensor.shape}")
+            if tensor.signature is not None and len(tensor.signature) != len(tensor.shape):
+                _fail("shapes", raw, f"{label} has shape {tensor.shape} but shape signature "
+                      f"{tensor.signature} of another rank")
+            count = 1
+            for d in tensor.shape:
+                count *= d
+                if count > _INT32_LIMIT:
+                    _fail("shapes", raw, f"{label} shape {tensor.shape} has more elements than fit "
+                          "in 32 bits")
+            size = _element_size(tensor.dtype)
+            if size is not None and math.ceil(count * size) > _INT32_LIMIT:
+                _fail("shapes", raw, f"{label} shape {tensor.shape} of {tensor.dtype} needs more "
+                      "bytes than fit in 32 bits")
+
+
+def check_constant_sizes(raw: _RawModel) -> None:
+    for graph in raw.subgraphs:
+        for tensor in graph.tensors:
+            span = raw.buffers[tensor.buffer].span()
+            size = _element_size(tensor.dtype)
+            if span is None or size is None or tensor.sparse:
+                continue  # sparse tensors hold compressed values; strings have no fixed size
+            expected = math.ceil(math.prod(tensor.shape) * size)
+            if span[1] != expected:
+                _fail("constant_sizes", raw, f"{_where(graph)}{_tensor_label(graph, tensor.index)} "
+                      f"holds {span[1]} bytes of constant data, but shape {tensor.shape} of "
+                      f"{tensor.dtype} needs {expected}")
+
+
+_ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
+def check_quantization(raw: _RawModel) -> None:
+    for graph in raw.subgraphs:
+        for tensor in graph.tensors:
+            if tensor.scale is None or len(tensor.scale) == 0:
+                continue  # not quantized (min/max alone are only calibration notes)
+            label = f"{_where(graph)}{_tensor_label(graph, tensor.index)}"
+            n = len(tensor.scale)
+            zero_points = 0 if tensor.zero_point is None else len(tensor.zero_point)
+            if zero_points != n:
+                _fail("quantization", raw, f"{label} has {n} quantization scales but {zero_points} "
+                      "zero points")
+            bad = ~(np.isfinite(tensor.scale) & (tensor.scale > 0))
+            if bad.any():
+                _fail("quantization", raw, f"{label} has quantization scale "
+                      f"{float(tensor.scale[bad.argmax()])!r}: scales must be finite and > 0")
+            if n > 1:
+                rank = len(tensor.shape)
+                if not 0 <= tensor.axis < rank:
+                    _fail("quantization", raw, f"{label} is quantized per channel along axis "
+                          f"{tensor.axis}, but it has rank {rank}")
+                if tensor.shape[tensor.axis] != n:
+                    _fail("quantization", raw, f"{label} has {n} quantization scales, but dimension "
+                          f"{tensor.axis} of its shape {tensor.shape} is {tensor.shape[tensor.axis]}")
+            bounds = _ZERO_POINT_RANGE.get(tensor.dtype)
+            if bounds and ((tensor.zero_point < bounds[0]) | (tensor.zero_point > bounds[1])).any():
+                _fail("quantization", raw, f"{label} has a zero point outside the {tensor.dtype} "
+                      f"range {bounds[0]}..{bounds[1]}")
+
+
+def check_options(raw: _RawModel) -> None:
+    """Decode the builtin options edgekit knows; their union type must match the operator."""
+    for graph in raw.subgraphs:
+        for op in graph.operators:
+            expected = S.OPTIONS_TYPE_OF_OPERATOR.get(op.opcode)
+            if expected is None:
+                continue
+            if op.options_type not in (0, expected):
+                _fail("options", raw, f"{_op_label(graph, op)} carries builtin options of union "
+                      f"type {op.options_type}, not {S.OPTIONS_TABLES[expected].name}")
+            table = op.options_table if op.options_type == expected else None
+            op.options = _decode_options(raw, graph, op, S.OPTIONS_TABLES[expected], table)
+
+
+def _decode_options(raw, graph, op, spec: S.OptionsTable, table: Table | None) -> dict:
+    options = {}
+    for f in spec.fields:
+        if table is None or not table.has(f.slot):
+            options[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+        elif f.kind == "i32":
+            options[f.name] = table.scalar(f.slot, "i", f.default, f.name)
+        elif f.kind == "f32":
+            options[f.name] = table.scalar(f.slot, "f", f.default, f.name)
+        elif f.kind == "bool":
+            options[f.name] = bool(table.scalar(f.slot, "B", 0, f.name))
+        elif f.kind == "i32_vector":
+            options[f.name] = list(table.scalars(f.slot, "i", f.name) or ())
+        elif f.kind == "enum":
+            value = table.scalar(f.slot, "b", 0, f.name)
+            if not 0 <= value < len(f.enum):
+                _fail("options", raw, f"{_op_label(graph, op)} has {f.name} {value}, which is not "
+                      f"one of {', '.join(f.enum)}")
+            options[f.name] = f.enum[value]
+        else:  # pragma: no cover - the schema tables only use the kinds above
+            raise AssertionError(f"unknown option kind {f.kind}")
+    return options
+
+
+def check_dataflow(raw: _RawModel) -> None:
+    """Each tensor an operator reads exists by then; no operator overwrites constants, inputs or results."""
+    for graph in raw.subgraphs:
+        graph_inputs = set(graph.inputs)
+        available = graph_inputs | {t.index for t in graph.tensors if t.constant or t.is_variable}
+        written_by: dict[int, int] = {}
+        for op in graph.operators:
+            for t in op.inputs:
+                if t != -1 and t not in available:
+                    _fail("dataflow", raw, f"{_op_label(graph, op)} reads {_tensor_label(graph, t)} "
+                          "before any operator writes it")
+            for t in op.outputs:
+                tensor = graph.tensors[t]
+                if tensor.constant:
+                    _fail("dataflow", raw, f"{_op_label(graph, op)} writes constant "
+                          f"{_tensor_label(graph, t)}")
+                if t in graph_inputs:
+                    _fail("dataflow", raw, f"{_op_label(graph, op)} writes graph input "
+                          f"{_tensor_label(graph, t)}")
+                if t in written_by and not tensor.is_variable:
+                    _fail("dataflow", raw, f"{_op_label(graph, op)} writes {_tensor_label(graph, t)}, "
+                          f"which operator {written_by[t]} already wrote")
+                written_by[t] = op.index
+                available.add(t)
+        for t in graph.outputs:
+            if t not in available:
+                _fail("dataflow", raw, f"{_where(graph)}graph output {_tensor_label(graph, t)} is never "
+                      "written")
+
+
+def check_reshape(raw: _RawModel) -> None:
+    """A RESHAPE keeps its element count, and a -1 in its new shape must be resolvable."""
+    for graph in raw.subgraphs:
+        for op in graph.operators:
+            if op.opcode != "RESHAPE":
+                continue
+            label = _op_label(graph, op)
+            if not op.inputs or op.inputs[0] == -1 or len(op.outputs) != 1:
+                _fail("reshape", raw, f"{label} needs one input tensor and one output tensor")
+            count = math.prod(graph.tensors[op.inputs[0]].shape)
+            new_shape = _reshape_target(raw, graph, op)
+            if new_shape is not None:
+                resolved = _resolve_new_shape(raw, label, new_shape, count)
+                if math.prod(resolved) != count:
+                    _fail("reshape", raw, f"{label} reshapes {count} elements into new shape "
+                          f"{tuple(new_shape)} of {math.prod(resolved)} elements")
+            output = graph.tensors[op.outputs[0]]
+            if math.prod(output.shape) != count:
+                _fail("reshape", raw, f"{label} reshapes {count} elements into output "
+                      f"{_tensor_label(graph, output.index)} of shape {output.shape}")
+
+
+def _reshape_target(raw: _RawModel, graph: _RawSubgraph, op: _RawOperator) -> list[int] | None:
+    """The requested shape: the constant shape tensor if any, else the options; None if dynamic."""
+    if len(op.inputs) > 1 and op.inputs[1] != -1:
+        shape_tensor = graph.tensors[op.inputs[1]]
+        span = raw.buffers[shape_tensor.buffer].span()
+        if span is None or shape_tensor.dtype not in ("int32", "int64") or len(shape_tensor.shape) != 1:
+            return None  # computed at run time: only the output shape can be checked
+        values = np.frombuffer(raw.data, S.DTYPES[shape_tensor.dtype.upper()][1],
+                               count=shape_tensor.shape[0], offset=span[0])
+        return [int(v) for v in values]
+    return op.options.get("new_shape")
+
+
+def _resolve_new_shape(raw: _RawModel, label: str, new_shape: list[int], count: int) -> list[int]:
+    unknown = [i for i, d in enumerate(new_shape) if d == -1]
+    if len(unknown) > 1 or any(d < -1 for d in new_shape):
+        _fail("reshape", raw, f"{label} has new shape {tuple(new_shape)}: at most one -1 and no other "
+              "negative dimension")
+    if not unknown:
+        return new_shape
+    known = math.prod(d for d in new_shape if d != -1)
+    if known == 0 or count % known:
+        _fail("reshape", raw, f"{label} cannot resolve the -1 in new shape {tuple(new_shape)} for "
+              f"{count} input elements")
+    resolved = list(new_shape)
+    resolved[unknown[0]] = count // known
+    return resolved
+
+
+# The checks, in the order they run: later checks rely on what earlier ones proved.
+CHECKS = (
+    check_file_size,
+    check_root_offset,
+    check_file_identifier,
+    parse_structure,
+    check_schema_version,
+    check_subgraphs,
+    check_operator_codes,
+    check_external_buffers,
+    check_buffer_indices,
+    check_tensor_indices,
+    check_tensor_types,
+    check_shapes,
+    check_constant_sizes,
+    check_quantization,
+    check_options,
+    check_dataflow,
+    check_reshape,
+)
+
+
+# ----------------------------------------------------------------------------- building the model
+
+
+def _build(raw: _RawModel) -> Model:
+    graph = raw.subgraphs[0]
+    tensors = tuple(_build_tensor(raw, t) for t in graph.tensors)
+    operators = tuple(
+        Operator(index=op.index, opcode=op.opcode, version=op.version, inputs=tuple(op.inputs),
+                 outputs=tuple(op.outputs), options=op.options)
+        for op in graph.operators
+    )
+    return Model(
+        version=raw.version, description=raw.description, tensors=tensors, operators=operators,
+        inputs=tuple(graph.inputs), outputs=tuple(graph.outputs), subgraph_count=len(raw.subgraphs),
+    )
+
+
+def _build_tensor(raw: _RawModel, t: _RawTensor) -> Tensor:
+    quantization = None
+    if t.scale is not None and len(t.scale):
+        quantization = Quantization(
+            scale=t.scale.astype(np.float32, copy=False),
+            zero_point=t.zero_point.astype(np.int64, copy=False),
+            axis=t.axis if len(t.scale) > 1 else 0,
+        )
+    return Tensor(
+        index=t.index, name=t.name, shape=tuple(t.shape), dtype=t.dtype,
+        data=_constant_data(raw, t), quantization=quantization, is_variable=t.is_variable,
+    )
+
+
+def _constant_data(raw: _RawModel, t: _RawTensor) -> np.ndarray | None:
+    span = raw.buffers[t.buffer].span()
+    if span is None:
+        return None
+    start, length = span
+    storage = S.DTYPES[t.dtype.upper()][1]
+    if storage is None or t.sparse:  # raw bytes: packed int4, strings, sparse values
+        return np.frombuffer(raw.data, np.uint8, count=length, offset=start)
+    array = np.frombuffer(raw.data, storage, count=math.prod(t.shape), offset=start)
+    return array.reshape(t.shape)
