@@ -1,0 +1,400 @@
+"""Firmware projects: render a template for an artifact and a target, build it, measure the ELF.
+
+A template is a folder of `firmware_templates/` (format: firmware_templates/README.md).
+`render` copies it with `common/` and the artifact's files into a new project
+folder, filling `${var}` in `*.in` files from the target and the artifact;
+`build` runs the template's build (CMake with the arm-none-eabi toolchain file)
+and reads flash and RAM use from the ELF with `arm-none-eabi-size`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import string
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgekit.backends.base import Artifact
+from edgekit.errors import EdgekitError, UnknownChoiceError
+from edgekit.resources import templates_dir
+
+PROJECT_MANIFEST = "firmware.json"
+PROJECT_SCHEMA = "edgekit.firmware/1"
+COMMON = "common"
+DEFAULT_STACK_BYTES = 16384
+
+# C types of tensor dtypes, for the model glue's pointer casts
+_C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    path: Path
+    description: str
+    backends: tuple[str, ...]
+    kinds: tuple[str, ...]
+    boards: tuple[str, ...]  # empty: any board of a listed kind
+    uarts: tuple[str, ...]  # empty: any; else the target's UART must name one of these
+    build: str  # "cmake" | "arduino" | "none"
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def serves(self, target, backend: str) -> bool:
+        if backend not in self.backends or target.kind not in self.kinds:
+            return False
+        if self.boards and target.name not in self.boards:
+            return False
+        if self.uarts:
+            uart = str(target.extras.get("uart", "")).lower()
+            return any(kind in uart for kind in self.uarts)
+        return True
+
+
+def _load_template(folder: Path) -> Template:
+    spec_path = folder / "template.yaml"
+    try:
+        spec = yaml.safe_load(spec_path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise EdgekitError(f"{spec_path}: cannot read the template description ({exc})") from None
+    missing = [key for key in ("name", "backends", "kinds") if key not in spec]
+    if missing:
+        raise EdgekitError(f"{spec_path}: missing field(s) {', '.join(missing)}")
+    return Template(
+        name=spec["name"],
+        path=folder,
+        description=" ".join(str(spec.get("description", "")).split()),
+        backends=tuple(spec["backends"]),
+        kinds=tuple(spec["kinds"]),
+        boards=tuple(spec.get("boards", ())),
+        uarts=tuple(u.lower() for u in spec.get("uarts", ())),
+        build=spec.get("build", "cmake"),
+        defaults=dict(spec.get("defaults", {})),
+    )
+
+
+def templates() -> dict[str, Template]:
+    """Every template shipped with edgekit, by name (`common/` is not a template)."""
+    root = templates_dir()
+    found = {}
+    for folder in sorted(p for p in root.iterdir() if (p / "template.yaml").is_file()):
+        template = _load_template(folder)
+        found[template.name] = template
+    return found
+
+
+def choose_template(target, backend: str, name: str | None = None) -> Template:
+    """The template named, or the first one serving this backend on this target."""
+    available = templates()
+    if name is not None:
+        if name not in available:
+            raise UnknownChoiceError("firmware template", name, available)
+        return available[name]
+    for template in available.values():
+        if template.serves(target, backend):
+            return template
+    serving = [f"{t.name} ({', '.join(t.backends)} on {', '.join(t.boards or t.kinds)})" for t in available.values()]
+    raise EdgekitError(
+        f"no firmware template builds backend '{backend}' for target {target.name}; "
+        f"templates: {'; '.join(serving) or 'none'}"
+    )
+
+
+# ---------------------------------------------------------------- variables
+
+
+def _c_identifier(text: str) -> str:
+    ident = re.sub(r"[^0-9A-Za-z_]", "_", text).strip("_") or "model"
+    return ident if not ident[0].isdigit() else f"m_{ident}"
+
+
+def _tensor_bytes(specs) -> int:
+    import numpy as np
+
+    total = 0
+    for spec in specs:
+        count = 1
+        for dim in spec.shape:
+            count *= 1 if dim == -1 else dim  # a dynamic batch runs one sample at a time
+        total += count * np.dtype(spec.dtype).itemsize
+    return total
+
+
+def cpu_flags(target) -> str:
+    """arm-none-eabi-gcc CPU flags for the target, from its `extras.gcc` block or its cpu name."""
+    gcc = target.extras.get("gcc") or {}
+    cpu = str(target.cpu).lower()
+    mcpu = gcc.get("mcpu") or re.sub(r"f$", "", cpu).replace("+", "plus")
+    if not mcpu.startswith("cortex-m"):
+        raise EdgekitError(f"target {target.name} ({target.cpu}) is not a Cortex-M: the bare-metal platform cannot build for it")
+    flags = [f"-mcpu={mcpu}", "-mthumb"]
+    abi = gcc.get("mfloat_abi") or ("hard" if "fpu" in target.features else "soft")
+    flags.append(f"-mfloat-abi={abi}")
+    if abi != "soft" and gcc.get("mfpu"):
+        flags.append(f"-mfpu={gcc['mfpu']}")
+    return " ".join(flags)
+
+
+def is_emulated(target) -> bool:
+    return (target.flash_tool or {}).get("tool") == "qemu"
+
+
+def variables(artifact: Artifact, target, template: Template) -> dict[str, str]:
+    """Everything `${var}` may name in a template; see firmware_templates/README.md."""
+    if not target.memory_map:
+        raise EdgekitError(f"target {target.name} has no memory map: firmware is built for MCU targets only")
+    mm = target.memory_map
+    c_name = artifact.info.get("c_name") or _c_identifier(artifact.source.get("name") or Path(artifact.primary).stem)
+    model_name = re.sub(r"\s+", "_", str(artifact.source.get("name") or c_name))
+    # DWT counts real cycles; QEMU models no DWT, so the emulated boards use SysTick
+    has_dwt = not is_emulated(target) and any(m in str(target.cpu).lower() for m in ("m3", "m4", "m7", "m33", "m55", "m85"))
+    values: dict[str, Any] = {
+        "stack_bytes": DEFAULT_STACK_BYTES,
+        **template.defaults,
+        "target": target.name,
+        "template": template.name,
+        "backend": artifact.backend,
+        "model_name": model_name,
+        "c_name": c_name,
+        "C_NAME": c_name.upper(),
+        "primary": artifact.primary,
+        "input_bytes": _tensor_bytes(artifact.inputs),
+        "output_bytes": _tensor_bytes(artifact.outputs),
+        "input_ctype": _C_TYPES.get(artifact.inputs[0].dtype, "int8_t"),
+        "output_ctype": _C_TYPES.get(artifact.outputs[0].dtype, "int8_t"),
+        "core_clock_hz": int(round(target.clock_mhz * 1_000_000)),
+        "uart_base": hex(int(target.extras.get("uart_base", 0x40004000))),
+        "uart_baud": int(target.extras.get("uart_baud", 115200)),
+        "use_dwt": int(has_dwt),
+        "flash_origin": hex(mm["flash_origin"]),
+        "flash_bytes": hex(mm["flash_bytes"]),
+        "ram_origin": hex(mm["ram_origin"]),
+        "ram_bytes": hex(mm["ram_bytes"]),
+        "cpu_flags": cpu_flags(target) if target.arch.startswith("armv") else "",
+    }
+    # backend-specific values (e.g. an arena size) the backend put in the artifact
+    values.update(artifact.info.get("firmware", {}))
+    return {key: str(value) for key, value in values.items()}
+
+
+# ---------------------------------------------------------------- render
+
+
+def _render_tree(source: Path, dest: Path, values: dict[str, str]) -> None:
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if path.is_dir() or rel.name == "template.yaml" or "__pycache__" in rel.parts:
+            continue
+        out = dest / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".in":
+            try:
+                text = string.Template(path.read_text()).substitute(values)
+            except KeyError as exc:
+                raise EdgekitError(f"{path}: unknown template variable {exc} (known: {', '.join(sorted(values))})") from None
+            except ValueError as exc:
+                raise EdgekitError(f"{path}: {exc} (write a literal $ as $$)") from None
+            out.with_suffix("").write_text(text)
+        else:
+            shutil.copy2(path, out)
+
+
+def template_digest(template: Template) -> str:
+    """sha256 over the template's and common/'s files: a changed template invalidates a cached build."""
+    digest = hashlib.sha256()
+    for root in (template.path, templates_dir() / COMMON):
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class Project:
+    """A rendered firmware project folder and what it was rendered from."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]
+
+    @property
+    def build_dir(self) -> Path:
+        return self.path / "build"
+
+    @property
+    def elf(self) -> Path:
+        return self.build_dir / "firmware.elf"
+
+    @classmethod
+    def open(cls, path: Path) -> Project:
+        path = Path(path)
+        try:
+            manifest = json.loads((path / PROJECT_MANIFEST).read_text())
+        except (OSError, ValueError):
+            raise EdgekitError(
+                f"{path} is not a firmware project rendered by edgekit (no {PROJECT_MANIFEST}): "
+                "render one with `edgekit firmware MODEL --target T --out DIR`"
+            ) from None
+        if manifest.get("schema") != PROJECT_SCHEMA:
+            raise EdgekitError(f"{path / PROJECT_MANIFEST}: schema {manifest.get('schema')!r} is not {PROJECT_SCHEMA}")
+        return cls(path, manifest)
+
+
+def render(artifact: Artifact, target, out: Path, template: str | None = None, force: bool = False) -> Project:
+    """Render a firmware project for `artifact` on `target` into `out`, whole or not at all."""
+    out = Path(out)
+    chosen = choose_template(target, artifact.backend, template)
+    if not chosen.serves(target, artifact.backend) and template is not None:
+        raise EdgekitError(
+            f"template {chosen.name} serves backends {', '.join(chosen.backends)} on "
+            f"{', '.join(chosen.boards or chosen.kinds)}, not {artifact.backend} on {target.name}"
+        )
+    values = variables(artifact, target, chosen)
+    if out.exists() and any(out.iterdir()) and not force and not (out / PROJECT_MANIFEST).is_file():
+        raise EdgekitError(f"{out} exists and is not a firmware project: choose an empty or new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        _render_tree(chosen.path, staged, values)
+        _render_tree(templates_dir() / COMMON, staged / COMMON, values)
+        model_dir = staged / "model"
+        model_dir.mkdir(exist_ok=True)
+        for rel in artifact.files:
+            (model_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(artifact.path / rel, model_dir / rel)
+        manifest = {
+            "schema": PROJECT_SCHEMA,
+            "template": chosen.name,
+            "build": chosen.build,
+            "target": target.name,
+            "backend": artifact.backend,
+            "artifact_sha256": artifact.sha256,
+            "template_sha256": template_digest(chosen),
+            "inputs": [s.to_json() for s in artifact.inputs],
+            "outputs": [s.to_json() for s in artifact.outputs],
+            "variables": values,
+        }
+        (staged / PROJECT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staged, out)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return Project(out, manifest)
+
+
+# ---------------------------------------------------------------- build
+
+
+@dataclass
+class Sizes:
+    """Section sizes of an ELF against the target's budgets."""
+
+    text: int
+    data: int
+    bss: int
+    flash_budget: int | None
+    ram_budget: int | None
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.text + self.data  # .data's initial values live in flash too
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.data + self.bss
+
+    @property
+    def fits(self) -> bool:
+        return (self.flash_budget is None or self.flash_bytes <= self.flash_budget) and (
+            self.ram_budget is None or self.ram_bytes <= self.ram_budget
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "data": self.data,
+            "bss": self.bss,
+            "flash_bytes": self.flash_bytes,
+            "ram_bytes": self.ram_bytes,
+            "flash_budget": self.flash_budget,
+            "ram_budget": self.ram_budget,
+        }
+
+    def summary(self) -> str:
+        def part(used, budget):
+            return f"{used:,} B" + (f" of {budget:,} B ({100 * used / budget:.1f}%)" if budget else "")
+
+        return (
+            f"flash {part(self.flash_bytes, self.flash_budget)}, RAM {part(self.ram_bytes, self.ram_budget)} "
+            f"(text {self.text:,}, data {self.data:,}, bss {self.bss:,}; the stack is reserved beyond bss)"
+        )
+
+
+def elf_sizes(elf: Path, target=None, size_tool: str = "arm-none-eabi-size") -> Sizes:
+    """`text`, `data`, `bss` of an ELF (Berkeley format of arm-none-eabi-size)."""
+    tool = shutil.which(size_tool)
+    if tool is None:
+        raise EdgekitError(f"{size_tool} not found: install the GNU Arm Embedded toolchain (gcc-arm-none-eabi)")
+    proc = subprocess.run([tool, "-B", str(elf)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise EdgekitError(f"{size_tool} failed on {elf}: {proc.stderr.strip()}")
+    fields = proc.stdout.splitlines()[1].split()
+    return Sizes(
+        text=int(fields[0]),
+        data=int(fields[1]),
+        bss=int(fields[2]),
+        flash_budget=getattr(target, "flash_bytes", None),
+        ram_budget=getattr(target, "ram_bytes", None),
+    )
+
+
+def _run_build_step(cmd: list[str], log: Path, what: str) -> None:
+    with open(log, "a") as out:
+        out.write("$ " + " ".join(cmd) + "\n")
+        out.flush()
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = log.read_text().strip().splitlines()[-12:]
+        errors = [line for line in tail if "error" in line.lower()] or tail[-3:]
+        raise EdgekitError(f"{what} failed ({' | '.join(errors)}); full log: {log}")
+
+
+def build(project: Project | Path, jobs: int | None = None) -> Sizes:
+    """Build a rendered project (CMake + arm-none-eabi), check it fits the target, return its sizes."""
+    from edgekit import targets
+
+    if not isinstance(project, Project):
+        project = Project.open(project)
+    if project.manifest.get("build") != "cmake":
+        raise EdgekitError(
+            f"{project.path}: template {project.manifest['template']} is built with "
+            f"{project.manifest.get('build')}, not by `edgekit build`: see its README"
+        )
+    for tool in ("cmake", "arm-none-eabi-gcc"):
+        if shutil.which(tool) is None:
+            raise EdgekitError(f"{tool} not found: install cmake and the GNU Arm Embedded toolchain (gcc-arm-none-eabi)")
+    project.build_dir.mkdir(exist_ok=True)
+    log = project.build_dir / "build.log"
+    log.write_text("")
+    _run_build_step(["cmake", "-S", str(project.path), "-B", str(project.build_dir)], log, "configuring the firmware")
+    _run_build_step(
+        ["cmake", "--build", str(project.build_dir), "-j", str(jobs or os.cpu_count() or 1)], log, "building the firmware"
+    )
+    target = targets.get(project.target)
+    sizes = elf_sizes(project.elf, target)
+    if not sizes.fits:
+        raise EdgekitError(f"the firmware does not fit {target.name}: {sizes.summary()}")
+    (project.build_dir / "sizes.json").write_text(json.dumps(sizes.to_json(), indent=2) + "\n")
+    return sizes

@@ -1,0 +1,75 @@
+/* Bare-metal Cortex-M startup: vector table, .data copy, .bss zeroing.
+ *
+ * No vendor code: the core's own exceptions only (the platform polls the
+ * UART and uses SysTick), which is all any Cortex-M3/M4/M7 needs to boot.
+ * Symbols come from linker.ld.
+ */
+#include <stdint.h>
+
+#include "ek_protocol.h"
+
+extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+extern void (*__preinit_array_start[])(void);
+extern void (*__preinit_array_end[])(void);
+extern void (*__init_array_start[])(void);
+extern void (*__init_array_end[])(void);
+
+int main(void);
+void Reset_Handler(void);
+void SysTick_Handler(void);
+
+#define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
+
+static void ek_halt(const char *what)
+{
+    ek_protocol_fault(what);
+    for (;;) {
+    }
+}
+
+static void NMI_Handler(void) { ek_halt("nmi"); }
+static void HardFault_Handler(void) { ek_halt("hardfault"); }
+static void MemManage_Handler(void) { ek_halt("memmanage"); }
+static void BusFault_Handler(void) { ek_halt("busfault"); }
+static void UsageFault_Handler(void) { ek_halt("usagefault"); }
+static void Unused_Handler(void) { ek_halt("unexpected exception"); }
+
+__attribute__((used, section(".isr_vector")))
+const void *const ek_vector_table[16] = {
+    &_estack,
+    (const void *)Reset_Handler,
+    (const void *)NMI_Handler,
+    (const void *)HardFault_Handler,
+    (const void *)MemManage_Handler,
+    (const void *)BusFault_Handler,
+    (const void *)UsageFault_Handler,
+    0, 0, 0, 0,
+    (const void *)Unused_Handler, /* SVCall */
+    (const void *)Unused_Handler, /* DebugMonitor */
+    0,
+    (const void *)Unused_Handler, /* PendSV */
+    (const void *)SysTick_Handler,
+};
+
+void Reset_Handler(void)
+{
+    uint32_t *src, *dst;
+    void (**fn)(void);
+#if defined(__ARM_FP)
+    /* Grant CP10/CP11 before any floating-point instruction can run. */
+    SCB_CPACR |= 0xFu << 20;
+    __asm volatile("dsb\n\tisb" ::: "memory");
+#endif
+    for (src = &_sidata, dst = &_sdata; dst < &_edata;) {
+        *dst++ = *src++;
+    }
+    for (dst = &_sbss; dst < &_ebss;) {
+        *dst++ = 0;
+    }
+    /* C++ static constructors (a TFLM model needs them). */
+    for (fn = __preinit_array_start; fn < __preinit_array_end; fn++) (*fn)();
+    for (fn = __init_array_start; fn < __init_array_end; fn++) (*fn)();
+    main();
+    for (;;) {
+    }
+}

@@ -1,0 +1,34 @@
+/* ek_platform byte pipe over an ARM CMSDK APB UART (the MPS2 boards' UART0).
+ * Registers: DATA +0, STATE +4 (bit0 TX full, bit1 RX full), CTRL +8
+ * (bit0 TX enable, bit1 RX enable), BAUDDIV +16. Polled, no interrupts. */
+#include <stdint.h>
+
+#include "ek_config.h"
+#include "ek_platform.h"
+
+#define UART_REG(offset) (*(volatile uint32_t *)(EK_UART_BASE + (offset)))
+#define UART_DATA UART_REG(0x00u)
+#define UART_STATE UART_REG(0x04u)
+#define UART_CTRL UART_REG(0x08u)
+#define UART_BAUDDIV UART_REG(0x10u)
+
+void ek_uart_init(void)
+{
+    UART_BAUDDIV = EK_CORE_CLOCK_HZ / EK_UART_BAUD; /* the UART runs off the core clock */
+    UART_CTRL = 0x3u;
+}
+
+void ek_platform_putc(char c)
+{
+    while (UART_STATE & 0x1u) {
+    }
+    UART_DATA = (uint8_t)c;
+}
+
+int ek_platform_getc(void)
+{
+    if (UART_STATE & 0x2u) {
+        return (int)(UART_DATA & 0xFFu);
+    }
+    return -1;
+}
