@@ -209,7 +209,7 @@ class TflmBackend(Backend):
             "array_name": carrays.array_name(source.name),
             "fit": report.to_json(),
             "summary": [
-                f"int8 model {len(flatbuffer):,} B, {len(ops)} ops: {', '.join(ops)}",
+                f"int8 model {len(flatbuffer):,} B, {len(ops)} op{'s' if len(ops) != 1 else ''}: {', '.join(ops)}",
                 f"arena {arena.arena_bytes:,} B (measured {arena.measured_bytes:,} B "
                 f"+ {arena.margin_bytes} B alignment margin)",
                 *report.verdicts(),
