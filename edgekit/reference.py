@@ -49,8 +49,9 @@ class SavedModelRunner(Runner):
     batched = True
 
     def __init__(self, path):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        tf = require("tensorflow", "tflite")
+        from edgekit.backends.tflite import _tf
+
+        tf = _tf()
         self._tf = tf
         self.loaded = tf.saved_model.load(str(path))
         self.function = self.loaded.signatures["serving_default"]

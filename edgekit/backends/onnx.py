@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit._lazy import require, version_of
+from edgekit._quiet import native_output_hidden
 from edgekit.backends.base import Artifact, Backend, ConversionResult, RunOptions, Runner, TensorSpec
 from edgekit.errors import EdgekitError, InvalidModelError
 from edgekit.models import SourceModel
@@ -42,11 +43,13 @@ def export_onnx(source: SourceModel, out_path: Path) -> Path:
         shutil.copyfile(source.path, out_path)
         return out_path
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    tf2onnx = require("tf2onnx", "onnx")
-    tf = require("tensorflow", "onnx")
+    with native_output_hidden():
+        tf2onnx = require("tf2onnx", "onnx")
+        tf = require("tensorflow", "onnx")
     try:
         if source.format == "tflite":
-            tf2onnx.convert.from_tflite(str(source.path), opset=OPSET, output_path=str(out_path))
+            with native_output_hidden():
+                tf2onnx.convert.from_tflite(str(source.path), opset=OPSET, output_path=str(out_path))
         elif source.format == "keras":
             from edgekit.backends.tflite import _load_keras
 
@@ -56,16 +59,18 @@ def export_onnx(source: SourceModel, out_path: Path) -> Path:
                 for i, t in enumerate(model.inputs)
             ]
             function = tf.function(lambda *args: model(list(args) if len(args) > 1 else args[0]))
-            tf2onnx.convert.from_function(
-                function, input_signature=signature, opset=OPSET, output_path=str(out_path)
-            )
+            with native_output_hidden():
+                tf2onnx.convert.from_function(
+                    function, input_signature=signature, opset=OPSET, output_path=str(out_path)
+                )
         elif source.format == "savedmodel":
             loaded = tf.saved_model.load(str(source.path))
             serving = loaded.signatures["serving_default"]
             signature = list(serving.structured_input_signature[1].values())
-            tf2onnx.convert.from_function(
-                serving, input_signature=signature, opset=OPSET, output_path=str(out_path)
-            )
+            with native_output_hidden():
+                tf2onnx.convert.from_function(
+                    serving, input_signature=signature, opset=OPSET, output_path=str(out_path)
+                )
         else:
             raise EdgekitError(f"{source.path}: cannot export a {source.format} model to ONNX")
     except EdgekitError:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit._lazy import require, version_of
+from edgekit._quiet import native_output_hidden
 from edgekit.datasets import fit_to_shape
 from edgekit.backends.base import Artifact, Backend, ConversionResult, RunOptions, Runner, TensorSpec
 from edgekit.errors import EdgekitError, InvalidModelError
@@ -26,18 +27,23 @@ CALIBRATION_SAMPLES = 200
 
 def _tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ chatter out of user output
-    tf = require("tensorflow", "tflite")
+    with native_output_hidden():
+        tf = require("tensorflow", "tflite")
+        # probing devices here runs TF's CUDA initialisation (and its log lines) now, hidden
+        tf.config.list_physical_devices()
     tf.get_logger().setLevel("ERROR")
     return tf
 
 
 def _load_keras(path: Path):
     """A Keras model from .h5/.keras: tf_keras (Keras 2) first, Keras 3 as the fallback."""
+    _tf()
     errors = []
     for module_name in ("tf_keras", "keras"):
         try:
-            keras = require(module_name, "tflite")
-            return keras.models.load_model(path, compile=False)
+            with native_output_hidden():
+                keras = require(module_name, "tflite")
+                return keras.models.load_model(path, compile=False)
         except EdgekitError:
             raise
         except Exception as exc:  # each loader fails in its own way on the other's files
@@ -96,7 +102,8 @@ def convert_to_tflite(
         converter, input_shape = _converter_for(source, Path(tmp))
         _configure(converter, quantization, calibration, source, input_shape)
         try:
-            flatbuffer = converter.convert()
+            with native_output_hidden():
+                flatbuffer = converter.convert()
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise EdgekitError(f"TFLiteConverter failed on {source.ref} ({quantization}): {first}") from None
@@ -136,8 +143,9 @@ def _configure(converter, quantization, calibration, source: SourceModel, input_
 def load_interpreter(path: Path, threads: int | None = None):
     litert = require("ai_edge_litert.interpreter", "tflite")
     try:
-        interpreter = litert.Interpreter(model_path=str(path), num_threads=threads)
-        interpreter.allocate_tensors()
+        with native_output_hidden():
+            interpreter = litert.Interpreter(model_path=str(path), num_threads=threads)
+            interpreter.allocate_tensors()
     except ValueError as exc:
         raise InvalidModelError(f"{path}: LiteRT cannot load this model ({exc})") from None
     return interpreter

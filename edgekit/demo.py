@@ -1,0 +1,100 @@
+"""`make demo`: train a small CNN on mnist5k, then take it through edgekit as a user would.
+
+Every step after training runs the real `edgekit` command, so what the demo
+shows is what a user gets: register -> convert (float, int8) -> bench on the
+test split -> compare. Outputs go to demo-out/.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path("demo-out")
+SEED = 1234
+EPOCHS = 4
+
+
+def step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def edgekit(*args: str) -> None:
+    print("$ edgekit " + " ".join(shlex.quote(a) for a in args), flush=True)
+    result = subprocess.run([sys.executable, "-m", "edgekit", *args])
+    if result.returncode != 0:
+        sys.exit(f"demo: `edgekit {' '.join(args)}` failed with exit code {result.returncode}")
+
+
+def train(path: Path) -> None:
+    """A small seeded CNN on the mnist5k training split (about 20 s on 2 cores)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from edgekit import datasets
+
+    keras.utils.set_random_seed(SEED)
+    tf.config.experimental.enable_op_determinism()
+    data = datasets.load("mnist5k")
+    model = keras.Sequential(
+        [
+            keras.layers.Input((28, 28, 1)),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    started = time.perf_counter()
+    model.fit(data.x_train, data.y_train, epochs=EPOCHS, batch_size=32, verbose=0, shuffle=True)
+    _, acc = model.evaluate(data.x_test, data.y_test, verbose=0)
+    print(f"trained in {time.perf_counter() - started:.1f} s; Keras top-1 on the test split: {acc * 100:.2f}%")
+    model.save(path)
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    model_path = OUT / "mnist_cnn.h5"
+    step("1. train a small CNN on mnist5k (seeded)")
+    train(model_path)
+
+    step("2. register it")
+    edgekit("register", str(model_path), "--name", "mnist-cnn", "--dataset", "mnist5k")
+
+    step("3. convert for host-cpu: float and int8")
+    edgekit("convert", "mnist-cnn", "--target", "host-cpu", "--quantize", "none")
+    edgekit("convert", "mnist-cnn", "--target", "host-cpu", "--quantize", "int8")
+
+    step("4. benchmark both on the mnist5k test split")
+    float_report, int8_report = OUT / "host-float.json", OUT / "host-int8.json"
+    edgekit("bench", "mnist-cnn", "--target", "host-cpu", "--quantize", "none", "--threads", "1", "--out", str(float_report))
+    edgekit("bench", "mnist-cnn", "--target", "host-cpu", "--quantize", "int8", "--threads", "1", "--out", str(int8_report))
+
+    step("5. compare")
+    edgekit("compare", str(float_report), str(int8_report))
+    _check_int8_accuracy(float_report, int8_report)
+
+
+def _check_int8_accuracy(float_report: Path, int8_report: Path) -> None:
+    import json
+
+    a = json.loads(float_report.read_text())["accuracy"]["value"]
+    b = json.loads(int8_report.read_text())["accuracy"]["value"]
+    drop = (a - b) * 100
+    print(f"\nint8 top-1 {b * 100:.2f}% vs float {a * 100:.2f}%: {drop:+.2f} points lost")
+    np.testing.assert_array_less(drop, 1.5, err_msg="int8 lost more than 1.5 points of top-1")
+
+
+if __name__ == "__main__":
+    main()
