@@ -1,0 +1,66 @@
+"""QUANTIZE (float32 -> int8, int8 -> int8) and DEQUANTIZE (int8 -> float32).
+
+As TFLM's micro kernels: AffineQuantize for float input, Requantize with
+QuantizeMultiplier(s_in / s_out) for int8 input, Dequantize for float output.
+"""
+
+from __future__ import annotations
+
+from edgekit.aot.graph import Node
+from edgekit.aot.ops.base import EmitContext, Emitter, c_literal, call, per_tensor_qparams, register
+from edgekit.aot.quant import quantize_multiplier
+
+
+def _per_tensor(t) -> bool:
+    return t.quantized and not t.per_channel
+
+
+@register
+class Quantize(Emitter):
+    opcodes = ("QUANTIZE",)
+    kernels = ("ek_quantize.h",)
+
+    def check(self, node: Node, ctx: EmitContext) -> str | None:
+        x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
+        if (x.dtype, y.dtype) not in (("float32", "int8"), ("int8", "int8")):
+            return f"{x.dtype} -> {y.dtype}"
+        if not _per_tensor(y) or (x.dtype == "int8" and not _per_tensor(x)):
+            return "per-channel or missing quantization"
+        return None
+
+    def emit(self, node: Node, ctx: EmitContext) -> str:
+        x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
+        y_scale, y_zp = per_tensor_qparams(y)
+        if x.dtype == "float32":
+            return call(
+                "ek_quantize_f32_s8", ctx.ptr(x.index), ctx.ptr(y.index), x.size,
+                c_literal(y_scale, "float"), y_zp,
+            )  # fmt: skip
+        x_scale, x_zp = per_tensor_qparams(x)
+        multiplier, shift = quantize_multiplier(x_scale / y_scale, ctx.single_rounding)
+        return call(
+            "ek_requantize_s8", ctx.ptr(x.index), ctx.ptr(y.index), x.size,
+            x_zp, y_zp, multiplier, shift,
+        )  # fmt: skip
+
+
+@register
+class Dequantize(Emitter):
+    opcodes = ("DEQUANTIZE",)
+    kernels = ("ek_quantize.h",)
+
+    def check(self, node: Node, ctx: EmitContext) -> str | None:
+        x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
+        if (x.dtype, y.dtype) != ("int8", "float32"):
+            return f"{x.dtype} -> {y.dtype}"
+        if not _per_tensor(x):
+            return "per-channel or missing quantization"
+        return None
+
+    def emit(self, node: Node, ctx: EmitContext) -> str:
+        x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
+        x_scale, x_zp = per_tensor_qparams(x)
+        return call(
+            "ek_dequantize_s8_f32", ctx.ptr(x.index), ctx.ptr(y.index), x.size,
+            c_literal(x_scale, "float"), x_zp,
+        )  # fmt: skip
