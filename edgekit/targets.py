@@ -69,6 +69,10 @@ class Target:
     aliases: tuple[str, ...] = ()
     source: Path = Path()
 
+    # the dict fields make the generated hash fail; a name and its file identify a target
+    def __hash__(self) -> int:
+        return hash((self.name, str(self.source)))
+
     @property
     def is_mcu(self) -> bool:
         return self.kind == "mcu"

@@ -103,6 +103,10 @@ def test_datasheet_figures_of_the_real_boards():
     assert targets.get("jetson-agx-orin").cores == 12
 
 
+def test_targets_are_hashable_so_they_can_key_caches():
+    assert len({targets.get("mcu"), targets.get("nucleo-l4r5zi"), targets.get("rpi4")}) == 2
+
+
 def test_to_json_round_trips_through_json():
     for target in targets.all_targets():
         data = json.loads(json.dumps(target.to_json()))
