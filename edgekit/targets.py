@@ -116,7 +116,8 @@ class _Fields:
     def fail(self, name: str, problem: str) -> TargetError:
         return TargetError(f"{self.label}: field '{name}': {problem}")
 
-    def got(self, value: Any) -> str:
+    @staticmethod
+    def got(value: Any) -> str:
         return f"got {value!r}"
 
     def string(self, name: str, pattern: re.Pattern | None = None) -> str:
@@ -232,8 +233,7 @@ def _validate(label: str, path: Path, data: dict) -> Target:
     if kind == "mcu" and flash_bytes is None:
         raise f.fail("flash_bytes", "is required for an MCU target")
     ram_bytes = host_facts["ram_bytes"]
-    for size in ("flash_bytes", "ram_bytes"):
-        total = flash_bytes if size == "flash_bytes" else ram_bytes
+    for size, total in (("flash_bytes", flash_bytes), ("ram_bytes", ram_bytes)):
         if memory_map and memory_map[size] > total:
             raise f.fail(
                 "memory_map", f"{size} {memory_map[size]} exceeds the target's {size} {total}"
@@ -266,26 +266,20 @@ def _validate(label: str, path: Path, data: dict) -> Target:
 
 
 def _host_facts(f: _Fields, kind: str) -> dict:
-    """cpu, cores, clock, RAM, arch and features; `auto` ones read from this machine."""
-    auto = [key for key in ("arch", "cpu", "cores", "clock_mhz", "ram_bytes", "features")
-            if f.data.get(key) == AUTO]
+    """arch, cpu, cores, clock, RAM and features; `auto` ones read from this machine."""
+    readers = {
+        "arch": lambda: f.string("arch"),
+        "cpu": lambda: f.string("cpu"),
+        "cores": lambda: f.positive_int("cores"),
+        "clock_mhz": lambda: f.positive_number("clock_mhz"),
+        "ram_bytes": lambda: f.positive_int("ram_bytes"),
+        "features": lambda: f.names("features", _NAME, required=False),
+    }
+    auto = [key for key in readers if f.data.get(key) == AUTO]
     if auto and kind not in AUTO_KINDS:
         raise f.fail(auto[0], f"'auto' is only for targets of kind {' or '.join(AUTO_KINDS)}")
     machine = _this_machine() if auto else {}
-    facts = {key: machine[key] for key in auto}
-    if "arch" not in facts:
-        facts["arch"] = f.string("arch")
-    if "cpu" not in facts:
-        facts["cpu"] = f.string("cpu")
-    if "cores" not in facts:
-        facts["cores"] = f.positive_int("cores")
-    if "clock_mhz" not in facts:
-        facts["clock_mhz"] = f.positive_number("clock_mhz")
-    if "ram_bytes" not in facts:
-        facts["ram_bytes"] = f.positive_int("ram_bytes")
-    if "features" not in facts:
-        facts["features"] = f.names("features", _NAME, required=False)
-    return facts
+    return {key: machine[key] if key in auto else read() for key, read in readers.items()}
 
 
 def _memory_map(f: _Fields, kind: str) -> dict:
