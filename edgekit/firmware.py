@@ -116,7 +116,8 @@ def _c_identifier(text: str) -> str:
     return ident if not ident[0].isdigit() else f"m_{ident}"
 
 
-def _tensor_bytes(specs) -> int:
+def tensor_bytes(specs) -> int:
+    """Bytes of the tensors concatenated, one sample (a dynamic batch counts as 1)."""
     import numpy as np
 
     total = 0
@@ -166,8 +167,9 @@ def variables(artifact: Artifact, target, template: Template) -> dict[str, str]:
         "c_name": c_name,
         "C_NAME": c_name.upper(),
         "primary": artifact.primary,
-        "input_bytes": _tensor_bytes(artifact.inputs),
-        "output_bytes": _tensor_bytes(artifact.outputs),
+        "firmware_id": artifact.sha256[:16],
+        "input_bytes": tensor_bytes(artifact.inputs),
+        "output_bytes": tensor_bytes(artifact.outputs),
         "input_ctype": _C_TYPES.get(artifact.inputs[0].dtype, "int8_t"),
         "output_ctype": _C_TYPES.get(artifact.outputs[0].dtype, "int8_t"),
         "core_clock_hz": int(round(target.clock_mhz * 1_000_000)),

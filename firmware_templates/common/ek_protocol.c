@@ -176,7 +176,7 @@ static void cmd_name(const char *seq)
     reply_str(" timer=");
     reply_str(ek_timer_kind());
     reply_kv("tick_hz", ek_timer_hz());
-    reply_str(" target=" EK_TARGET_NAME);
+    reply_str(" target=" EK_TARGET_NAME " id=" EK_FIRMWARE_ID);
     reply_kv("proto", EK_PROTO_VERSION);
     reply_send();
 }

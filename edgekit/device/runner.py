@@ -1,0 +1,217 @@
+"""A Runner whose inferences happen on a board: real (serial port) or emulated (QEMU).
+
+`open_runner(artifact, target, options)` builds the firmware for the artifact
+(cached beside it), starts it (QEMU) or checks/flashes the board, and returns
+a Runner: `infer` sends the input over the protocol and reads the output
+back; `device_timing()` is the board's own measure of the last inference.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit import firmware
+from edgekit.backends.base import Artifact, RunOptions, Runner
+from edgekit.device.protocol import Device, DeviceError, InferResult
+from edgekit.errors import EdgekitError
+
+NS_PER_SECOND = 1_000_000_000
+
+
+def firmware_cache_dir(artifact: Artifact, target) -> Path:
+    """Where the artifact's firmware for `target` is kept: beside the artifact, else the user cache."""
+    beside = artifact.path.parent / f"{artifact.path.name}.firmware"
+    if os.access(artifact.path.parent, os.W_OK):
+        return beside / target.name
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit" / "firmware"
+    return cache / artifact.sha256[:16] / target.name
+
+
+def firmware_for(artifact: Artifact, target, template: str | None = None) -> firmware.Project:
+    """The built firmware project for this artifact on this target, rendered and built only if needed."""
+    folder = firmware_cache_dir(artifact, target)
+    chosen = firmware.choose_template(target, artifact.backend, template)
+    try:
+        project = firmware.Project.open(folder)
+        current = (
+            project.manifest["artifact_sha256"] == artifact.sha256
+            and project.manifest["template"] == chosen.name
+            and project.manifest["template_sha256"] == firmware.template_digest(chosen)
+            and project.elf.is_file()
+            and (project.build_dir / "sizes.json").is_file()
+        )
+    except (EdgekitError, KeyError):
+        current = False
+    if not current:
+        project = firmware.render(artifact, target, folder, template=chosen.name, force=True)
+        firmware.build(project)
+    return project
+
+
+def split_outputs(raw: bytes, specs) -> dict[str, np.ndarray]:
+    outputs, offset = {}, 0
+    for spec in specs:
+        shape = tuple(1 if d == -1 else d for d in spec.shape)
+        dtype = np.dtype(spec.dtype).newbyteorder("<")
+        size = int(np.prod(shape)) * dtype.itemsize
+        outputs[spec.name] = np.frombuffer(raw[offset : offset + size], dtype=dtype).astype(spec.dtype).reshape(shape)
+        offset += size
+    return outputs
+
+
+class DeviceRunner(Runner):
+    """Runs an artifact on a board through `Device`; owns the QEMU board when there is one."""
+
+    def __init__(self, artifact: Artifact, target, device: Device, board=None, project=None):
+        self.name = "device-qemu" if board is not None else "device-serial"
+        self.inputs = list(artifact.inputs)
+        self.outputs = list(artifact.outputs)
+        self.target = target
+        self.device = device
+        self.board = board
+        self.project = project
+        self.emulated = board is not None or firmware.is_emulated(target)
+        self._last: InferResult | None = None
+
+    def _batch(self, feed: dict[str, np.ndarray]) -> int:
+        sizes = {value.shape[0] for value, spec in ((feed[s.name], s) for s in self.inputs) if spec.shape[:1] == (-1,)}
+        if len(sizes) > 1:
+            raise EdgekitError(f"inputs have different batch sizes {sorted(sizes)}")
+        return sizes.pop() if sizes else 1
+
+    def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        batch = self._batch(feed)
+        results = []
+        for i in range(batch):  # the firmware runs one sample at a time
+            parts = []
+            for spec in self.inputs:
+                value = feed[spec.name]
+                sample = value[i : i + 1] if spec.shape[:1] == (-1,) else value
+                parts.append(np.ascontiguousarray(sample, dtype=np.dtype(spec.dtype).newbyteorder("<")).tobytes())
+            raw, self._last = self.device.run(b"".join(parts))
+            results.append(split_outputs(raw, self.outputs))
+        if batch == 1:
+            return results[0]
+        return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
+
+    def measure(self, feed: dict[str, np.ndarray], count: int, warmup: int = 0) -> InferResult:
+        """Run one input `count` times on the board (after `warmup` runs); timing of all of them."""
+        self.infer(feed)
+        self._last = self.device.infer(count, warmup)
+        return self._last
+
+    def device_timing(self) -> dict[str, float] | None:
+        if self._last is None:
+            return None
+        return timing(self._last, self.target, self.emulated)
+
+    def memory(self) -> dict[str, Any]:
+        if self.project is None or not (self.project.build_dir / "sizes.json").is_file():
+            return {}
+        import json
+
+        sizes = json.loads((self.project.build_dir / "sizes.json").read_text())
+        return {"flash_bytes": sizes["flash_bytes"], "ram_bytes": sizes["ram_bytes"], "elf": sizes}
+
+    def close(self) -> None:
+        try:
+            self.device.link.close()
+        finally:
+            if self.board is not None:
+                self.board.stop()
+
+
+def timing(result: InferResult, target, emulated: bool) -> dict[str, float]:
+    """Per-inference timing from a board's tick counts.
+
+    A real board's timer counts core cycles (DWT or SysTick on the core
+    clock): ms follow from its clock. On QEMU with -icount shift=0 one
+    instruction is 1 ns of virtual time, so the ticks give an exact
+    instruction count; ms and cycles are then estimates at the target's
+    real clock, taking one cycle per instruction.
+    """
+    ticks = result.ticks_per_inference
+    if emulated:
+        instructions = round(ticks * NS_PER_SECOND / result.tick_hz)
+        clock_hz = target.clock_mhz * 1e6
+        return {
+            "ms": instructions / clock_hz * 1e3,
+            "instructions": float(instructions),
+            "cycles_estimate": float(instructions),
+            "ticks": ticks,
+        }
+    return {"ms": ticks / result.tick_hz * 1e3, "cycles": ticks, "ticks": ticks}
+
+
+def _connect(url: str, target, board=None, open_timeout: float = 0.0) -> Device:
+    from edgekit.device.serial_link import SerialLink
+
+    link = SerialLink(url, baud=int(target.extras.get("uart_baud", 115200)), open_timeout=open_timeout)
+    return Device(link, alive=board.problem if board is not None else None)
+
+
+def _check_model(device: Device, artifact: Artifact, where: str) -> None:
+    info = device.hello()
+    wanted_in = firmware.tensor_bytes(artifact.inputs)
+    wanted_out = firmware.tensor_bytes(artifact.outputs)
+    if (info.input_bytes, info.output_bytes) != (wanted_in, wanted_out):
+        raise EdgekitError(
+            f"the board at {where} runs {info.model} ({info.input_bytes} B in, {info.output_bytes} B out), "
+            f"this model takes {wanted_in} B and gives {wanted_out} B: flash its firmware (`edgekit flash`)"
+        )
+
+
+def open_runner(artifact: Artifact, target, options: RunOptions | None = None) -> Runner:
+    """A Runner on the board: QEMU for emulated targets, else the board at `options.port`."""
+    options = options or RunOptions()
+    if options.port:
+        return _open_port(artifact, target, options.port)
+    if not firmware.is_emulated(target):
+        raise EdgekitError(f"target {target.name} is a real board: give its serial port with --port (e.g. /dev/ttyACM0)")
+    from edgekit.device.qemu import QemuBoard
+
+    project = firmware_for(artifact, target)
+    board = QemuBoard(project.elf, target.flash_tool["machine"]).start()
+    try:
+        device = _connect(board.url, target, board, open_timeout=5.0)
+        _check_model(device, artifact, board.url)
+    except BaseException:
+        board.stop()
+        raise
+    return DeviceRunner(artifact, target, device, board=board, project=project)
+
+
+def _open_port(artifact: Artifact, target, port: str) -> Runner:
+    """A board already connected at `port`; flash it first unless it runs this artifact's firmware."""
+    from edgekit.device import flashers
+
+    device = _connect(port, target)
+    firmware_id = artifact.sha256[:16]
+    try:
+        device.retries = 1  # the board may run anything: do not insist
+        current = device.hello().firmware_id == firmware_id
+    except DeviceError:
+        current = False
+    project = None
+    if not current:
+        if firmware.is_emulated(target):
+            device.link.close()
+            raise EdgekitError(
+                f"the emulated board at {port} does not run this model's firmware: "
+                f"start it with `edgekit flash FIRMWARE --target {target.name}`"
+            )
+        project = firmware_for(artifact, target)
+        device.link.close()
+        flashers.flash(project.elf, target, port=port)
+        device = _connect(port, target, open_timeout=10.0)  # a USB serial port comes back after the reset
+    device.retries = 5
+    try:
+        _check_model(device, artifact, port)
+    except BaseException:
+        device.link.close()
+        raise
+    return DeviceRunner(artifact, target, device, project=project)
