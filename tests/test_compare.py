@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -66,8 +67,6 @@ def write(folder: Path, name: str, report) -> Path:
 
 def rows_by_label(text: str) -> dict[str, list[str]]:
     """Split the text table into cells (columns are separated by two or more spaces)."""
-    import re
-
     return {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line.strip()) for line in text.splitlines())}
 
 
