@@ -580,7 +580,8 @@ def _reshape_target(raw: _RawModel, graph: _RawSubgraph, op: _RawOperator) -> li
     if len(op.inputs) > 1 and op.inputs[1] != -1:
         shape_tensor = graph.tensors[op.inputs[1]]
         span = raw.buffers[shape_tensor.buffer].span()
-        if span is None or shape_tensor.dtype not in ("int32", "int64") or len(shape_tensor.shape) != 1:
+        if (span is None or shape_tensor.sparse or shape_tensor.dtype not in ("int32", "int64")
+                or len(shape_tensor.shape) != 1):
             return None  # computed at run time: only the output shape can be checked
         values = np.frombuffer(raw.data, S.DTYPES[shape_tensor.dtype.upper()][1],
                                count=shape_tensor.shape[0], offset=span[0])
