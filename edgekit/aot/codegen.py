@@ -34,7 +34,6 @@ class BundleParts:
     body: list[str]  # C statements, one block per operator
     single_rounding: bool
     dsp: bool
-    uses_math: bool
 
 
 def _io_macros(prefix: str, kind: str, tensors: list[TensorInfo]) -> list[str]:
@@ -98,9 +97,8 @@ def render_source(p: BundleParts) -> str:
         " * Plain C99; the kernels below are inlined so the bundle needs no library. */",
         "#include <stdint.h>",
         "#include <string.h>",
+        "#include <math.h>",
     ]
-    if p.uses_math:
-        out.append("#include <math.h>")
     out += [
         f'#include "{p.name}.h"',
         "",

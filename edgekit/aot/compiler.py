@@ -159,7 +159,6 @@ def compile_graph(
         body=body,
         single_rounding=single_rounding,
         dsp="dsp" in features,
-        uses_math=any(graph.tensors[t].dtype == "float32" for t in graph.tensors),
     )
     return CompiledBundle(
         name=name,

@@ -1,0 +1,217 @@
+/* ek_conv.h: CONV_2D and DEPTHWISE_CONV_2D, int8 per-channel and float32, NHWC.
+ *
+ * int8 matches TFLM's reference_integer_ops::ConvPerChannel and
+ * DepthwiseConvPerChannel: acc = bias[oc] + sum over taps inside the image of
+ * w * (x + input_offset), requantized per output channel. Taps outside the
+ * image are skipped (not zero-padded), exactly as the reference does; for
+ * output pixels whose window lies inside the image the compiler folds
+ * input_offset * sum(w) into `folded_bias`, so the inner loop is a plain
+ * int8 dot product (contiguous over kernel width x input channels). */
+#ifndef EK_CONV_H
+#define EK_CONV_H
+
+/* sum of w[i] * x[i] (interior pixels: the offset lives in the folded bias) */
+EK_INLINE int32_t ek_conv_dot_s8(const int8_t *x, const int8_t *w, int n) {
+  int32_t acc = 0;
+  int i = 0;
+#if EK_USE_DSP
+  for (; i + 4 <= n; i += 4) {
+    int32_t vx, vw;
+    memcpy(&vx, x + i, 4);
+    memcpy(&vw, w + i, 4);
+    acc = __smlad(__sxtb16(vx), __sxtb16(vw), acc);
+    acc = __smlad(__sxtb16(__ror(vx, 8)), __sxtb16(__ror(vw, 8)), acc);
+  }
+#endif
+  for (; i < n; ++i) acc += (int32_t)x[i] * (int32_t)w[i];
+  return acc;
+}
+
+/* sum of w[i] * (x[i] + offset) (border pixels, as the reference computes) */
+EK_INLINE int32_t ek_conv_dot_offset_s8(const int8_t *x, const int8_t *w, int n, int32_t offset) {
+  int32_t acc = 0;
+  int i;
+  for (i = 0; i < n; ++i) acc += (int32_t)w[i] * ((int32_t)x[i] + offset);
+  return acc;
+}
+
+EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32_t *bias,
+                          const int32_t *folded_bias, const int32_t *multiplier,
+                          const int32_t *shift, int8_t *output, int batches, int in_h, int in_w,
+                          int in_c, int out_h, int out_w, int out_c, int k_h, int k_w,
+                          int stride_h, int stride_w, int dil_h, int dil_w, int pad_h, int pad_w,
+                          int32_t input_offset, int32_t output_offset, int32_t act_min,
+                          int32_t act_max) {
+  int b, oy, ox, oc, ky, kx;
+  for (b = 0; b < batches; ++b) {
+    const int8_t *in_b = input + b * in_h * in_w * in_c;
+    for (oy = 0; oy < out_h; ++oy) {
+      const int y0 = oy * stride_h - pad_h;
+      /* valid kernel rows: y0 + dil_h * ky in [0, in_h) */
+      int ky0 = 0, ky1 = k_h;
+      while (ky0 < k_h && y0 + dil_h * ky0 < 0) ++ky0;
+      while (ky1 > ky0 && y0 + dil_h * (ky1 - 1) >= in_h) --ky1;
+      for (ox = 0; ox < out_w; ++ox) {
+        const int x0 = ox * stride_w - pad_w;
+        int kx0 = 0, kx1 = k_w;
+        int8_t *out = output + ((b * out_h + oy) * out_w + ox) * out_c;
+        while (kx0 < k_w && x0 + dil_w * kx0 < 0) ++kx0;
+        while (kx1 > kx0 && x0 + dil_w * (kx1 - 1) >= in_w) --kx1;
+        {
+          const int interior = (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w);
+          for (oc = 0; oc < out_c; ++oc) {
+            const int8_t *w_oc = filter + oc * k_h * k_w * in_c;
+            int32_t acc;
+            if (interior) {
+              acc = folded_bias[oc];
+              for (ky = 0; ky < k_h; ++ky) {
+                const int8_t *x_row = in_b + ((y0 + dil_h * ky) * in_w + x0) * in_c;
+                const int8_t *w_row = w_oc + ky * k_w * in_c;
+                if (dil_w == 1) {
+                  acc += ek_conv_dot_s8(x_row, w_row, k_w * in_c);
+                } else {
+                  for (kx = 0; kx < k_w; ++kx)
+                    acc += ek_conv_dot_s8(x_row + dil_w * kx * in_c, w_row + kx * in_c, in_c);
+                }
+              }
+            } else {
+              acc = bias[oc];
+              for (ky = ky0; ky < ky1; ++ky) {
+                const int8_t *x_row = in_b + ((y0 + dil_h * ky) * in_w + x0) * in_c;
+                const int8_t *w_row = w_oc + ky * k_w * in_c;
+                for (kx = kx0; kx < kx1; ++kx)
+                  acc += ek_conv_dot_offset_s8(x_row + dil_w * kx * in_c, w_row + kx * in_c,
+                                               in_c, input_offset);
+              }
+            }
+            acc = ek_mbqm(acc, multiplier[oc], (int)shift[oc]) + output_offset;
+            out[oc] = (int8_t)ek_clamp_i32(acc, act_min, act_max);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Depthwise, int8. `acc` is out_c int32 of scratch memory. With
+ * depth_multiplier 1 the channel loops are contiguous in input, filter and
+ * output; other multipliers map output channel oc to input channel oc / m. */
+EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
+                                    const int32_t *bias, const int32_t *folded_bias,
+                                    const int32_t *multiplier, const int32_t *shift,
+                                    int8_t *output, int32_t *acc, int batches, int in_h,
+                                    int in_w, int in_c, int out_h, int out_w, int out_c,
+                                    int depth_multiplier, int k_h, int k_w, int stride_h,
+                                    int stride_w, int dil_h, int dil_w, int pad_h, int pad_w,
+                                    int32_t input_offset, int32_t output_offset,
+                                    int32_t act_min, int32_t act_max) {
+  int b, oy, ox, c, ky, kx;
+  for (b = 0; b < batches; ++b) {
+    const int8_t *in_b = input + b * in_h * in_w * in_c;
+    for (oy = 0; oy < out_h; ++oy) {
+      const int y0 = oy * stride_h - pad_h;
+      int ky0 = 0, ky1 = k_h;
+      while (ky0 < k_h && y0 + dil_h * ky0 < 0) ++ky0;
+      while (ky1 > ky0 && y0 + dil_h * (ky1 - 1) >= in_h) --ky1;
+      for (ox = 0; ox < out_w; ++ox) {
+        const int x0 = ox * stride_w - pad_w;
+        int kx0 = 0, kx1 = k_w;
+        int8_t *out = output + ((b * out_h + oy) * out_w + ox) * out_c;
+        int interior;
+        while (kx0 < k_w && x0 + dil_w * kx0 < 0) ++kx0;
+        while (kx1 > kx0 && x0 + dil_w * (kx1 - 1) >= in_w) --kx1;
+        interior = (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w);
+        if (interior) {
+          for (c = 0; c < out_c; ++c) acc[c] = folded_bias[c];
+        } else {
+          for (c = 0; c < out_c; ++c) acc[c] = bias[c];
+        }
+        for (ky = ky0; ky < ky1; ++ky) {
+          for (kx = kx0; kx < kx1; ++kx) {
+            const int8_t *x = in_b + ((y0 + dil_h * ky) * in_w + (x0 + dil_w * kx)) * in_c;
+            const int8_t *w = filter + (ky * k_w + kx) * out_c;
+            if (depth_multiplier == 1) {
+              if (interior) {
+                for (c = 0; c < out_c; ++c) acc[c] += (int32_t)x[c] * (int32_t)w[c];
+              } else {
+                for (c = 0; c < out_c; ++c) acc[c] += (int32_t)w[c] * ((int32_t)x[c] + input_offset);
+              }
+            } else {
+              for (c = 0; c < out_c; ++c)
+                acc[c] += (int32_t)w[c] * ((int32_t)x[c / depth_multiplier] + (interior ? 0 : input_offset));
+            }
+          }
+        }
+        for (c = 0; c < out_c; ++c) {
+          const int32_t v = ek_mbqm(acc[c], multiplier[c], (int)shift[c]) + output_offset;
+          out[c] = (int8_t)ek_clamp_i32(v, act_min, act_max);
+        }
+      }
+    }
+  }
+}
+
+EK_INLINE void ek_conv_f32(const float *input, const float *filter, const float *bias,
+                           float *output, int batches, int in_h, int in_w, int in_c, int out_h,
+                           int out_w, int out_c, int k_h, int k_w, int stride_h, int stride_w,
+                           int dil_h, int dil_w, int pad_h, int pad_w, float act_min,
+                           float act_max) {
+  int b, oy, ox, oc, ky, kx, ic;
+  for (b = 0; b < batches; ++b) {
+    for (oy = 0; oy < out_h; ++oy) {
+      for (ox = 0; ox < out_w; ++ox) {
+        for (oc = 0; oc < out_c; ++oc) {
+          float total = 0.0f;
+          for (ky = 0; ky < k_h; ++ky) {
+            const int y = oy * stride_h - pad_h + dil_h * ky;
+            if (y < 0 || y >= in_h) continue;
+            for (kx = 0; kx < k_w; ++kx) {
+              const int x = ox * stride_w - pad_w + dil_w * kx;
+              const float *xp, *wp;
+              if (x < 0 || x >= in_w) continue;
+              xp = input + ((b * in_h + y) * in_w + x) * in_c;
+              wp = filter + ((oc * k_h + ky) * k_w + kx) * in_c;
+              for (ic = 0; ic < in_c; ++ic) total += xp[ic] * wp[ic];
+            }
+          }
+          if (bias) total += bias[oc];
+          output[((b * out_h + oy) * out_w + ox) * out_c + oc] = ek_clamp_f32(total, act_min, act_max);
+        }
+      }
+    }
+  }
+}
+
+EK_INLINE void ek_depthwise_conv_f32(const float *input, const float *filter, const float *bias,
+                                     float *output, int batches, int in_h, int in_w, int in_c,
+                                     int out_h, int out_w, int out_c, int depth_multiplier,
+                                     int k_h, int k_w, int stride_h, int stride_w, int dil_h,
+                                     int dil_w, int pad_h, int pad_w, float act_min,
+                                     float act_max) {
+  int b, oy, ox, oc, ky, kx;
+  for (b = 0; b < batches; ++b) {
+    for (oy = 0; oy < out_h; ++oy) {
+      for (ox = 0; ox < out_w; ++ox) {
+        for (oc = 0; oc < out_c; ++oc) {
+          float total = 0.0f;
+          const int ic = oc / depth_multiplier;
+          for (ky = 0; ky < k_h; ++ky) {
+            const int y = oy * stride_h - pad_h + dil_h * ky;
+            if (y < 0 || y >= in_h) continue;
+            for (kx = 0; kx < k_w; ++kx) {
+              const int x = ox * stride_w - pad_w + dil_w * kx;
+              if (x < 0 || x >= in_w) continue;
+              total += input[((b * in_h + y) * in_w + x) * in_c + ic] *
+                       filter[(ky * k_w + kx) * out_c + oc];
+            }
+          }
+          if (bias) total += bias[oc];
+          output[((b * out_h + oy) * out_w + ox) * out_c + oc] = ek_clamp_f32(total, act_min, act_max);
+        }
+      }
+    }
+  }
+  (void)in_c;
+}
+
+#endif /* EK_CONV_H */

@@ -1,0 +1,195 @@
+"""CONV_2D and DEPTHWISE_CONV_2D, int8 (per-channel) and float32, NHWC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.aot.codegen import float_literal
+from edgekit.aot.graph import Node, TensorInfo
+from edgekit.aot.ops.base import EmitContext, Emitter, call, per_tensor_qparams, register
+from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
+
+
+def compute_padding(stride: int, dilation: int, in_size: int, k: int, out_size: int) -> int:
+    """TFLM ComputePadding: the leading pad of a SAME window (0 for VALID shapes)."""
+    effective = (k - 1) * dilation + 1
+    pad = ((out_size - 1) * stride + effective - in_size) // 2
+    return max(pad, 0)
+
+
+def compute_out_size(padding: str, in_size: int, k: int, stride: int, dilation: int) -> int:
+    """TFLM ComputeOutSize."""
+    effective = (k - 1) * dilation + 1
+    if padding == "SAME":
+        return (in_size + stride - 1) // stride
+    return (in_size + stride - effective) // stride
+
+
+@dataclass
+class Window:
+    """The spatial geometry of a 2-D window op, resolved from options and shapes."""
+
+    batches: int
+    in_h: int
+    in_w: int
+    in_c: int
+    out_h: int
+    out_w: int
+    out_c: int
+    k_h: int
+    k_w: int
+    stride_h: int
+    stride_w: int
+    dil_h: int
+    dil_w: int
+    pad_h: int
+    pad_w: int
+
+    def args(self) -> list[int]:
+        return [
+            self.batches, self.in_h, self.in_w, self.in_c, self.out_h, self.out_w, self.out_c,
+        ]  # fmt: skip
+
+    def kernel_args(self) -> list[int]:
+        return [
+            self.k_h, self.k_w, self.stride_h, self.stride_w, self.dil_h, self.dil_w,
+            self.pad_h, self.pad_w,
+        ]  # fmt: skip
+
+
+def resolve_window(node: Node, x: TensorInfo, y: TensorInfo, k_h: int, k_w: int) -> Window:
+    stride_h, stride_w = node.option("stride_h", 1), node.option("stride_w", 1)
+    dil_h = node.option("dilation_h_factor", 1)
+    dil_w = node.option("dilation_w_factor", 1)
+    n, in_h, in_w, in_c = x.shape
+    _, out_h, out_w, out_c = y.shape
+    return Window(
+        batches=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+        k_h=k_h, k_w=k_w, stride_h=stride_h, stride_w=stride_w, dil_h=dil_h, dil_w=dil_w,
+        pad_h=compute_padding(stride_h, dil_h, in_h, k_h, out_h),
+        pad_w=compute_padding(stride_w, dil_w, in_w, k_w, out_w),
+    )  # fmt: skip
+
+
+def window_check(node: Node, x: TensorInfo, y: TensorInfo, k_h: int, k_w: int) -> str | None:
+    """Shape consistency both conv and pool emitters need."""
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        return "input or output not 4-D"
+    padding = node.option("padding", "SAME")
+    if padding not in ("SAME", "VALID"):
+        return f"padding {padding}"
+    w = resolve_window(node, x, y, k_h, k_w)
+    expect = (
+        compute_out_size(padding, w.in_h, k_h, w.stride_h, w.dil_h),
+        compute_out_size(padding, w.in_w, k_w, w.stride_w, w.dil_w),
+    )
+    if expect != (w.out_h, w.out_w) or x.shape[0] != y.shape[0]:
+        return "output shape inconsistent with the window"
+    return None
+
+
+def int32_wrap(values: np.ndarray) -> np.ndarray:
+    return ((np.asarray(values, dtype=np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+class _ConvBase(Emitter):
+    depthwise = False
+
+    def _tensors(self, node: Node, ctx: EmitContext):
+        x, w = ctx.tensor(node.inputs[0]), ctx.tensor(node.inputs[1])
+        bias = ctx.tensor(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] >= 0 else None
+        return x, w, bias, ctx.tensor(node.outputs[0])
+
+    def check(self, node: Node, ctx: EmitContext) -> str | None:
+        x, w, bias, y = self._tensors(node, ctx)
+        if not w.is_const or (bias is not None and not bias.is_const):
+            return "filter computed at run time"
+        if len(w.shape) != 4:
+            return "filter not 4-D"
+        if x.dtype == "int8":
+            if w.dtype != "int8" or y.dtype != "int8":
+                return f"int8 input with {w.dtype} filter and {y.dtype} output"
+            if not (x.quantized and w.quantized and y.quantized):
+                return "int8 tensors without quantization"
+            if bias is not None and bias.dtype != "int32":
+                return f"{bias.dtype} bias"
+        elif x.dtype == "float32":
+            if w.dtype != "float32" or y.dtype != "float32":
+                return f"float32 input with {w.dtype} filter (hybrid)"
+        else:
+            return f"{x.dtype} input"
+        problem = window_check(node, x, y, w.shape[1], w.shape[2])
+        if problem:
+            return problem
+        if self.depthwise:
+            if w.shape[0] != 1 or w.shape[3] != y.shape[3]:
+                return "filter shape inconsistent with the output"
+            mult = y.shape[3] // max(x.shape[3], 1)
+            if mult * x.shape[3] != y.shape[3]:
+                return "output channels not a multiple of input channels"
+        elif w.shape[3] != x.shape[3] or w.shape[0] != y.shape[3]:
+            return "grouped convolution"
+        return None
+
+    def scratch_bytes(self, node: Node, ctx: EmitContext) -> int:
+        y = ctx.tensor(node.outputs[0])
+        return 4 * y.shape[3] if self.depthwise and y.dtype == "int8" else 0
+
+    def emit(self, node: Node, ctx: EmitContext) -> str:
+        x, w, bias, y = self._tensors(node, ctx)
+        k_h, k_w = w.shape[1], w.shape[2]
+        win = resolve_window(node, x, y, k_h, k_w)
+        activation = node.option("fused_activation_function", "NONE")
+        dm = [win.out_c // win.in_c] if self.depthwise else []
+        if x.dtype == "float32":
+            lo, hi = activation_range_float(activation)
+            fn = "ek_depthwise_conv_f32" if self.depthwise else "ek_conv_f32"
+            return call(
+                fn, ctx.ptr(x.index), ctx.ptr(w.index),
+                ctx.ptr(bias.index) if bias is not None else "(const float *)0",
+                ctx.ptr(y.index), *win.args(), *dm, *win.kernel_args(),
+                float_literal(lo), float_literal(hi),
+            )  # fmt: skip
+
+        x_scale, x_zp = per_tensor_qparams(x)
+        y_scale, y_zp = per_tensor_qparams(y)
+        mults, shifts = conv_multipliers(x_scale, w.scale, y_scale, win.out_c, ctx.single_rounding)
+        filt = np.asarray(w.data, dtype=np.int64)
+        raw_bias = (
+            np.asarray(bias.data, dtype=np.int64).reshape(-1)
+            if bias is not None
+            else np.zeros(win.out_c, dtype=np.int64)
+        )
+        # interior pixels see every tap: bias + input_offset * sum(w) is exact there
+        wsum = filt.sum(axis=(0, 1, 2)) if self.depthwise else filt.sum(axis=(1, 2, 3))
+        folded = int32_wrap(raw_bias + (-x_zp) * wsum)
+        act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
+        names = [
+            ctx.ptr(x.index), ctx.ptr(w.index),
+            ctx.const_array(int32_wrap(raw_bias), f"{y.name}_bias"),
+            ctx.const_array(folded, f"{y.name}_folded_bias"),
+            ctx.const_array(mults, f"{y.name}_mult"),
+            ctx.const_array(shifts, f"{y.name}_shift"),
+            ctx.ptr(y.index),
+        ]  # fmt: skip
+        if self.depthwise:
+            names.append(f"(int32_t *){ctx.scratch(node)}")
+        fn = "ek_depthwise_conv_s8" if self.depthwise else "ek_conv_s8"
+        return call(
+            fn, *names, *win.args(), *dm, *win.kernel_args(), -x_zp, y_zp, act_min, act_max
+        )
+
+
+@register
+class Conv2D(_ConvBase):
+    opcodes = ("CONV_2D",)
+    kernels = ("ek_conv.h",)
+
+
+@register
+class DepthwiseConv2D(_ConvBase):
+    opcodes = ("DEPTHWISE_CONV_2D",)
+    kernels = ("ek_conv.h",)
+    depthwise = True
