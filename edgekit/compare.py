@@ -66,7 +66,9 @@ def format_number(x: float, *, signed: bool = False) -> str:
         return f"{x:{plus}.1f}"
     if magnitude >= 10:
         return f"{x:{plus}.2f}"
-    return f"{x:{plus}.3f}"
+    # below 10: three significant digits (0.610, 0.0245), never fewer than 3 decimals
+    decimals = max(3, 2 - math.floor(math.log10(magnitude)))
+    return f"{x:{plus}.{decimals}f}"
 
 
 def format_table(rows: list[list[str]], *, header_rows: int = 1, right_align_from: int = 1) -> str:

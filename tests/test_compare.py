@@ -279,6 +279,15 @@ def test_format_bytes(n, text):
     assert compare.format_bytes(n) == text
 
 
+@pytest.mark.parametrize(
+    "x, text",
+    [(0.61, "0.610"), (0.02446, "0.0245"), (6.437, "6.437"), (41.2, "41.20"), (178.12, "178.1"),
+     (39842.3, "39,842"), (0.0004, "0.0004"), (-0.19, "-0.190")],
+)
+def test_format_number_keeps_three_significant_digits_for_small_values(x, text):
+    assert compare.format_number(x) == text
+
+
 def test_format_bytes_signed_marks_growth():
     assert compare.format_bytes(2048, signed=True) == "+2 KiB"
     assert compare.format_bytes(-2048, signed=True) == "-2 KiB"
