@@ -2,12 +2,14 @@
 
 The smallest arena with which TFLM's interpreter both allocates the model's
 tensors and runs one inference is found by bisection. Each probe builds an
-interpreter with `arena_size=N`; TFLM reports a too-small arena by raising
-RuntimeError ("TFLM failed to allocate tensors") after printing its reasons
-on stderr from C. The bisection runs in a child Python process: that keeps
-TFLM's C-level messages out of the user's terminal, and a kernel that aborts
-the process fails one measurement with a clear message instead of killing
-the caller.
+interpreter with `arena_size=N`; TFLM usually reports a too-small arena by
+raising RuntimeError ("TFLM failed to allocate tensors") after printing its
+reasons on stderr from C, but some failed allocations crash the process
+instead (a per-channel FULLY_CONNECTED model segfaults with a 16 KiB arena:
+a temporary tensor fails to allocate and preparation goes on with it). So
+the probes run in a child Python process: a probe that kills the child
+counts as "does not run with this arena", the next probe gets a fresh child,
+and TFLM's C-level messages stay out of the user's terminal.
 
 What the number means on the target:
 - The host interpreter is 64-bit: TFLM's persistent structures hold pointers
@@ -32,6 +34,8 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,7 +44,7 @@ from edgekit.errors import EdgekitError
 ALIGNMENT = 16
 _START = 16 * 1024
 _CEILING = 256 * 1024 * 1024  # no MCU model needs more; beyond it the failure is not the arena
-_PROBE_TIMEOUT_S = 600
+_PROBE_TIMEOUT_S = 300  # one allocation and one inference
 
 
 @dataclass(frozen=True)
@@ -67,46 +71,117 @@ def alignment_margin(measured: int) -> int:
 
 
 def measure_arena(model_path: Path) -> ArenaMeasurement:
-    """Bisect the smallest working arena for `model_path` (a validated .tflite) in a child process."""
-    cmd = [sys.executable, "-m", "edgekit.tflm.arena", str(model_path)]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise EdgekitError(
-            f"{model_path}: measuring the TFLM arena took over {_PROBE_TIMEOUT_S} s; "
-            "the model is too large for a microcontroller"
-        ) from None
-    if done.returncode != 0:
-        raise EdgekitError(f"{model_path}: {_failure_reason(done)}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    if "error" in result:
-        raise EdgekitError(f"{model_path}: {result['error']}")
-    measured = result["measured_bytes"]
+    """Bisect the smallest working arena for `model_path` (a validated .tflite).
+
+    Probes run in a child process (see the module docs); a probe that kills
+    the child counts as "does not run with this arena" and the next probe
+    gets a fresh child.
+    """
+    model_path = Path(model_path)
+    with _ProbeWorker(model_path) as worker:
+        low, high = 0, _START  # once a working size is known: low fails, high works
+        while not worker.works(high):
+            if high >= _CEILING:
+                raise EdgekitError(
+                    f"{model_path}: TFLM cannot allocate and run the model even with a "
+                    f"{_CEILING // (1024 * 1024)} MiB arena{worker.last_reason()}"
+                )
+            low, high = high, high * 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            if worker.works(middle):
+                high = middle
+            else:
+                low = middle
+        breakdown = worker.breakdown(high)
+        probes = worker.probes
     return ArenaMeasurement(
-        measured_bytes=measured,
-        margin_bytes=alignment_margin(measured),
-        persistent_bytes=result.get("persistent_bytes"),
-        nonpersistent_bytes=result.get("nonpersistent_bytes"),
-        probes=result["probes"],
+        measured_bytes=high,
+        margin_bytes=alignment_margin(high),
+        persistent_bytes=breakdown.get("persistent_bytes"),
+        nonpersistent_bytes=breakdown.get("nonpersistent_bytes"),
+        probes=probes,
     )
 
 
-def _failure_reason(done: subprocess.CompletedProcess) -> str:
-    if done.returncode < 0:
-        return (
-            f"the TFLM interpreter crashed (signal {-done.returncode}) while allocating the model: "
-            "TFLM cannot run it"
-        )
-    last = [line for line in done.stderr.strip().splitlines() if line.strip()]
-    return "measuring the TFLM arena failed: " + (last[-1] if last else f"exit {done.returncode}")
+class _ProbeWorker:
+    """A child Python process answering "does the model run with an N-byte arena?" per line."""
+
+    def __init__(self, model_path: Path):
+        self.model_path = model_path
+        self.probes = 0
+        self.crashes = 0
+        self._stderr = tempfile.TemporaryFile(mode="w+b")
+        self._proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> _ProbeWorker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop()
+        self._stderr.close()
+
+    def _start(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "edgekit.tflm.arena", str(self.model_path)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            )
+        return self._proc
+
+    def _stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def _ask(self, request: str) -> str | None:
+        """Send one request line; the reply line, or None when the child died or hung."""
+        proc = self._start()
+        timer = threading.Timer(_PROBE_TIMEOUT_S, proc.kill)
+        timer.start()
+        try:
+            proc.stdin.write(request + "\n")
+            proc.stdin.flush()
+            reply = proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            reply = ""
+        finally:
+            timer.cancel()
+        if not reply:
+            self._stop()
+            return None
+        return reply.strip()
+
+    def works(self, size: int) -> bool:
+        self.probes += 1
+        reply = self._ask(f"probe {size}")
+        if reply is None:
+            # TFLM kills the process on some failed allocations instead of reporting them
+            self.crashes += 1
+            return False
+        if reply.startswith("error "):
+            raise EdgekitError(f"{self.model_path}: {reply[len('error '):]}")
+        return reply == "ok"
+
+    def breakdown(self, size: int) -> dict:
+        reply = self._ask(f"breakdown {size}")
+        return json.loads(reply) if reply and reply.startswith("{") else {}
+
+    def last_reason(self) -> str:
+        """TFLM's last complaint on stderr, as a suffix for an error message."""
+        self._stderr.seek(0)
+        lines = [
+            line.strip()
+            for line in self._stderr.read().decode(errors="replace").splitlines()
+            if line.strip() and "Input index" not in line
+        ]
+        if self.crashes and self.crashes == self.probes:
+            return ": TFLM crashed on every attempt"
+        return f" (TFLM: {lines[-1]})" if lines else ""
 
 
 # ---- the child process: everything below runs with TFLM loaded ----
-
-
-def _tflm_messages_suffix(lines: list[str]) -> str:
-    useful = [line.strip() for line in lines if line.strip()]
-    return f" (TFLM: {useful[-1]})" if useful else ""
 
 
 def allocates_and_invokes(model: bytes, arena_size: int) -> bool:
@@ -136,7 +211,6 @@ _ALLOCATION_LINE = re.compile(r"Arena allocation (head|tail) (\d+) bytes")
 def _breakdown(model: bytes, arena_size: int) -> dict:
     """TFLM's own account of the arena (head: planned tensors; tail: persistent data)."""
     import os
-    import tempfile
 
     from tflite_micro.python.tflite_micro import runtime
 
@@ -154,49 +228,25 @@ def _breakdown(model: bytes, arena_size: int) -> dict:
         sink.seek(0)
         text = sink.read().decode(errors="replace")
     found = {kind: int(n) for kind, n in _ALLOCATION_LINE.findall(text)}
-    return {
-        "nonpersistent_bytes": found.get("head"),
-        "persistent_bytes": found.get("tail"),
-    }
+    return {"nonpersistent_bytes": found.get("head"), "persistent_bytes": found.get("tail")}
 
 
-def bisect_arena(model: bytes) -> dict:
-    """Smallest arena size (bytes) that works, as a JSON-able dict; {"error": ...} when none does."""
-    probes = 0
-
-    def works(size: int) -> bool:
-        nonlocal probes
-        probes += 1
-        return allocates_and_invokes(model, size)
-
-    low, high = 0, _START  # invariant once a working size is found: low fails, high works
-    while not works(high):
-        low = high
-        if high >= _CEILING:
-            return {
-                "error": f"TFLM cannot allocate and run the model even with a "
-                f"{_CEILING // (1024 * 1024)} MiB arena: an operator failed to prepare "
-                "or the model is far too large for a microcontroller"
-            }
-        high *= 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        if works(middle):
-            high = middle
-        else:
-            low = middle
-    return {"measured_bytes": high, "probes": probes, **_breakdown(model, high)}
-
-
-def _main(argv: list[str]) -> int:
-    model = Path(argv[0]).read_bytes()
-    try:
-        result = bisect_arena(model)
-    except Exception as exc:  # TFLM's Python layer failing on the file, not on the arena size
-        result = {"error": f"TFLM cannot load the model ({type(exc).__name__}: {exc})"}
-    print(json.dumps(result))
+def _serve(model_path: str) -> int:
+    """Answer probe/breakdown requests, one per stdin line, one reply line each."""
+    model = Path(model_path).read_bytes()
+    for line in sys.stdin:
+        command, _, argument = line.strip().partition(" ")
+        size = int(argument)
+        try:
+            if command == "probe":
+                reply = "ok" if allocates_and_invokes(model, size) else "fail"
+            else:
+                reply = json.dumps(_breakdown(model, size))
+        except Exception as exc:  # TFLM's Python layer failing on the file, not on the arena size
+            reply = f"error TFLM cannot load the model ({type(exc).__name__}: {exc})"
+        print(reply, flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
+    sys.exit(_serve(sys.argv[1]))
