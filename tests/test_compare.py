@@ -291,3 +291,40 @@ def test_format_number_keeps_three_significant_digits_for_small_values(x, text):
 def test_format_bytes_signed_marks_growth():
     assert compare.format_bytes(2048, signed=True) == "+2 KiB"
     assert compare.format_bytes(-2048, signed=True) == "-2 KiB"
+
+
+# ------------------------------------------------- reports from the real harness
+
+
+@pytest.mark.slow
+def test_compares_reports_written_by_edgekit_bench(tmp_path, capsys):
+    """What `edgekit bench` writes, `edgekit compare` reads: a float and an int8 model on the host."""
+    pytest.importorskip("ai_edge_litert")
+    from tinymodels import tiny_float_cnn_bytes, tiny_int8_cnn_bytes
+
+    written = []
+    for name, model_bytes in (("float", tiny_float_cnn_bytes()), ("int8", tiny_int8_cnn_bytes())):
+        model = tmp_path / f"tiny_{name}.tflite"
+        model.write_bytes(model_bytes)
+        out = tmp_path / f"{name}.json"
+        code, _, err = run_cli(capsys, "bench", str(model), "--target", "host-cpu", "--backend", "tflite",
+                               "--runs", "5", "--warmup", "1", "--no-log", "--out", str(out))
+        assert code == 0, err
+        written.append(out)
+
+    code, out, err = run_cli(capsys, "compare", *map(str, written), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    reports = [json.loads(p.read_text()) for p in written]
+    assert [c["model"] for c in data["columns"]] == [r["model"]["name"] for r in reports]
+    assert all(c["target"] == "host-cpu" and c["backend"] == "tflite" for c in data["columns"])
+    rows = {row["key"]: row for row in data["rows"]}
+    p50 = [r["latency_ms"]["p50"] for r in reports]
+    assert rows["latency_ms.p50"]["values"] == p50
+    assert rows["latency_ms.p50"]["deltas"][1]["absolute"] == pytest.approx(p50[1] - p50[0])
+    assert rows["memory.peak_rss_bytes"]["values"] == [r["memory"]["peak_rss_bytes"] for r in reports]
+
+    code, out, _ = run_cli(capsys, "compare", *map(str, written))
+    table = rows_by_label(out)
+    assert table["report"] == ["float.json (baseline)", "int8.json"]
+    assert table["latency p50 (ms)"][0] == compare.format_number(p50[0])
