@@ -148,6 +148,17 @@ class Device:
             if problem:
                 raise DeviceError(problem)
 
+    def _link_failed(self, exc: EdgekitError) -> DeviceError:
+        """The link broke: say why the board went away if `alive` knows (it may take a moment)."""
+        if self.alive is not None:
+            give_up = time.monotonic() + 2.0
+            while time.monotonic() < give_up:
+                problem = self.alive()
+                if problem:
+                    return DeviceError(problem)
+                time.sleep(0.05)
+        return DeviceError(str(exc))
+
     def _read_reply(self, seq: str, deadline: float) -> Reply | str:
         """The reply to `seq`, or why to resend ("damaged", "silence", a device error)."""
         while True:
@@ -155,7 +166,10 @@ class Device:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "no reply before the timeout"
-            line = self.link.readline(min(remaining, 0.25))
+            try:
+                line = self.link.readline(min(remaining, 0.25))
+            except EdgekitError as exc:
+                raise self._link_failed(exc) from None
             if line is None:
                 continue  # nothing yet: check the process, wait on
             reply = parse_reply(line)
@@ -183,7 +197,10 @@ class Device:
             if attempt:
                 self.resends += 1
             # the leading newline ends any partial line a lost byte left on the device
-            self.link.write(b"\n" + data)
+            try:
+                self.link.write(b"\n" + data)
+            except EdgekitError as exc:
+                raise self._link_failed(exc) from None
             outcome = self._read_reply(seq, time.monotonic() + (timeout or self.timeout))
             if isinstance(outcome, Reply):
                 if outcome.status == "ok":
@@ -266,6 +283,8 @@ class Device:
 
     def run(self, data: bytes, count: int = 1, warmup: int = 0) -> tuple[bytes, InferResult]:
         """Load `data` (unless the board holds it already), infer, read the output back."""
+        if self.info is None:
+            self.hello()  # the output size comes from the board
         crc = zlib.crc32(data)
         if self._loaded_crc != crc:
             self.load_input(data)
@@ -278,7 +297,4 @@ class Device:
             result = self.infer(count, warmup)
         if result.in_crc != crc:
             raise DeviceError("the board ran on an input that differs from the one sent: the link corrupts data")
-        size = self.info.output_bytes if self.info else None
-        if size is None:
-            raise DeviceError("call hello() before run(): the output size comes from the board")
-        return self.read_output(size, result.out_crc), result
+        return self.read_output(self.info.output_bytes, result.out_crc), result
