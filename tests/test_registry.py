@@ -161,6 +161,24 @@ def test_a_version_missing_locally_is_fetched_from_mlflow(registered, registry, 
     assert remote.resolve(f"{name}:1").path == fetched.path
 
 
+def test_a_recipe_converted_elsewhere_keeps_one_run_and_its_bytes(
+    registered, registry, tmp_path, monkeypatch
+):
+    """A second machine converts a recipe the server already has: it caches the server's files."""
+    _, (_, source), _ = registered
+    key = hashlib.sha256(b"shared-" + uuid.uuid4().bytes).hexdigest()
+    first = registry.store_artifact(*stage_artifact(registry, key, b"made on machine 1"), source)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    remote = Registry(locate(registry.uri).tracking_uri)
+    assert remote.find_artifact(key) is None
+    stored = remote.store_artifact(*stage_artifact(remote, key, b"made on machine 2"), source)
+    assert tmp_path / "cache" in stored.path.parents
+    assert (stored.path / "model.tflite").read_bytes() == b"made on machine 1"
+    assert stored.sha256 == first.sha256
+    assert len(runs_tagged(registry, "edgekit.recipe_key", key, "convert")) == 1
+    assert remote.find_artifact(key).path == stored.path
+
+
 def test_register_copies_a_savedmodel_folder(registry, tmp_path):
     folder = tmp_path / "saved"
     (folder / "variables").mkdir(parents=True)

@@ -224,17 +224,27 @@ class Registry:
         return stored
 
     def _publish_artifact(self, staged: Path, artifact: Artifact, source: SourceModel) -> Artifact:
-        """Log the conversion run, then rename into place; undo the run if the rename fails."""
+        """Log the conversion run, then rename into place; undo the run if the rename fails.
+
+        On a shared server another machine may have converted this recipe
+        already: then its files are downloaded and cached instead of ours, so
+        every machine benchmarks the same bytes and the recipe keeps one run.
+        (The lock is per machine, so two machines converting in the same
+        second can still both log a run.)
+        """
         key = artifact.recipe_key
-        tags = _source_tags(source) | {
-            "edgekit.recipe_key": key,
-            "edgekit.artifact_sha256": artifact.sha256,
-            "edgekit.backend": artifact.backend,
-        }
-        quantization = artifact.recipe.get("quantization", "")
-        label = source.ref if source.version else source.name
-        run_name = f"convert {label} {artifact.backend} {quantization}".strip()
-        run_id = self._tracking.log_conversion(staged, artifact.recipe, tags, run_name)
+        run_id = None if self._location.embedded else self._tracking.find_conversion(key)
+        logged = run_id is None
+        downloads = None
+        if logged:
+            run_id = self._tracking.log_conversion(
+                staged, artifact.recipe, self._conversion_tags(artifact, source), _run_name("convert", source, artifact)
+            )
+        else:
+            downloads = self._store.staging_dir()
+            theirs = self._tracking.download_conversion(run_id, downloads)
+            if Artifact.is_artifact(theirs):
+                staged = theirs
         try:
             self._store.record_conversion_run(key, run_id)
             final = self._store.artifact_dir(key)
@@ -242,10 +252,23 @@ class Registry:
             if not self._store.publish(staged, final):
                 raise EdgekitError(f"{final} appeared while the registry lock was held")
         except BaseException:
-            self._tracking.delete_run(run_id)
+            if logged:
+                self._tracking.delete_run(run_id)
             self._store.forget_conversion_run(key)
             raise
+        finally:
+            if downloads is not None:
+                discard(downloads)
         return Artifact.load(final)
+
+    @staticmethod
+    def _conversion_tags(artifact: Artifact, source: SourceModel | None) -> dict[str, str]:
+        tags = _source_tags(source) if source is not None else {}
+        return tags | {
+            "edgekit.recipe_key": artifact.recipe_key,
+            "edgekit.artifact_sha256": artifact.sha256,
+            "edgekit.backend": artifact.backend,
+        }
 
     # --- benchmarks ----------------------------------------------------------------------
 
@@ -253,29 +276,15 @@ class Registry:
         self, report: dict, source: SourceModel | None, artifact: Artifact | None
     ) -> str:
         """One MLflow run per report: numeric leaves as metrics, the JSON as an artifact."""
-        tags: dict[str, str] = {}
-        if source is not None:
-            tags |= _source_tags(source)
+        tags: dict[str, str] = _source_tags(source) if source is not None else {}
         if artifact is not None:
-            tags |= {
-                "edgekit.recipe_key": artifact.recipe_key,
-                "edgekit.artifact_sha256": artifact.sha256,
-                "edgekit.backend": artifact.backend,
-            }
+            tags = self._conversion_tags(artifact, source)
             conversion = self._store.conversion_run(artifact.recipe_key)
             if conversion:
                 tags["edgekit.conversion_run_id"] = conversion
-        label = " ".join(
-            part
-            for part in (
-                source and (source.ref if source.version else source.name),
-                artifact and artifact.backend,
-            )
-            if part
-        )
         self._tracking.prepare()
         with self._store.lock(), self._tracking.guard():
-            return self._tracking.log_benchmark(report, tags, f"bench {label}".strip())
+            return self._tracking.log_benchmark(report, tags, _run_name("bench", source, artifact))
 
 
 def open_registry(uri: str | None = None) -> Registry:
@@ -287,6 +296,16 @@ def _source_tags(source: SourceModel) -> dict[str, str]:
     if source.version:
         tags["edgekit.model_version"] = str(source.version)
     return tags
+
+
+def _run_name(kind: str, source: SourceModel | None, artifact: Artifact | None) -> str:
+    """`convert mnist:2 tflite int8`: what an MLflow UI user scans the run list for."""
+    parts = [kind]
+    if source is not None:
+        parts.append(source.ref if source.version else source.name)
+    if artifact is not None:
+        parts += [artifact.backend, str(artifact.recipe.get("quantization", ""))]
+    return " ".join(p for p in parts if p)
 
 
 def _entry(name, version, fmt, sha256, dataset, filename, run_id) -> dict[str, Any]:

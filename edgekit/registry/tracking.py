@@ -178,6 +178,27 @@ class Tracking:
 
         return self._finish(run_id, work)
 
+    def find_conversion(self, recipe_key: str) -> str | None:
+        """The run that already recorded this recipe's conversion (another machine's), if any."""
+        runs = self.client.search_runs(
+            [self._experiment()],
+            filter_string=f"tags.`edgekit.recipe_key` = '{_quote(recipe_key)}' "
+            "and tags.`edgekit.kind` = 'convert'",
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def download_conversion(self, run_id: str, into: Path) -> Path:
+        """The artifact folder a conversion run logged, downloaded into `into`."""
+        into.mkdir(parents=True, exist_ok=True)
+        folder = self._mlflow.artifacts.download_artifacts(
+            run_id=run_id,
+            artifact_path=ARTIFACT_SUBDIR,
+            dst_path=str(into),
+            tracking_uri=self._location.tracking_uri,
+        )
+        return Path(folder)
+
     def log_benchmark(self, report: dict, tags: dict[str, str], run_name: str) -> str:
         client = self.client
         run_id = self._new_run("bench", run_name, tags)
