@@ -101,7 +101,12 @@ def choose_template(target, backend: str, name: str | None = None) -> Template:
     for template in available.values():
         if template.serves(target, backend):
             return template
-    serving = [f"{t.name} ({', '.join(t.backends)} on {', '.join(t.boards or t.kinds)})" for t in available.values()]
+    serving = [
+        f"{t.name} ({', '.join(t.backends)} on {', '.join(t.boards or t.kinds)}"
+        + (f" boards with a {'/'.join(t.uarts)} UART" if t.uarts else "")
+        + ")"
+        for t in available.values()
+    ]
     raise EdgekitError(
         f"no firmware template builds backend '{backend}' for target {target.name}; "
         f"templates: {'; '.join(serving) or 'none'}"
@@ -114,6 +119,15 @@ def choose_template(target, backend: str, name: str | None = None) -> Template:
 def _c_identifier(text: str) -> str:
     ident = re.sub(r"[^0-9A-Za-z_]", "_", text).strip("_") or "model"
     return ident if not ident[0].isdigit() else f"m_{ident}"
+
+
+def tensor_offsets(specs) -> list[int]:
+    """Where each tensor starts when the tensors are concatenated."""
+    offsets, total = [], 0
+    for spec in specs:
+        offsets.append(total)
+        total += tensor_bytes([spec])
+    return offsets
 
 
 def tensor_bytes(specs) -> int:
@@ -170,6 +184,8 @@ def variables(artifact: Artifact, target, template: Template) -> dict[str, str]:
         "firmware_id": artifact.sha256[:16],
         "input_bytes": tensor_bytes(artifact.inputs),
         "output_bytes": tensor_bytes(artifact.outputs),
+        "input_offsets": ", ".join(map(str, tensor_offsets(artifact.inputs))),
+        "output_offsets": ", ".join(map(str, tensor_offsets(artifact.outputs))),
         "input_ctype": _C_TYPES.get(artifact.inputs[0].dtype, "int8_t"),
         "output_ctype": _C_TYPES.get(artifact.outputs[0].dtype, "int8_t"),
         "core_clock_hz": int(round(target.clock_mhz * 1_000_000)),
@@ -368,9 +384,17 @@ def _run_build_step(cmd: list[str], log: Path, what: str) -> None:
         out.flush()
         proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
-        tail = log.read_text().strip().splitlines()[-12:]
-        errors = [line for line in tail if "error" in line.lower()] or tail[-3:]
-        raise EdgekitError(f"{what} failed ({' | '.join(errors)}); full log: {log}")
+        lines = log.read_text().strip().splitlines()
+        # the compiler's and linker's own words, not make's echo of them
+        causes = [
+            line.split("/bin/ld: ")[-1].strip()
+            for line in lines
+            if re.search(r"error:|undefined reference|overflow|will not fit|CMake Error", line)
+            and not re.match(r"g?make(\[\d+\])?:", line)
+            and "ld returned" not in line
+        ]
+        shown = list(dict.fromkeys(causes))[:2] or lines[-3:]
+        raise EdgekitError(f"{what} failed: {' | '.join(shown)}; full log: {log}")
 
 
 def build(project: Project | Path, jobs: int | None = None) -> Sizes:

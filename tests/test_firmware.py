@@ -61,7 +61,7 @@ def test_render_fills_the_template_from_target_and_artifact(tmp_path, artifact, 
     cmake = (root / "common" / "cortexm" / "ek_target.cmake").read_text()
     assert "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16" in cmake
     glue = (root / "ek_model_aot.c").read_text()
-    assert "standin_run(" in glue and "STANDIN_ACTIVATIONS_SIZE" in glue
+    assert "standin_run_io(" in glue and "STANDIN_ACTIVATIONS_SIZE" in glue
     manifest = json.loads((root / firmware.PROJECT_MANIFEST).read_text())
     assert manifest["target"] == "mps2-an386" and manifest["artifact_sha256"] == artifact.sha256
 

@@ -1,7 +1,7 @@
 """A stand-in aot bundle for the firmware and device tests, with its host reference (no tests here).
 
-It follows the aot bundle API (`int <name>_run(const int8_t *, int8_t *,
-uint8_t *)` and the `<NAME>_*_SIZE` macros) so the template, the protocol,
+It follows the aot bundle API (`<name>_run`, `<name>_run_io` and the
+`<NAME>_*_SIZE` macros, docs/aot.md) so the template, the protocol,
 QEMU and the timing are tested without depending on the compiler. It does
 real work (a small integer matrix product) so outputs and instruction
 counts mean something, and it has two deliberate failure modes driven by
@@ -30,6 +30,7 @@ _HEADER = f"""#ifndef STANDIN_H
 #define STANDIN_OUTPUT_SIZE {OUTPUT_BYTES}
 #define STANDIN_ACTIVATIONS_SIZE 64
 int standin_run(const int8_t *input, int8_t *output, uint8_t *activations);
+int standin_run_io(const void *const *inputs, void *const *outputs, uint8_t *activations);
 #endif
 """
 
@@ -54,6 +55,11 @@ int standin_run(const int8_t *input, int8_t *output, uint8_t *activations)
         output[i] = (int8_t)(acc >> 4);
     }
     return 0;
+}
+
+int standin_run_io(const void *const *inputs, void *const *outputs, uint8_t *activations)
+{
+    return standin_run((const int8_t *)inputs[0], (int8_t *)outputs[0], activations);
 }
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def flash_command(firmware_path, target, port):
     click.echo(f"emulated {the_target.name} runs {elf}")
     click.echo(f"its UART: {board.url}  (e.g. edgekit bench MODEL --target {the_target.name} --port {board.url})")
     click.echo("Ctrl-C stops it")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         while board.problem() is None:
             time.sleep(0.5)
@@ -85,3 +87,7 @@ def flash_command(firmware_path, target, port):
         pass
     finally:
         board.stop()
+
+
+def _stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt  # leave through the `finally` that stops QEMU

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import atexit
 import shutil
+import signal
 import socket
+import sys
 import subprocess
 import tempfile
 import time
@@ -31,6 +33,16 @@ _running: weakref.WeakSet = weakref.WeakSet()
 def _kill_leftovers() -> None:
     for board in list(_running):
         board.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: Linux kills QEMU when the process that started it dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: atexit and stop() remain
 
 
 def free_port() -> int:
@@ -99,6 +111,7 @@ class QemuBoard:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         _running.add(self)
 
