@@ -97,7 +97,8 @@ def test_instruction_count_is_identical_across_boots(standin, an386):
             runner.infer({"x": sample(5)})
             counts.append(runner.device_timing()["instructions"])
             result = runner.measure({"x": sample(5)}, count=3, warmup=1)
-            assert result.min_ticks == result.max_ticks  # deterministic within a boot too
+            # within a boot only SysTick's phase varies: one tick is 40 instructions
+            assert result.max_ticks - result.min_ticks <= 1
     assert counts[0] == counts[1]
 
 
