@@ -161,6 +161,14 @@ def test_a_version_missing_locally_is_fetched_from_mlflow(registered, registry, 
     assert remote.resolve(f"{name}:1").path == fetched.path
 
 
+def test_model_files_deleted_from_the_store_are_fetched_again(registry, tmp_path):
+    source = registry.register(model_file(tmp_path, b"deleted later"), unique("gone"))
+    content = source.path.read_bytes()
+    source.path.unlink()
+    again = registry.resolve(source.ref)
+    assert again == source and again.path.read_bytes() == content
+
+
 def test_a_recipe_converted_elsewhere_keeps_one_run_and_its_bytes(
     registered, registry, tmp_path, monkeypatch
 ):

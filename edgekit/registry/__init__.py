@@ -57,7 +57,7 @@ def _dataset_value(dataset: str | None) -> str | None:
     if not dataset:
         return None
     path = Path(dataset).expanduser()
-    if path.suffix == ".npz" or os.sep in dataset or path.exists():
+    if path.suffix == ".npz" or os.sep in dataset or path.is_file():
         if not path.is_file():
             raise EdgekitError(f"data set file not found: {dataset}")
         return str(path.resolve())
@@ -111,9 +111,13 @@ class Registry:
             version = local[-1] if local else None
         if version is not None:
             entry = self._store.entry(name, version)
-            if entry is not None:
+            if entry is not None and self._complete(entry):
                 return self._source(entry)
         return self._fetch(name, version)
+
+    def _complete(self, entry: dict[str, Any]) -> bool:
+        """Whether the entry's files are still there (someone may have deleted them by hand)."""
+        return self._store.model_path(entry["name"], entry["version"], entry).exists()
 
     def _fetch(self, name: str, version: str | None) -> SourceModel:
         """Ask MLflow for a version the store lacks, and download its files into the store."""
@@ -126,7 +130,7 @@ class Registry:
             if version not in versions:
                 raise UnknownChoiceError("version", f"{name}:{version}", versions)
             entry = self._store.entry(name, version)
-            if entry is None:  # nobody fetched it while we waited for the lock
+            if entry is None or not self._complete(entry):  # unless fetched while we waited
                 entry = self._download(name, version)
         return self._source(entry)
 

@@ -115,11 +115,13 @@ class Tracking:
         client = self.client
         run_id = self._new_run("register", f"register {name}", {"edgekit.model": name})
         version_holder: list[str] = []
+        created: list[str] = []
 
         def work(run_id: str) -> None:
             client.log_artifacts(run_id, str(files), MODEL_SUBDIR)
             try:
                 client.create_registered_model(name)
+                created.append(name)
             except self._mlflow.exceptions.MlflowException as exc:
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
@@ -130,7 +132,15 @@ class Tracking:
             version_holder.append(str(version.version))
             client.set_tag(run_id, "edgekit.model_version", str(version.version))
 
-        self._finish(run_id, work)
+        try:
+            self._finish(run_id, work)
+        except BaseException:
+            # the run is gone: take back what points at it
+            if version_holder:
+                client.delete_model_version(name, version_holder[0])
+            if created:
+                client.delete_registered_model(name)
+            raise
         return version_holder[0], run_id
 
     def _versions(self, name: str | None) -> list:
