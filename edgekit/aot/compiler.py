@@ -55,6 +55,7 @@ class CompiledBundle:
     outputs: list[TensorInfo]
     plan: MemoryPlan
     features: frozenset[str] = field(default_factory=frozenset)
+    single_rounding: bool = TFLM_SINGLE_ROUNDING
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
         """Write `<name>.h` and `<name>.c` into `out_dir` (each via a temp file + rename)."""
@@ -171,6 +172,7 @@ def compile_graph(
         outputs=outputs,
         plan=plan,
         features=features,
+        single_rounding=single_rounding,
     )
 
 

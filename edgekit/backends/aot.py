@@ -1,0 +1,180 @@
+"""The aot backend: a .tflite model compiled ahead of time into a plain C99 bundle.
+
+`convert` gets a .tflite (int8 or float32) through the tflite backend's
+converter and compiles it with `edgekit.aot` into `<name>.h`/`<name>.c`
+beside the .tflite it came from. `load` builds the bundle with the host C
+compiler and calls it through ctypes (runner `aot-host`), or hands a board
+target to the device runner. For int8 artifacts the fidelity reference is
+TFLM's interpreter on the same .tflite, which the bundle matches bit for bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgekit._lazy import version_of
+from edgekit.backends.base import Artifact, Backend, ConversionResult, RunOptions, Runner, TensorSpec
+from edgekit.errors import EdgekitError
+
+if TYPE_CHECKING:
+    from edgekit.models import SourceModel
+    from edgekit.recipes import Recipe
+    from edgekit.targets import Target
+
+#: target features that change the generated code
+CODE_FEATURES = ("dsp",)
+REFERENCE_ARENA_BYTES = 4 * 1024 * 1024
+
+
+@cache
+def compiler_fingerprint() -> str:
+    """Hash of the aot compiler's own sources: a changed compiler invalidates cached bundles."""
+    root = Path(__file__).resolve().parents[1] / "aot"
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("*.py"), *root.glob("ops/*.py"), *root.glob("kernels/*.h")]):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def tensor_spec(info) -> TensorSpec:
+    """A compiler TensorInfo as a TensorSpec (per-tensor quantization only)."""
+    per_tensor = info.quantized and len(info.scale) == 1
+    return TensorSpec(
+        name=info.name,
+        shape=tuple(int(d) for d in info.shape),
+        dtype=info.dtype,
+        scale=float(info.scale[0]) if per_tensor else None,
+        zero_point=int(info.zero_point[0]) if per_tensor else None,
+    )
+
+
+class AotBackend(Backend):
+    name = "aot"
+    quantizations = ("int8", "none")
+    extra = "aot"
+
+    def toolchain(self) -> dict[str, str]:
+        return {
+            "tensorflow": version_of("tensorflow") or "absent",
+            "edgekit-aot": compiler_fingerprint(),
+        }
+
+    def recipe_options(self, target: Target) -> dict[str, Any]:
+        return {
+            "cpu": target.cpu,
+            "arch": target.arch,
+            "features": sorted(f for f in target.features if f in CODE_FEATURES),
+        }
+
+    def convert(
+        self,
+        source: SourceModel,
+        recipe: Recipe,
+        target: Target,
+        calibration: np.ndarray | None,
+        out_dir: Path,
+    ) -> ConversionResult:
+        from edgekit.aot.codegen import c_identifier
+        from edgekit.aot.compiler import compile_model
+        from edgekit.aot.hostbuild import HOST_CFLAGS
+        from edgekit.backends.tflite import convert_to_tflite
+
+        out_dir = Path(out_dir)
+        quantization = recipe.quantization
+        if quantization == "int8" and source.format != "tflite" and calibration is None:
+            raise EdgekitError(
+                f"{source.ref} needs calibration data for int8: pass --calibration "
+                "digits|mnist5k|FILE.npz, or convert with --quantize none"
+            )
+        name = c_identifier(source.name)
+        tflite_path = convert_to_tflite(source, quantization, calibration, out_dir / f"{name}.tflite")
+        features = set(recipe.target_options.get("features", ())) or {
+            f for f in target.features if f in CODE_FEATURES
+        }
+        bundle = compile_model(tflite_path, name=name, features=features)
+        bundle.write(out_dir)
+        int8 = all(t.dtype == "int8" for t in (*bundle.inputs, *bundle.outputs))
+        info = {
+            "arena_bytes": bundle.arena_bytes,
+            "weights_bytes": bundle.weights_bytes,
+            "ops": bundle.ops,
+            "c_name": bundle.name,
+            "header": f"{bundle.name}.h",
+            "tflite": tflite_path.name,
+            "cpu": target.cpu,
+            "features": sorted(features),
+            "dsp": "dsp" in features,
+            "int8": int8,
+            "rounding": "single" if bundle.single_rounding else "double (gemmlowp), as the TFLM build",
+            "host_cflags": list(HOST_CFLAGS),
+            "summary": [
+                f"{len(bundle.ops)} operators compiled to C: {', '.join(sorted(set(bundle.ops)))}",
+                f"activation arena {bundle.arena_bytes:,} B, weights {bundle.weights_bytes:,} B",
+            ],
+        }
+        return ConversionResult(
+            primary=f"{bundle.name}.c",
+            inputs=[tensor_spec(t) for t in bundle.inputs],
+            outputs=[tensor_spec(t) for t in bundle.outputs],
+            info=info,
+        )
+
+    def load(self, artifact: Artifact, target: Target, options: RunOptions) -> Runner:
+        if target.runner != "host" or options.port:
+            try:
+                from edgekit.device import open_runner
+            except ImportError:
+                raise EdgekitError(
+                    f"running an aot bundle on {target.name} needs the firmware runner "
+                    "(edgekit.device), which is not available: bench on --target host-cpu instead"
+                ) from None
+            return open_runner(artifact, target, options)
+        return AotHostRunner(artifact)
+
+    def reference(self, source: SourceModel, artifact: Artifact) -> Runner | None:
+        """int8: TFLM's interpreter on the same .tflite (bit-exact); float: the source model."""
+        if not artifact.info.get("int8"):
+            return None
+        from edgekit.tflm.interpreter import TflmHostRunner
+
+        # a generous arena: this runner only judges outputs, its memory is not reported
+        return TflmHostRunner(artifact.path / artifact.info["tflite"], arena_bytes=REFERENCE_ARENA_BYTES)
+
+
+class AotHostRunner(Runner):
+    """The bundle compiled by the host C compiler, called through ctypes."""
+
+    name = "aot-host"
+
+    def __init__(self, artifact: Artifact):
+        from edgekit.aot.hostbuild import HOST_CFLAGS, HostBundle, build_shared_library
+
+        self.inputs = list(artifact.inputs)
+        self.outputs = list(artifact.outputs)
+        info = artifact.info
+        cflags = tuple(info.get("host_cflags", HOST_CFLAGS))
+        library = build_shared_library(artifact.primary_path, cflags)
+        self.bundle = HostBundle(
+            library,
+            info["c_name"],
+            [(s.shape, s.dtype) for s in self.inputs],
+            [(s.shape, s.dtype) for s in self.outputs],
+            int(info["arena_bytes"]),
+        )
+        self._memory = {
+            "arena_bytes": int(info["arena_bytes"]),
+            "weights_bytes": int(info["weights_bytes"]),
+        }
+
+    def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = self.bundle.run(*(feed[s.name] for s in self.inputs))
+        return {s.name: r.reshape(s.shape) for s, r in zip(self.outputs, results)}
+
+    def memory(self) -> dict[str, Any]:
+        return dict(self._memory)

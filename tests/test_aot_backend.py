@@ -1,0 +1,140 @@
+"""The aot backend through edgekit's pipeline: convert, host runner, reference, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
+
+from edgekit import backends, pipeline, targets  # noqa: E402
+from edgekit.aot.compiler import UnsupportedOpsError, compile_model  # noqa: E402
+from edgekit.backends.base import RunOptions  # noqa: E402
+from edgekit.errors import EdgekitError  # noqa: E402
+from tests.test_aot_builder import ModelBuilder, litert_outputs  # noqa: E402
+
+import tinymodels  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def int8_conversion(tmp_path_factory):
+    path = tmp_path_factory.mktemp("aot-int8") / "tiny_cnn.tflite"
+    path.write_bytes(tinymodels.tiny_int8_cnn_bytes(seed=5))
+    return pipeline.convert(str(path), "host-cpu", "aot", "int8")
+
+
+def test_convert_writes_bundle_and_info(int8_conversion):
+    artifact = int8_conversion.artifact
+    info = artifact.info
+    assert artifact.backend == "aot"
+    assert artifact.primary == "tiny_cnn.c"
+    assert {"tiny_cnn.c", "tiny_cnn.h", "tiny_cnn.tflite"} <= set(artifact.files)
+    assert info["ops"] == compile_model(artifact.path / "tiny_cnn.tflite").ops
+    assert info["arena_bytes"] > 0 and info["weights_bytes"] > 0 and info["int8"] is True
+    header = (artifact.path / "tiny_cnn.h").read_text()
+    assert f"#define TINY_CNN_ACTIVATIONS_SIZE {info['arena_bytes']}" in header
+    spec = artifact.inputs[0]
+    assert spec.dtype == "int8" and spec.scale is not None
+    assert f"#define TINY_CNN_INPUT_ZERO_POINT {spec.zero_point}" in header
+
+
+def test_second_convert_is_cached(int8_conversion):
+    again = pipeline.convert(str(int8_conversion.source.path), "host-cpu", "aot", "int8")
+    assert again.cached and again.artifact.recipe_key == int8_conversion.artifact.recipe_key
+
+
+def test_host_runner_is_bit_exact_with_its_reference(int8_conversion):
+    artifact, source = int8_conversion.artifact, int8_conversion.source
+    runner = pipeline.open_runner(artifact, "host-cpu")
+    reference = pipeline.reference_runner(artifact, source)
+    assert runner.name == "aot-host" and reference.name == "tflm-host"
+    rng = np.random.default_rng(0)
+    spec = runner.inputs[0]
+    for _ in range(20):
+        feed = {spec.name: rng.integers(-128, 128, size=spec.shape, dtype=np.int8)}
+        ours, theirs = runner.infer(feed), reference.infer(feed)
+        for name in theirs:
+            assert np.array_equal(ours[name], theirs[name])
+    assert runner.memory()["arena_bytes"] == artifact.info["arena_bytes"]
+
+
+def test_host_runner_checks_the_feed(int8_conversion):
+    runner = pipeline.open_runner(int8_conversion.artifact, "host-cpu")
+    spec = runner.inputs[0]
+    with pytest.raises(EdgekitError, match="int8"):
+        runner.infer({spec.name: np.zeros(spec.shape, np.float32)})
+
+
+def test_float_model_runs_close_to_litert_and_uses_the_source_as_reference(tmp_path):
+    path = tmp_path / "tiny_float.tflite"
+    data = tinymodels.tiny_float_cnn_bytes(seed=2)
+    path.write_bytes(data)
+    conversion = pipeline.convert(str(path), "host-cpu", "aot", "none")
+    backend = backends.get("aot")
+    assert backend.reference(conversion.source, conversion.artifact) is None
+    runner = pipeline.open_runner(conversion.artifact, "host-cpu")
+    spec = runner.inputs[0]
+    x = np.random.default_rng(1).uniform(-1, 1, size=spec.shape).astype(np.float32)
+    (expected,) = litert_outputs(data, [[x]])
+    got = runner.infer({spec.name: x})[runner.outputs[0].name]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_mcu_target_needs_the_device_runner(int8_conversion, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "edgekit.device", None)  # as if it were not installed
+    with pytest.raises(EdgekitError, match="firmware runner"):
+        backends.get("aot").load(int8_conversion.artifact, targets.get("nucleo-l4r5zi"), RunOptions())
+
+
+def test_recipe_options_pick_the_dsp_path_for_cortex_m4():
+    backend = backends.get("aot")
+    assert backend.recipe_options(targets.get("nucleo-l4r5zi"))["features"] == ["dsp"]
+    assert backend.recipe_options(targets.get("host-cpu"))["features"] == []
+
+
+def _model_with_unsupported_ops() -> bytes:
+    b = ModelBuilder()
+    x = b.tensor((1, 4), "float32")
+    t = b.tensor((1, 4), "float32")
+    f = b.tensor((1, 4), "float32")
+    f2 = b.tensor((1, 4), "float32")
+    b.op("TANH", [x], [t])
+    b.op("FLOOR", [t], [f])
+    b.op("FLOOR", [f], [f2])
+    return b.build([x], [f2])
+
+
+def test_unsupported_ops_are_named_together_with_the_alternatives(tmp_path):
+    with pytest.raises(UnsupportedOpsError) as caught:
+        compile_model(_model_with_unsupported_ops())
+    message = str(caught.value)
+    assert "FLOOR (x2)" in message and "TANH" in message
+    assert "--backend tflite" in message and "--backend tflm" in message
+    assert "\n" not in message
+
+
+def test_unsupported_variant_says_why(mlperf_dir):
+    # the "float32" KWS keeps int8 weights (hybrid): known opcode, unsupported variant
+    with pytest.raises(UnsupportedOpsError, match=r"CONV_2D \(float32 input with int8 filter"):
+        compile_model(mlperf_dir / "kws_ref_model_float32.tflite")
+
+
+def test_cli_bench_through_aot_reports_bit_exact(int8_conversion, tmp_path):
+    from click.testing import CliRunner
+
+    from edgekit.cli import cli
+
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        cli,
+        ["bench", str(int8_conversion.artifact.path), "-t", "host-cpu", "-n", "5", "-w", "1",
+         "--no-log", "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["runner"] == "aot-host"
+    assert report["fidelity"]["bit_exact"] is True
