@@ -7,7 +7,6 @@ test split -> compare. Outputs go to demo-out/.
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
@@ -34,8 +33,9 @@ def edgekit(*args: str) -> None:
 
 def train(path: Path) -> None:
     """A small seeded CNN on the mnist5k training split (about 20 s on 2 cores)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from edgekit.backends.tflite import _tf
+
+    tf = _tf()  # imported with TF's native log lines hidden
     import tf_keras as keras
 
     from edgekit import datasets
@@ -65,7 +65,7 @@ def train(path: Path) -> None:
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    model_path = OUT / "mnist_cnn.h5"
+    model_path = OUT / "mnist_cnn.keras"
     step("1. train a small CNN on mnist5k (seeded)")
     train(model_path)
 

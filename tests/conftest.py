@@ -32,3 +32,32 @@ def mlperf_dir() -> Path:
     if not (MLPERF_DIR / "kws_ref_model.tflite").is_file():
         pytest.skip(f"MLPerf Tiny models not found at {MLPERF_DIR} (set EDGEKIT_MLPERF_DIR)")
     return MLPERF_DIR
+
+
+@pytest.fixture(scope="session")
+def digits_model(tmp_path_factory) -> Path:
+    """A small CNN trained on the digits training split (seeded, a few seconds), saved as .keras."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from edgekit.backends.tflite import _tf
+
+    _tf()
+    import tf_keras as keras
+
+    from edgekit import datasets
+
+    keras.utils.set_random_seed(7)
+    data = datasets.load("digits")
+    model = keras.Sequential(
+        [
+            keras.layers.Input((8, 8, 1)),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(data.x_train, data.y_train, epochs=8, batch_size=64, verbose=0)
+    path = tmp_path_factory.mktemp("models") / "digits_cnn.keras"
+    model.save(path)
+    return path
+

@@ -6,19 +6,22 @@ folders; in a wheel they are packaged as `edgekit.resources.targets` and
 serves a source checkout, an editable install and an installed wheel.
 """
 
-from importlib import resources
+from importlib.util import find_spec
 from pathlib import Path
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _find(package: str, repo_folder: str) -> Path:
+    # The data folders have no __init__.py: they import as namespace packages,
+    # whose search locations are the folders themselves.
     try:
-        found = Path(str(resources.files(f"edgekit.resources.{package}")))
-        if found.is_dir():
-            return found
+        spec = find_spec(f"edgekit.resources.{package}")
     except ModuleNotFoundError:
-        pass
+        spec = None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
     return _REPO_ROOT / repo_folder
 
 
