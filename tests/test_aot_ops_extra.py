@@ -1,0 +1,530 @@
+"""AOT operators MUL, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE, DEQUANTIZE, LOGISTIC.
+
+Tiny Keras models are converted to int8 (full integer) and float32, compiled
+to C, built with the host C compiler and run on many inputs in one process.
+int8 outputs must equal the TFLM reference interpreter's bit for bit; float32
+outputs must be within 1e-5 relative of LiteRT. Every intermediate result an
+operator produces is a model output, so a mismatch names the operator.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinymodels import to_tflite
+
+CC = shutil.which("cc") or shutil.which("gcc")
+ARM_CC = shutil.which("arm-none-eabi-gcc")
+needs_cc = pytest.mark.skipif(CC is None, reason="no host C compiler (cc/gcc) on PATH")
+
+SAMPLES = 150
+FLOAT_RTOL = 1e-5
+
+# ---- build and run a bundle on the host ------------------------------------------------
+
+_CTYPES = {"int8": "int8_t", "float32": "float", "int32": "int32_t", "uint8": "uint8_t"}
+
+_MAIN = """\
+#include <stdio.h>
+#include "{name}.h"
+static uint8_t arena[{arena}] __attribute__((aligned(16)));
+{buffers}
+int main(void) {{
+  const void *inputs[{n_in}] = {{{in_names}}};
+  void *outputs[{n_out}] = {{{out_names}}};
+  for (;;) {{
+{reads}
+    if ({name}_run_io(inputs, outputs, arena) != 0) return 2;
+{writes}
+  }}
+}}
+"""
+
+
+class HostBundle:
+    """A compiled bundle built into a host executable that maps input batches to output batches."""
+
+    def __init__(self, model, folder: Path, name: str = "net"):
+        """`model`: .tflite bytes, or a `CompiledBundle` already compiled."""
+        from edgekit.aot.compiler import CompiledBundle, compile_model
+
+        self.bundle = model if isinstance(model, CompiledBundle) else compile_model(model, name=name)
+        self.bundle.write(folder)
+        ins, outs = self.bundle.inputs, self.bundle.outputs
+        buffers = [f"static {_CTYPES[t.dtype]} in{k}[{t.size}];" for k, t in enumerate(ins)]
+        buffers += [f"static {_CTYPES[t.dtype]} out{k}[{t.size}];" for k, t in enumerate(outs)]
+        main = _MAIN.format(
+            name=self.bundle.name,
+            arena=max(self.bundle.arena_bytes, 1),
+            buffers="\n".join(buffers),
+            n_in=len(ins),
+            n_out=len(outs),
+            in_names=", ".join(f"in{k}" for k in range(len(ins))),
+            out_names=", ".join(f"out{k}" for k in range(len(outs))),
+            reads="\n".join(
+                f"    if (fread(in{k}, sizeof(in{k}), 1, stdin) != 1) return 0;" for k in range(len(ins))
+            ),
+            writes="\n".join(f"    fwrite(out{k}, sizeof(out{k}), 1, stdout);" for k in range(len(outs))),
+        )
+        (folder / "main.c").write_text(main)
+        self.exe = folder / "run"
+        subprocess.run(
+            [CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(self.exe),
+             str(folder / "main.c"), str(folder / f"{self.bundle.name}.c"), "-lm"],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        self.source = folder / f"{self.bundle.name}.c"
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """inputs[k]: a batch for model input k; returns one batch per model output."""
+        ins, outs = self.bundle.inputs, self.bundle.outputs
+        count = len(inputs[0])
+        blob = b"".join(
+            np.ascontiguousarray(inputs[k][i], dtype=ins[k].dtype).tobytes()
+            for i in range(count)
+            for k in range(len(ins))
+        )
+        stdout = subprocess.run([str(self.exe)], input=blob, capture_output=True, check=True).stdout
+        record = sum(t.nbytes for t in outs)
+        assert len(stdout) == record * count
+        results = [[] for _ in outs]
+        for i in range(count):
+            offset = i * record
+            for k, t in enumerate(outs):
+                results[k].append(np.frombuffer(stdout, t.dtype, t.size, offset).reshape(t.shape))
+                offset += t.nbytes
+        return [np.stack(r) for r in results]
+
+
+def tflm_run(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The TFLM reference interpreter's outputs, in the model's output order, for each sample."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    from edgekit.aot.reader import read_model
+
+    n_out = len(read_model(model).outputs)
+    interpreter = runtime.Interpreter.from_bytes(model)
+    results = [[] for _ in range(n_out)]
+    for i in range(len(inputs[0])):
+        for k, batch in enumerate(inputs):
+            interpreter.set_input(batch[i], k)
+        interpreter.invoke()
+        for k in range(n_out):
+            results[k].append(np.array(interpreter.get_output(k)))
+    return [np.stack(r) for r in results]
+
+
+def litert_run(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model)
+    interpreter.allocate_tensors()
+    ins = interpreter.get_input_details()
+    outs = interpreter.get_output_details()
+    results = [[] for _ in outs]
+    for i in range(len(inputs[0])):
+        for k, d in enumerate(ins):
+            interpreter.set_tensor(d["index"], inputs[k][i])
+        interpreter.invoke()
+        for k, d in enumerate(outs):
+            results[k].append(interpreter.get_tensor(d["index"]).copy())
+    return [np.stack(r) for r in results]
+
+
+def output_order(model: bytes) -> list[int]:
+    """Position in LiteRT's output details of each of the model's outputs (same tensors)."""
+    from ai_edge_litert.interpreter import Interpreter
+    from edgekit.aot.reader import read_model
+
+    indices = [d["index"] for d in Interpreter(model_content=model).get_output_details()]
+    return [indices.index(t) for t in read_model(model).outputs]
+
+
+# ---- models ------------------------------------------------------------------------------
+
+
+def _keras():
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    return keras
+
+
+def se_block():
+    """Squeeze-excite shape: MUL by constants, MEAN keep_dims, LOGISTIC, broadcast MUL, PAD, CONCAT."""
+    import tensorflow as tf
+
+    keras = _keras()
+    layers = keras.layers
+    x = keras.Input(shape=(6, 5, 3), batch_size=1)
+    t = layers.Lambda(lambda v: v * tf.constant([0.5, -1.5, 2.0]) + 0.25, name="scale")(x)
+    s = layers.Lambda(lambda v: tf.reduce_mean(v, axis=[1, 2], keepdims=True), name="squeeze")(t)
+    s = layers.Activation("sigmoid", name="gate")(s)
+    m = layers.Multiply(name="excite")([t, s])
+    p = layers.ZeroPadding2D(((1, 0), (2, 1)), name="pad_a")(m)
+    rows = tf.constant(np.linspace(-2.0, 3.0, 6, dtype=np.float32).reshape(1, 6, 1, 1))
+    q = layers.Lambda(lambda v: v * rows, name="rows")(x)
+    q = layers.ZeroPadding2D(((0, 1), (1, 2)), name="pad_b")(q)
+    c = layers.Concatenate(axis=-1, name="concat")([p, q])
+    pooled = layers.GlobalAveragePooling2D(name="pool")(c)
+    return keras.Model(x, [pooled, c, m, s])
+
+
+def elementwise_mix():
+    """Same-shape and (H,W,1) broadcast MUL with fused RELU/RELU6, MEAN over one axis,
+    CONCAT off the last axis with a requantized input, PAD on H and C, PADV2."""
+    import tensorflow as tf
+
+    keras = _keras()
+    layers = keras.layers
+    x = keras.Input(shape=(5, 4, 3), batch_size=1)
+    square = layers.Multiply(name="square")([x, x])
+    channel_mean = layers.Lambda(lambda v: tf.reduce_mean(v, axis=-1, keepdims=True), name="cmean")(x)
+    gated = layers.ReLU(name="relu")(layers.Multiply(name="gated")([square, channel_mean]))
+    scaled = layers.ReLU(max_value=6.0, name="relu6")(layers.Lambda(lambda v: v * 2.5, name="scaled")(x))
+    wide = layers.Lambda(lambda v: v * 8.0, name="wide")(x)
+    cat = layers.Concatenate(axis=2, name="concat_w")([gated, scaled, wide])
+    padded = layers.Lambda(lambda v: tf.pad(v, [[0, 0], [2, 0], [0, 0], [1, 1]]), name="pad_hc")(cat)
+    col_mean = layers.Lambda(lambda v: tf.reduce_mean(v, axis=[1]), name="hmean")(padded)
+    padv2 = layers.Lambda(
+        lambda v: tf.pad(v, [[0, 0], [0, 1], [1, 0], [0, 0]], constant_values=0.75), name="padv2"
+    )(x)
+    last_mean = layers.Lambda(lambda v: tf.reduce_mean(v, axis=[1, 3], keepdims=False), name="mean13")(padv2)
+    return keras.Model(x, [col_mean, padded, gated, scaled, last_mean, padv2])
+
+
+def requantize_concat():
+    """The model input feeds two concatenations of very different ranges: the converter gives
+    one of them an int8 -> int8 QUANTIZE (new scale and zero point) in front."""
+    keras = _keras()
+    layers = keras.layers
+    x = keras.Input(shape=(4, 3), batch_size=1)
+    wide = layers.Lambda(lambda v: v * 8.0 + 1.0, name="wide")(x)
+    narrow = layers.Lambda(lambda v: v * 0.1, name="narrow")(x)
+    first = layers.Concatenate(axis=1, name="concat_rows")([x, wide])
+    second = layers.Concatenate(axis=-1, name="concat_cols")([narrow, x])
+    return keras.Model(x, [first, second])
+
+
+def logistic_sweep():
+    """LOGISTIC on input scales and zero points of several sizes and signs."""
+    keras = _keras()
+    layers = keras.layers
+    x = keras.Input(shape=(256,), batch_size=1)
+    outs = [layers.Activation("sigmoid", name="sig")(x)]
+    for k, c in enumerate((0.05, -3.0, 9.0, 40.0)):
+        outs.append(layers.Activation("sigmoid", name=f"sig{k}")(layers.Lambda(lambda v, c=c: v * c)(x)))
+    return keras.Model(x, outs)
+
+
+def dense_head():
+    """A small dense head, converted with float input and output: QUANTIZE and DEQUANTIZE around it."""
+    keras = _keras()
+    layers = keras.layers
+    x = keras.Input(shape=(8,), batch_size=1)
+    y = layers.Dense(6, name="dense")(x)
+    return keras.Model(x, [layers.Activation("sigmoid", name="sig")(y), y])
+
+
+def _weights(model, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in model.get_weights()])
+    return model
+
+
+def to_tflite_float_io(keras_model, calibration: np.ndarray) -> bytes:
+    """Full-integer int8 internals with float32 input and output (QUANTIZE / DEQUANTIZE at the edges)."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([s[None, ...]] for s in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return bytes(converter.convert())
+
+
+# calibration ranges are skewed on purpose: they give nonzero (and negative) zero points
+MODELS = {
+    "se_block": (se_block, (6, 5, 3), (-0.5, 2.0)),
+    "elementwise_mix": (elementwise_mix, (5, 4, 3), (-1.5, 0.5)),
+    "logistic_sweep": (logistic_sweep, (256,), (-0.3, 1.7)),
+    "requantize_concat": (requantize_concat, (4, 3), (-1.5, 0.5)),
+}
+
+_CACHE: dict = {}
+
+
+def converted(key: str, quantize: str) -> bytes:
+    if (key, quantize) not in _CACHE:
+        build, shape, (lo, hi) = MODELS[key]
+        calibration = np.random.default_rng(7).uniform(lo, hi, size=(24, *shape)).astype(np.float32)
+        _CACHE[(key, quantize)] = to_tflite(build(), quantize=quantize, calibration=calibration)
+    return _CACHE[(key, quantize)]
+
+
+def int8_inputs(shape, seed: int) -> np.ndarray:
+    """Uniform over the whole int8 range (so intermediate results saturate), plus the extremes."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=(SAMPLES, 1, *shape), dtype=np.int8)
+    x[0], x[1] = -128, 127
+    return x
+
+
+def assert_bit_exact(model: bytes, bundle: HostBundle, inputs: list[np.ndarray]):
+    ours = bundle.run(inputs)
+    reference = tflm_run(model, inputs)
+    ops = bundle.bundle.ops
+    for k, (got, want) in enumerate(zip(ours, reference)):
+        want = want.reshape(got.shape)
+        bad = np.argwhere(got != want)
+        assert bad.size == 0, (
+            f"output {k} ({bundle.bundle.outputs[k].name}) differs from TFLM at {len(bad)} places, "
+            f"first {bad[0].tolist()}: {got[tuple(bad[0])]} vs {want[tuple(bad[0])]} (ops {ops})"
+        )
+
+
+# ---- tests: int8 bit-exact against TFLM --------------------------------------------------
+
+
+@needs_cc
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_int8_bit_exact_with_tflm(key, tmp_path):
+    model = converted(key, "int8")
+    bundle = HostBundle(model, tmp_path)
+    shape = MODELS[key][1]
+    inputs = int8_inputs(shape, seed=len(key))
+    if key == "logistic_sweep":
+        inputs[2] = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)  # every int8 value once
+    assert_bit_exact(model, bundle, [inputs])
+
+
+def test_models_hold_the_ops_under_test():
+    """The converter really produced the operators (and variants) these tests are about."""
+    from edgekit.aot.reader import read_model
+
+    def ops(key, quantize="int8"):
+        return [(op.opcode, op.options) for op in read_model(converted(key, quantize)).operators]
+
+    se = ops("se_block")
+    names = [o for o, _ in se]
+    for op in ("MUL", "MEAN", "LOGISTIC", "PAD", "CONCATENATION"):
+        assert op in names
+    assert {bool(opt.get("keep_dims")) for o, opt in se if o == "MEAN"} == {True, False}
+    mix = ops("elementwise_mix")
+    acts = {opt.get("fused_activation_function") for o, opt in mix if o == "MUL"}
+    assert {"RELU", "RELU6"} <= acts, acts
+    assert "PADV2" in [o for o, _ in mix]
+    assert [opt.get("axis") for o, opt in mix if o == "CONCATENATION"] == [2]
+    assert "QUANTIZE" in [o for o, _ in ops("requantize_concat")]
+
+
+# ---- tests: float32 within 1e-5 of LiteRT -------------------------------------------------
+
+
+def float_inputs(shape) -> np.ndarray:
+    # wide enough to reach LOGISTIC's cutoffs (below -9, above 16.6) through the scaled branches
+    return np.random.default_rng(3).uniform(-20.0, 20.0, size=(40, 1, *shape)).astype(np.float32)
+
+
+@needs_cc
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_float32_close_to_litert(key, tmp_path):
+    """Within 1e-5 relative of LiteRT. A MEAN whose terms cancel can come out much smaller than
+    its terms, and LiteRT sums in another order, so the error is taken relative to the largest
+    magnitude of the output tensor as well as elementwise."""
+    model = converted(key, "none")
+    bundle = HostBundle(model, tmp_path)
+    x = float_inputs(MODELS[key][1])
+    ours = bundle.run([x])
+    reference = litert_run(model, [x])
+    for k, pos in enumerate(output_order(model)):
+        got, want = ours[k], reference[pos].reshape(ours[k].shape)
+        np.testing.assert_allclose(
+            got, want, rtol=FLOAT_RTOL, atol=FLOAT_RTOL * float(np.abs(want).max()), err_msg=f"output {k}"
+        )
+
+
+@needs_cc
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_float32_bit_identical_to_tflm_reference(key, tmp_path):
+    """The float kernels accumulate in TFLM's order and use its formulas: same bits as TFLM's
+    float reference kernels (on this host's libm)."""
+    model = converted(key, "none")
+    bundle = HostBundle(model, tmp_path)
+    x = float_inputs(MODELS[key][1])
+    for k, (got, want) in enumerate(zip(bundle.run([x]), tflm_run(model, [x]))):
+        np.testing.assert_array_equal(got.view(np.uint32), want.reshape(got.shape).view(np.uint32),
+                                      err_msg=f"output {k}")  # fmt: skip
+
+
+# ---- QUANTIZE / DEQUANTIZE ----------------------------------------------------------------
+
+
+@needs_cc
+def test_float_io_quantize_dequantize_bit_exact(tmp_path):
+    """float -> int8 QUANTIZE at the input and int8 -> float DEQUANTIZE at the outputs equal TFLM's
+    bit for bit, also on rounding ties, values far beyond the int8 range and signed zeros."""
+    from edgekit.aot.reader import read_model
+
+    rng = np.random.default_rng(5)
+    calibration = rng.uniform(-2.5, 0.7, size=(24, 8)).astype(np.float32)
+    model = to_tflite_float_io(_weights(dense_head()), calibration)
+    parsed = read_model(model)
+    opcodes = [op.opcode for op in parsed.operators]
+    assert opcodes[0] == "QUANTIZE" and "DEQUANTIZE" in opcodes, opcodes
+    q = parsed.tensors[parsed.operators[0].outputs[0]].quantization
+    scale, zero_point = float(q.scale[0]), int(q.zero_point[0])
+    assert zero_point != 0
+    ties = ((np.arange(-140, 140) + 0.5 - zero_point) * scale).astype(np.float32)
+    far = np.float32(2.0**30 * scale)  # beyond int8 after scaling, still inside int32
+    special = np.array([0.0, -0.0, scale / 2, -scale / 2, far, -far, 1e5, -1e5], np.float32)
+    values = np.concatenate([ties, special, rng.uniform(-4, 4, size=8 * 60).astype(np.float32)])
+    values = np.resize(values, (len(values) + 7) // 8 * 8).reshape(-1, 1, 8)
+    bundle = HostBundle(model, tmp_path)
+    ours = bundle.run([values])
+    reference = tflm_run(model, [values])
+    for k, (got, want) in enumerate(zip(ours, reference)):
+        np.testing.assert_array_equal(got.view(np.uint32), want.reshape(got.shape).view(np.uint32),
+                                      err_msg=f"output {k}")  # fmt: skip
+
+    # Past int32, TFLM's float -> int32 cast is undefined (x86 yields INT32_MIN, so +1e30 comes out
+    # as -128); the kernel saturates instead: such inputs act like any other too-large input.
+    huge = np.array([[1e30] * 8, [3.4e38] * 8, [np.inf] * 8, [-1e30] * 8, [-np.inf] * 8], np.float32)
+    capped = np.array([[1e5] * 8] * 3 + [[-1e5] * 8] * 2, np.float32)
+    for got, want in zip(bundle.run([huge[:, None]]), bundle.run([capped[:, None]])):
+        np.testing.assert_array_equal(got, want)
+
+
+@needs_cc
+def test_concatenation_requantizes_inputs_of_another_scale(tmp_path):
+    """Drop the converter's int8 -> int8 QUANTIZE and let CONCATENATION take the unrequantized
+    input: the compiled graph still equals TFLM running the original model, bit for bit."""
+    from edgekit.aot.compiler import compile_graph
+    from edgekit.aot.graph import graph_from_model
+    from edgekit.aot.reader import read_model
+
+    model = converted("requantize_concat", "int8")
+    graph = graph_from_model(read_model(model), "net")
+    (quantize,) = [n for n in graph.nodes if n.opcode == "QUANTIZE"]
+    source, requantized = quantize.inputs[0], quantize.outputs[0]
+    assert graph.tensors[source].zero_point[0] != graph.tensors[requantized].zero_point[0]
+    graph.nodes.remove(quantize)
+    for node in graph.nodes:
+        node.inputs = tuple(source if i == requantized else i for i in node.inputs)
+    del graph.tensors[requantized]
+    bundle = compile_graph(graph, source_label="requantize_concat without QUANTIZE")
+    assert "QUANTIZE" not in bundle.ops and "ek_concat_requantize_s8(" in bundle.source
+    assert_bit_exact(model, HostBundle(bundle, tmp_path), [int8_inputs((4, 3), seed=13)])
+
+
+# ---- compile-time arithmetic --------------------------------------------------------------
+
+
+def test_logistic_table_matches_tflm_on_every_input(tmp_path):
+    """The compile-time port of TFLM's integer logistic gives TFLM's answer for all 256 inputs,
+    for each input scale / zero point of the sweep model (no C compiler involved)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    from edgekit.aot.compiler import TFLM_SINGLE_ROUNDING
+    from edgekit.aot.ops.logistic import logistic_table
+    from edgekit.aot.reader import read_model
+
+    model = converted("logistic_sweep", "int8")
+    parsed = read_model(model)
+    interpreter = runtime.Interpreter.from_bytes(model)
+    interpreter.set_input(np.arange(-128, 128, dtype=np.int8).reshape(1, 256), 0)
+    interpreter.invoke()
+    checked = set()
+    out_pos = {t: k for k, t in enumerate(parsed.outputs)}
+    for op in parsed.operators:
+        if op.opcode != "LOGISTIC":
+            continue
+        q = parsed.tensors[op.inputs[0]].quantization
+        scale, zp = float(q.scale[0]), int(q.zero_point[0])
+        if op.inputs[0] != parsed.inputs[0]:
+            continue  # only the model input takes every int8 value
+        table = logistic_table(scale, zp, TFLM_SINGLE_ROUNDING)
+        got = np.array(interpreter.get_output(out_pos[op.outputs[0]])).reshape(-1)
+        np.testing.assert_array_equal(np.array(table, np.int8), got)
+        checked.add((scale, zp))
+    assert checked
+
+
+def test_mean_multiplier_folds_count_like_tflm():
+    """1/count folded into (multiplier, shift): the result approximates s_in/(s_out*count)."""
+    from edgekit.aot.ops.mean import mean_multiplier
+    from edgekit.aot.quant import quantize_multiplier
+
+    for real in (0.37, 1.0, 1.9, 0.0123):
+        for count in (1, 2, 3, 30, 49, 1000, 2**20 + 7):
+            m, s = mean_multiplier(*quantize_multiplier(real), count)
+            assert 0 <= m < 2**31 and s >= -31
+            approx = m * 2.0 ** (s - 31)
+            assert math.isclose(approx, real / count, rel_tol=2 ** -(29 - (count.bit_length() > 31)))
+
+
+def test_pad_folding_reproduces_numpy_pad():
+    """fold_padding's four loops, run in numpy as the kernel runs them, equal np.pad on random shapes."""
+    from edgekit.aot.ops.pad import fold_padding
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        rank = int(rng.integers(1, 6))
+        shape = tuple(int(n) for n in rng.integers(1, 4, size=rank))
+        pads = rng.integers(0, 3, size=(rank, 2)) * (rng.random((rank, 1)) < 0.5)
+        folded = fold_padding(shape, pads)
+        if folded is None:
+            assert np.count_nonzero(pads.sum(axis=1)) > 4 or rank > 4
+            continue
+        in_dims, left, out_dims = folded
+        x = rng.integers(0, 100, size=shape)
+        got = np.full(out_dims, -1)
+        got[tuple(slice(lo, lo + n) for n, lo in zip(in_dims, left))] = x.reshape(in_dims)
+        np.testing.assert_array_equal(got.reshape(-1), np.pad(x, pads, constant_values=-1).reshape(-1))
+
+
+def test_mean_split_reproduces_numpy_mean():
+    """split_reduction's kept/reduced loops, run as the kernel runs them, equal np.sum over the axes."""
+    from edgekit.aot.ops.mean import resolve_axes, split_reduction
+
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        rank = int(rng.integers(1, 6))
+        shape = tuple(int(n) for n in rng.integers(1, 5, size=rank))
+        axes = resolve_axes(rng.choice(np.arange(-rank, rank), size=int(rng.integers(1, rank + 1))), rank)
+        split = split_reduction(shape, axes)
+        if split is None:
+            continue
+        kept, ks, red, rs = split
+        x = rng.integers(-50, 50, size=shape).reshape(-1)
+        out = [
+            sum(x[a0 * ks[0] + a1 * ks[1] + a2 * ks[2] + b0 * rs[0] + b1 * rs[1] + b2 * rs[2]]
+                for b0 in range(red[0]) for b1 in range(red[1]) for b2 in range(red[2]))
+            for a0 in range(kept[0]) for a1 in range(kept[1]) for a2 in range(kept[2])
+        ]  # fmt: skip
+        np.testing.assert_array_equal(out, x.reshape(shape).sum(axis=tuple(axes)).reshape(-1))
+
+
+# ---- cross compilation -------------------------------------------------------------------
+
+
+@pytest.mark.skipif(ARM_CC is None, reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("quantize", ["int8", "none"])
+def test_bundles_compile_for_cortex_m4(quantize, tmp_path):
+    from edgekit.aot.compiler import compile_model
+
+    for key in ("se_block", "elementwise_mix"):
+        bundle = compile_model(converted(key, quantize), name=key)
+        bundle.write(tmp_path)
+        subprocess.run(
+            [ARM_CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb",
+             "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-c", str(tmp_path / f"{key}.c"),
+             "-o", str(tmp_path / f"{key}.o")],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
