@@ -104,17 +104,24 @@ def evaluation_inputs(runner: Runner, settings: BenchSettings):
 
 
 def time_runs(runner: Runner, feed: dict, settings: BenchSettings):
-    """First inference, warm-up, timed runs: (first_ms, samples_ms, source, device facts)."""
+    """First inference, warm-up, timed runs: (first_ms, samples_ms, source, device facts).
+
+    The first call goes through `infer`, which checks the feed; the same feed
+    then goes straight to the backend's `_infer`, so the timed loop measures
+    the runner and not the checks (bench/harness_overhead.py keeps this honest).
+    """
     started = time.perf_counter()
     runner.infer(feed)
     first_ms = _device_ms(runner) or (time.perf_counter() - started) * 1e3
+    run = runner._infer
     for _ in progress(range(settings.warmup), label="warm-up"):
-        runner.infer(feed)
+        run(feed)
     samples, device = [], None
+    clock = time.perf_counter
     for _ in progress(range(settings.runs), label="timed runs"):
-        started = time.perf_counter()
-        runner.infer(feed)
-        elapsed = (time.perf_counter() - started) * 1e3
+        started = clock()
+        run(feed)
+        elapsed = (clock() - started) * 1e3
         timing = runner.device_timing()
         if timing is not None:
             device = timing
