@@ -494,6 +494,29 @@ def test_options_of_the_wrong_type(int8_bytes):
     rejects(mutated(int8_bytes, bad), "options", "not Conv2DOptions")
 
 
+def test_required_input_left_empty(int8_bytes):  # crashed LiteRT's RESHAPE with SIGSEGV
+    def bad(m):
+        m.subgraphs[0].operators[3].inputs[1] = -1
+
+    rejects(mutated(int8_bytes, bad), "required_inputs", "operator 3 (RESHAPE) leaves its required input 1")
+
+
+def test_per_channel_tensor_read_where_one_scale_is_needed(int8_bytes):  # aborted LiteRT's SOFTMAX
+    def bad(m):
+        m.subgraphs[0].operators[5].inputs[0] = constant_tensor(m, ndim=4)
+
+    rejects(mutated(int8_bytes, bad), "per_channel_use", "operator 5 (SOFTMAX) reads per-channel")
+
+
+def test_per_channel_activation(int8_bytes):
+    def bad(m):
+        q = m.subgraphs[0].tensors[12].quantization  # FULLY_CONNECTED output, shape (1, 4)
+        q.scale, q.zeroPoint = np.repeat(q.scale, 4), np.repeat(q.zeroPoint, 4)
+        q.quantizedDimension = 1
+
+    rejects(mutated(int8_bytes, bad), "per_channel_use", "tensor 12", "not constant")
+
+
 # ----------------------------------------------------------------------------- dataflow
 
 

@@ -523,6 +523,45 @@ def _decode_options(raw, graph, op, spec: S.OptionsTable, table: Table | None) -
     return options
 
 
+# Inputs the kernels of these operators accept as -1 (absent); every other input is required.
+_OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}}
+# Inputs that may be quantized per channel: the weights and bias of the convolution family.
+_PER_CHANNEL_INPUTS = {"CONV_2D": {1, 2}, "DEPTHWISE_CONV_2D": {1, 2}, "FULLY_CONNECTED": {1, 2}}
+# Operators whose kernels edgekit knows well enough to hold them to the two tables above.
+_KNOWN_OPERATORS = set(S.OPTIONS_TYPE_OF_OPERATOR) - {"DEQUANTIZE"}  # DEQUANTIZE takes per-channel weights
+
+
+def check_required_inputs(raw: _RawModel) -> None:
+    """Kernels fetch their required inputs without a null check: -1 there crashes them."""
+    for graph in raw.subgraphs:
+        for op in graph.operators:
+            if op.opcode not in _KNOWN_OPERATORS:
+                continue
+            optional = _OPTIONAL_INPUTS.get(op.opcode, set())
+            for position, t in enumerate(op.inputs):
+                if t == -1 and position not in optional:
+                    _fail("required_inputs", raw, f"{_op_label(graph, op)} leaves its required input "
+                          f"{position} empty (-1)")
+
+
+def check_per_channel_use(raw: _RawModel) -> None:
+    """Per-channel scales belong to constant weights read as weights; kernels abort on any other use."""
+    for graph in raw.subgraphs:
+        for tensor in graph.tensors:
+            if tensor.scale is not None and len(tensor.scale) > 1 and not tensor.constant:
+                _fail("per_channel_use", raw, f"{_where(graph)}{_tensor_label(graph, tensor.index)} is "
+                      "not constant but is quantized per channel: only weights can be")
+        for op in graph.operators:
+            if op.opcode not in _KNOWN_OPERATORS:
+                continue
+            allowed = _PER_CHANNEL_INPUTS.get(op.opcode, set())
+            for position, t in enumerate(op.inputs):
+                scale = graph.tensors[t].scale if t != -1 else None
+                if scale is not None and len(scale) > 1 and position not in allowed:
+                    _fail("per_channel_use", raw, f"{_op_label(graph, op)} reads per-channel quantized "
+                          f"{_tensor_label(graph, t)} as input {position}, where it needs one scale")
+
+
 def check_dataflow(raw: _RawModel) -> None:
     """Each tensor an operator reads exists by then; no operator overwrites constants, inputs or results."""
     for graph in raw.subgraphs:
@@ -622,6 +661,8 @@ CHECKS = (
     check_constant_sizes,
     check_quantization,
     check_options,
+    check_required_inputs,
+    check_per_channel_use,
     check_dataflow,
     check_reshape,
 )
