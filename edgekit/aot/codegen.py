@@ -42,6 +42,7 @@ def _io_macros(prefix: str, kind: str, tensors: list[TensorInfo]) -> list[str]:
         tag = kind if len(tensors) == 1 else f"{kind}{k}"
         lines.append(f"#define {prefix}_{tag}_SIZE {t.nbytes} /* bytes; {t.dtype} {list(t.shape)} */")
         lines.append(f"#define {prefix}_{tag}_COUNT {t.size}")
+        lines.append(f"#define {prefix}_{tag}_IS_FLOAT {int(t.dtype == 'float32')}")
         if t.quantized:
             lines.append(f"#define {prefix}_{tag}_SCALE {c_literal(t.scale[0], 'float')}")
             lines.append(f"#define {prefix}_{tag}_ZERO_POINT {int(t.zero_point[0])}")

@@ -84,4 +84,24 @@ EK_INLINE int32_t ek_mbqm_smaller_than_one(int32_t x, int32_t multiplier, int sh
 #endif
 }
 
+/* sum of a[i] * b[i] over n int8 pairs: the inner loop of conv and fully connected.
+ * Portable C the compiler vectorizes; on Cortex-M with DSP, SXTB16 splits
+ * four bytes into two sign-extended halfword pairs and SMLAD multiplies and
+ * accumulates both (same integer result, any order: no overflow in int32). */
+EK_INLINE int32_t ek_dot_s8(const int8_t *a, const int8_t *b, int n) {
+  int32_t acc = 0;
+  int i = 0;
+#if EK_USE_DSP
+  for (; i + 4 <= n; i += 4) {
+    uint32_t va, vb;
+    memcpy(&va, a + i, 4);
+    memcpy(&vb, b + i, 4);
+    acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
+    acc = __smlad(__sxtb16((va >> 8) | (va << 24)), __sxtb16((vb >> 8) | (vb << 24)), acc);
+  }
+#endif
+  for (; i < n; ++i) acc += (int32_t)a[i] * (int32_t)b[i];
+  return acc;
+}
+
 #endif /* EK_COMMON_H */

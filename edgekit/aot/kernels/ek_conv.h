@@ -10,23 +10,6 @@
 #ifndef EK_CONV_H
 #define EK_CONV_H
 
-/* sum of w[i] * x[i] (interior pixels: the offset lives in the folded bias) */
-EK_INLINE int32_t ek_conv_dot_s8(const int8_t *x, const int8_t *w, int n) {
-  int32_t acc = 0;
-  int i = 0;
-#if EK_USE_DSP
-  for (; i + 4 <= n; i += 4) {
-    int32_t vx, vw;
-    memcpy(&vx, x + i, 4);
-    memcpy(&vw, w + i, 4);
-    acc = __smlad(__sxtb16(vx), __sxtb16(vw), acc);
-    acc = __smlad(__sxtb16(__ror(vx, 8)), __sxtb16(__ror(vw, 8)), acc);
-  }
-#endif
-  for (; i < n; ++i) acc += (int32_t)x[i] * (int32_t)w[i];
-  return acc;
-}
-
 /* sum of w[i] * (x[i] + offset) (border pixels, as the reference computes) */
 EK_INLINE int32_t ek_conv_dot_offset_s8(const int8_t *x, const int8_t *w, int n, int32_t offset) {
   int32_t acc = 0;
@@ -68,10 +51,10 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
                 const int8_t *x_row = in_b + ((y0 + dil_h * ky) * in_w + x0) * in_c;
                 const int8_t *w_row = w_oc + ky * k_w * in_c;
                 if (dil_w == 1) {
-                  acc += ek_conv_dot_s8(x_row, w_row, k_w * in_c);
+                  acc += ek_dot_s8(x_row, w_row, k_w * in_c);
                 } else {
                   for (kx = 0; kx < k_w; ++kx)
-                    acc += ek_conv_dot_s8(x_row + dil_w * kx * in_c, w_row + kx * in_c, in_c);
+                    acc += ek_dot_s8(x_row + dil_w * kx * in_c, w_row + kx * in_c, in_c);
                 }
               }
             } else {

@@ -8,23 +8,6 @@
 #ifndef EK_FULLY_CONNECTED_H
 #define EK_FULLY_CONNECTED_H
 
-EK_INLINE int32_t ek_dot_s8(const int8_t *a, const int8_t *b, int n) {
-  int32_t acc = 0;
-  int i = 0;
-#if EK_USE_DSP
-  for (; i + 4 <= n; i += 4) {
-    int32_t va, vb;
-    memcpy(&va, a + i, 4);
-    memcpy(&vb, b + i, 4);
-    /* bytes 0,2 and 1,3 sign-extended to halfword pairs; SMLAD sums both products */
-    acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
-    acc = __smlad(__sxtb16(__ror(va, 8)), __sxtb16(__ror(vb, 8)), acc);
-  }
-#endif
-  for (; i < n; ++i) acc += (int32_t)a[i] * (int32_t)b[i];
-  return acc;
-}
-
 EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
                                      const int32_t *folded_bias, const int32_t *multiplier,
                                      const int32_t *shift, int8_t *output, int batches,
