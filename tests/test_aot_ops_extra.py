@@ -19,87 +19,45 @@ import pytest
 
 from tinymodels import to_tflite
 
-CC = shutil.which("cc") or shutil.which("gcc")
 ARM_CC = shutil.which("arm-none-eabi-gcc")
-needs_cc = pytest.mark.skipif(CC is None, reason="no host C compiler (cc/gcc) on PATH")
+
+
+def _host_cc_missing() -> str | None:
+    from edgekit.aot.hostbuild import host_compiler
+
+    try:
+        host_compiler()
+    except Exception as exc:  # noqa: BLE001 - the skip reason
+        return str(exc)
+    return None
+
+
+_NO_CC = _host_cc_missing()
+needs_cc = pytest.mark.skipif(_NO_CC is not None, reason=_NO_CC or "")
 
 SAMPLES = 150
 FLOAT_RTOL = 1e-5
 
-# ---- build and run a bundle on the host ------------------------------------------------
-
-_CTYPES = {"int8": "int8_t", "float32": "float", "int32": "int32_t", "uint8": "uint8_t"}
-
-_MAIN = """\
-#include <stdio.h>
-#include "{name}.h"
-static uint8_t arena[{arena}] __attribute__((aligned(16)));
-{buffers}
-int main(void) {{
-  const void *inputs[{n_in}] = {{{in_names}}};
-  void *outputs[{n_out}] = {{{out_names}}};
-  for (;;) {{
-{reads}
-    if ({name}_run_io(inputs, outputs, arena) != 0) return 2;
-{writes}
-  }}
-}}
-"""
-
 
 class HostBundle:
-    """A compiled bundle built into a host executable that maps input batches to output batches."""
+    """A compiled bundle built with the host compiler (edgekit.aot.hostbuild) and loaded in process."""
 
     def __init__(self, model, folder: Path, name: str = "net"):
         """`model`: .tflite bytes, or a `CompiledBundle` already compiled."""
         from edgekit.aot.compiler import CompiledBundle, compile_model
+        from edgekit.aot.hostbuild import load_bundle
 
         self.bundle = model if isinstance(model, CompiledBundle) else compile_model(model, name=name)
         self.bundle.write(folder)
-        ins, outs = self.bundle.inputs, self.bundle.outputs
-        buffers = [f"static {_CTYPES[t.dtype]} in{k}[{t.size}];" for k, t in enumerate(ins)]
-        buffers += [f"static {_CTYPES[t.dtype]} out{k}[{t.size}];" for k, t in enumerate(outs)]
-        main = _MAIN.format(
-            name=self.bundle.name,
-            arena=max(self.bundle.arena_bytes, 1),
-            buffers="\n".join(buffers),
-            n_in=len(ins),
-            n_out=len(outs),
-            in_names=", ".join(f"in{k}" for k in range(len(ins))),
-            out_names=", ".join(f"out{k}" for k in range(len(outs))),
-            reads="\n".join(
-                f"    if (fread(in{k}, sizeof(in{k}), 1, stdin) != 1) return 0;" for k in range(len(ins))
-            ),
-            writes="\n".join(f"    fwrite(out{k}, sizeof(out{k}), 1, stdout);" for k in range(len(outs))),
-        )
-        (folder / "main.c").write_text(main)
-        self.exe = folder / "run"
-        subprocess.run(
-            [CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(self.exe),
-             str(folder / "main.c"), str(folder / f"{self.bundle.name}.c"), "-lm"],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        self.source = folder / f"{self.bundle.name}.c"
+        self.host = load_bundle(self.bundle, folder)
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """inputs[k]: a batch for model input k; returns one batch per model output."""
-        ins, outs = self.bundle.inputs, self.bundle.outputs
-        count = len(inputs[0])
-        blob = b"".join(
-            np.ascontiguousarray(inputs[k][i], dtype=ins[k].dtype).tobytes()
-            for i in range(count)
-            for k in range(len(ins))
-        )
-        stdout = subprocess.run([str(self.exe)], input=blob, capture_output=True, check=True).stdout
-        record = sum(t.nbytes for t in outs)
-        assert len(stdout) == record * count
-        results = [[] for _ in outs]
-        for i in range(count):
-            offset = i * record
-            for k, t in enumerate(outs):
-                results[k].append(np.frombuffer(stdout, t.dtype, t.size, offset).reshape(t.shape))
-                offset += t.nbytes
-        return [np.stack(r) for r in results]
+        runs = [self.host.run(*[batch[i] for batch in inputs]) for i in range(len(inputs[0]))]
+        return [
+            np.stack([r[k] for r in runs]).reshape(len(runs), *t.shape)
+            for k, t in enumerate(self.bundle.outputs)
+        ]
 
 
 def tflm_run(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -15,52 +15,12 @@ import math
 
 import numpy as np
 
+from edgekit.aot.fixedpoint import INT32_MAX, exp_on_negative_values, rdbpot, sat_mul_pot, srdhm, wrap32
 from edgekit.aot.graph import Node
 from edgekit.aot.ops.base import EmitContext, Emitter, call, per_tensor_qparams, register
 from edgekit.aot.quant import tflite_round
 
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 INPUT_INTEGER_BITS = 4  # the Q4.27 input format of TFLM's int8 logistic
-
-
-# ---- gemmlowp fixed-point arithmetic on int32 raw values (fixedpoint.h) -----------------
-
-
-def _wrap(x: int) -> int:
-    """int32 two's-complement wrap-around, as the C++ additions behave."""
-    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-
-
-def _div_trunc(a: int, b: int) -> int:
-    """C integer division (truncates toward zero)."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b >= 0) else -q
-
-
-def srdhm(a: int, b: int) -> int:
-    """SaturatingRoundingDoublingHighMul."""
-    if a == b == INT32_MIN:
-        return INT32_MAX
-    ab = a * b
-    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
-    return _div_trunc(ab + nudge, 1 << 31)
-
-
-def rounding_divide_by_pot(x: int, exponent: int) -> int:
-    mask = (1 << exponent) - 1
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> exponent) + (1 if (x & mask) > threshold else 0)
-
-
-def saturating_rounding_multiply_by_pot(x: int, exponent: int) -> int:
-    if exponent < 0:
-        return rounding_divide_by_pot(x, -exponent)
-    threshold = (1 << (31 - exponent)) - 1
-    if x > threshold:
-        return INT32_MAX
-    if x < -threshold:
-        return INT32_MIN
-    return x << exponent
 
 
 def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int, single_rounding: bool) -> int:
@@ -69,51 +29,19 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int, single
         total = 31 - shift
         return (x * multiplier + (1 << (total - 1))) >> total
     left, right = max(shift, 0), max(-shift, 0)
-    return rounding_divide_by_pot(srdhm(_wrap(x * (1 << left)), multiplier), right)
-
-
-def _exp_on_interval_between_negative_one_quarter_and_0_excl(a: int) -> int:
-    constant_term = 1895147668  # exp(-1/8) in Q0.31
-    constant_1_over_3 = 715827883
-    x = _wrap(a + (1 << 28))
-    x2 = srdhm(x, x)
-    x3 = srdhm(x2, x)
-    x4 = srdhm(x2, x2)
-    x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2)
-    poly = saturating_rounding_multiply_by_pot(
-        _wrap(srdhm(_wrap(x4_over_4 + x3), constant_1_over_3) + x2), -1
-    )
-    return _wrap(constant_term + srdhm(constant_term, _wrap(x + poly)))
-
-
-# exp(-2^k) in Q0.31, for the barrel shifter of exp_on_negative_values
-_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
-               (2, 39332535), (3, 720401), (4, 242))  # fmt: skip
-
-
-def _exp_on_negative_values(a: int, integer_bits: int = INPUT_INTEGER_BITS) -> int:
-    fractional_bits = 31 - integer_bits
-    one_quarter = 1 << (fractional_bits - 2)
-    a_mod_quarter_minus_one_quarter = _wrap((a & (one_quarter - 1)) - one_quarter)
-    result = _exp_on_interval_between_negative_one_quarter_and_0_excl(
-        saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, integer_bits)
-    )
-    remainder = _wrap(a_mod_quarter_minus_one_quarter - a)
-    for exponent, multiplier in _EXP_BARREL:
-        if integer_bits > exponent and remainder & (1 << (fractional_bits + exponent)):
-            result = srdhm(result, multiplier)
-    # integer_bits <= 5: gemmlowp's clamp below -32 does not apply
-    return INT32_MAX if a == 0 else result
+    return rdbpot(srdhm(wrap32(x * (1 << left)), multiplier), right)
 
 
 def _one_over_one_plus_x_for_x_in_0_1(a: int) -> int:
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1: Q0.31 -> Q0.31, by Newton-Raphson in Q2.29."""
     total = a + INT32_MAX
-    half_denominator = _div_trunc(total + (1 if total >= 0 else -1), 2)  # RoundingHalfSum
-    x = _wrap(1515870810 + srdhm(half_denominator, -1010580540))  # 48/17 - 32/17 * d, Q2.29
-    for _ in range(3):  # Newton-Raphson
-        one_minus = _wrap((1 << 29) - srdhm(half_denominator, x))
-        x = _wrap(x + saturating_rounding_multiply_by_pot(srdhm(x, one_minus), 2))
-    return saturating_rounding_multiply_by_pot(x, 1)
+    # RoundingHalfSum: (a + b + sign) / 2 in C integer division (toward zero)
+    half_denominator = (abs(total) + 1) // 2 * (1 if total >= 0 else -1)
+    x = wrap32(1515870810 + srdhm(half_denominator, -1010580540))  # 48/17 - 32/17 * d
+    for _ in range(3):
+        one_minus = wrap32((1 << 29) - srdhm(half_denominator, x))
+        x = wrap32(x + sat_mul_pot(srdhm(x, one_minus), 2))
+    return sat_mul_pot(x, 1)
 
 
 def fixed_point_logistic(a: int) -> int:
@@ -121,9 +49,11 @@ def fixed_point_logistic(a: int) -> int:
     if a == 0:
         return 1 << 30
     positive = a > 0
-    magnitude = a if positive else _wrap(-a)
-    result = _one_over_one_plus_x_for_x_in_0_1(_exp_on_negative_values(_wrap(-magnitude)))
-    return result if positive else _wrap(INT32_MAX - result)
+    magnitude = a if positive else wrap32(-a)
+    result = _one_over_one_plus_x_for_x_in_0_1(
+        exp_on_negative_values(wrap32(-magnitude), INPUT_INTEGER_BITS)
+    )
+    return result if positive else wrap32(INT32_MAX - result)
 
 
 # ---- TFLM's int8 LOGISTIC --------------------------------------------------------------
@@ -153,7 +83,7 @@ def logistic_table(input_scale: float, input_zero_point: int, single_rounding: b
         else:
             q4 = multiply_by_quantized_multiplier(x, multiplier, left_shift, single_rounding)
             q0 = fixed_point_logistic(q4)
-            table.append(min(max(rounding_divide_by_pot(q0, 31 - 8) - 128, -128), 127))
+            table.append(min(max(rdbpot(q0, 31 - 8) - 128, -128), 127))
     return table
 
 
