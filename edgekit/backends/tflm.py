@@ -9,6 +9,7 @@ writes what a firmware needs:
   model_data.cc/.h    the flatbuffer as `alignas(16) const unsigned char g_<name>_model_data[]`
   model_ops.h         a `MicroMutableOpResolver<N>` filler with exactly the model's N operators
   model_settings.h    `kTensorArenaSize` (measured + alignment margin), array name, I/O sizes
+  ek_model_tflm.cc    edgekit's model interface (common/ek_model.h) over TFLM, for the templates
 
 plus a fit report (flash and RAM against the target's budgets) in
 `info["fit"]`; a model that does not fit is refused with the numbers.
@@ -30,6 +31,7 @@ from edgekit.backends.base import Artifact, Backend, ConversionResult, RunOption
 from edgekit.errors import EdgekitError
 from edgekit.tflm import carrays, resolver
 from edgekit.tflm.fit import fit_report
+from edgekit.tflm.glue import GLUE_FILE, GLUE_SOURCE, GLUE_VERSION
 from edgekit.tflm.ops import TYPE_BOUNDARY_OPS
 
 if TYPE_CHECKING:
@@ -143,6 +145,7 @@ class TflmBackend(Backend):
         return {
             "tensorflow": version_of("tensorflow") or "absent",
             "tflite-micro": version_of("tflite-micro") or "absent",
+            "ek_model_tflm": GLUE_VERSION,
         }
 
     def recipe_options(self, target: Target) -> dict[str, Any]:
@@ -193,6 +196,7 @@ class TflmBackend(Backend):
         (out_dir / "model_settings.h").write_text(
             render_settings(source.name, arena, input_bytes, output_bytes)
         )
+        (out_dir / GLUE_FILE).write_text(GLUE_SOURCE)
         counts = Counter(op.opcode for op in model.operators)
         info: dict[str, Any] = {
             "model_bytes": len(flatbuffer),
@@ -207,6 +211,9 @@ class TflmBackend(Backend):
             "kernels) allocates and invokes, found by bisection; + margin for 16-byte alignment",
             "io_bytes": input_bytes + output_bytes,
             "array_name": carrays.array_name(source.name),
+            "c_name": carrays.c_identifier(source.name),
+            # template variables for firmware_templates/tflm-*
+            "firmware": {"arena_bytes": arena.arena_bytes, "model_array": carrays.array_name(source.name)},
             "fit": report.to_json(),
             "summary": [
                 f"int8 model {len(flatbuffer):,} B, {len(ops)} op{'s' if len(ops) != 1 else ''}: {', '.join(ops)}",
