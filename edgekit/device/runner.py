@@ -8,6 +8,7 @@ back; `device_timing()` is the board's own measure of the last inference.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ class DeviceRunner(Runner):
 
     def __init__(self, artifact: Artifact, target, device: Device, board=None, project=None):
         self.name = "device-qemu" if board is not None else "device-serial"
+        self.artifact = artifact
         self.inputs = list(artifact.inputs)
         self.outputs = list(artifact.outputs)
         self.target = target
@@ -110,12 +112,14 @@ class DeviceRunner(Runner):
         return timing(self._last, self.target, self.emulated)
 
     def memory(self) -> dict[str, Any]:
-        if self.project is None or not (self.project.build_dir / "sizes.json").is_file():
-            return {}
-        import json
-
-        sizes = json.loads((self.project.build_dir / "sizes.json").read_text())
-        return {"flash_bytes": sizes["flash_bytes"], "ram_bytes": sizes["ram_bytes"], "elf": sizes}
+        """The arena the backend planned and the firmware's flash and RAM, from its ELF."""
+        facts: dict[str, Any] = {}
+        if "arena_bytes" in self.artifact.info:
+            facts["arena_bytes"] = self.artifact.info["arena_bytes"]
+        if self.project is not None and (self.project.build_dir / "sizes.json").is_file():
+            sizes = json.loads((self.project.build_dir / "sizes.json").read_text())
+            facts |= {"flash_bytes": sizes["flash_bytes"], "ram_bytes": sizes["ram_bytes"], "firmware": sizes}
+        return facts
 
     def close(self) -> None:
         try:

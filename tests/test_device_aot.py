@@ -1,0 +1,84 @@
+"""A real aot-compiled int8 model as firmware on the emulated Cortex-M4, through the pipeline and the CLI.
+
+Outputs must equal the tflite-micro interpreter's bit for bit: the bundle
+mirrors TFLM's reference kernels, and the protocol must not change a byte.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from clitools import run_cli
+
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("qemu-system-arm", "arm-none-eabi-gcc", "cmake")),
+    reason="qemu-system-arm, arm-none-eabi-gcc and cmake are needed for the emulated board",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_int8(tmp_path_factory):
+    pytest.importorskip("tflite_micro")
+    from tinymodels import tiny_int8_cnn_bytes
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny_cnn.tflite"
+    path.write_bytes(tiny_int8_cnn_bytes(seed=3))
+    return path
+
+
+def tflm_outputs(model, x: np.ndarray) -> np.ndarray:
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_file(str(model))
+    interpreter.set_input(x, 0)
+    interpreter.invoke()
+    return interpreter.get_output(0)
+
+
+def test_aot_firmware_on_qemu_matches_tflm_bit_for_bit(tiny_int8):
+    from edgekit import backends, pipeline, targets
+    from edgekit.backends.base import RunOptions
+
+    target = targets.get("mps2-an386")
+    artifact = pipeline.convert(str(tiny_int8), target="mps2-an386", backend="aot").artifact
+    assert artifact.info["dsp"], "the Cortex-M4's DSP path is what runs on this target"
+    spec = artifact.inputs[0]
+    rng = np.random.default_rng(11)
+    with backends.get("aot").load(artifact, target, RunOptions()) as runner:
+        assert runner.name == "device-qemu"
+        for _ in range(3):
+            x = rng.integers(-128, 128, size=spec.shape).astype(np.int8)
+            y = runner.infer({spec.name: x})[artifact.outputs[0].name]
+            np.testing.assert_array_equal(y, tflm_outputs(tiny_int8, x))
+        timing = runner.device_timing()
+        memory = runner.memory()
+    assert timing["instructions"] > 0 and timing["instructions"] % 40 == 0  # whole SysTick ticks
+    assert memory["arena_bytes"] == artifact.info["arena_bytes"]
+    assert 0 < memory["flash_bytes"] < target.flash_bytes
+
+
+@pytest.mark.slow
+def test_firmware_build_and_predict_from_the_command_line(tiny_int8, tmp_path):
+    code, out, err = run_cli("firmware", str(tiny_int8), "--target", "mps2-an386", "--backend", "aot", "--out", str(tmp_path / "fw"), "--build")
+    assert code == 0, err
+    assert "rendered aot-cortexm for mps2-an386" in out and "mps2-an386: flash " in out
+    assert (tmp_path / "fw" / "build" / "firmware.elf").is_file()
+
+    x = np.random.default_rng(5).integers(-128, 128, size=(4, 8, 8, 1)).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    code, out, err = run_cli(
+        "predict", str(tiny_int8), "--target", "mps2-an386", "--backend", "aot",
+        "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+    )  # fmt: skip
+    assert code == 0, err
+    y = np.load(tmp_path / "y.npy")
+    expected = np.concatenate([tflm_outputs(tiny_int8, x[i : i + 1]) for i in range(len(x))])
+    np.testing.assert_array_equal(y.reshape(expected.shape), expected)
+
+
+def test_build_of_a_missing_folder_is_a_usage_error(tmp_path):
+    code, _, err = run_cli("build", str(tmp_path / "nope"))
+    assert code == 2 and "does not exist" in err
