@@ -256,3 +256,35 @@ def test_a_real_board_needs_a_port(tmp_path):
     artifact = make_artifact(tmp_path / "a")
     with pytest.raises(EdgekitError, match="give its serial port with --port"):
         open_runner(artifact, targets.get("nucleo-l4r5zi"), RunOptions())
+
+
+@needs_qemu
+def test_the_cortex_m7_board_runs_the_same_firmware_source(standin, tmp_path):
+    an500 = targets.get("mps2-an500")
+    with open_runner(standin, an500, RunOptions()) as runner:
+        assert runner.device.info.target == "mps2-an500"
+        x = sample(9)
+        np.testing.assert_array_equal(runner.infer({"x": x})["y"], reference(x))
+        assert runner.device_timing()["instructions"] >= 60_000
+
+
+def test_flashing_a_real_board_without_its_tool_is_one_clear_line(tmp_path):
+    from clitools import run_cli
+
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(b"\x7fELF")
+    code, _, err = run_cli("flash", str(elf), "--target", "nucleo-l4r5zi", env={"PATH": str(tmp_path)})
+    assert code == 1
+    assert err.strip() == "error: pyocd not found: install it with `pip install 'edgekit[firmware]'`"
+
+
+def test_flashing_a_project_onto_another_target_is_refused(tmp_path):
+    from clitools import run_cli
+
+    from edgekit import firmware
+
+    project = firmware.render(make_artifact(tmp_path / "a"), targets.get("mps2-an386"), tmp_path / "fw")
+    project.build_dir.mkdir()
+    project.elf.write_bytes(b"\x7fELF")
+    code, _, err = run_cli("flash", str(project.path), "--target", "mps2-an500")
+    assert code == 1 and "was built for mps2-an386, not mps2-an500" in err

@@ -64,6 +64,8 @@ def flash_command(firmware_path, target, port):
     elf = firmware_path
     if firmware_path.is_dir():
         project = firmware.Project.open(firmware_path)
+        if target is not None and targets.get(target).name != project.target:
+            raise EdgekitError(f"{firmware_path} was built for {project.target}, not {target}: render it for {target}")
         target = target or project.target
         elf = project.elf
         if not elf.is_file():
