@@ -26,13 +26,13 @@ EK_INLINE void ek_concat_copy(void *dst, const void *src, size_t elem_size,
   }
 }
 
-/* Needs ek_quantize.h (ek_requantize_s8). */
+/* Needs ek_quantize.h (ek_quantize_s8_s8). */
 EK_INLINE void ek_concat_requantize_s8(int8_t *dst, const int8_t *src, int outer, int block,
                                        int row, int32_t in_zero_point, int32_t out_zero_point,
                                        int32_t multiplier, int shift) {
   int k;
   for (k = 0; k < outer; ++k) {
-    ek_requantize_s8(src, dst, block, in_zero_point, out_zero_point, multiplier, shift);
+    ek_quantize_s8_s8(src, dst, block, in_zero_point, out_zero_point, multiplier, shift);
     dst += row;
     src += block;
   }

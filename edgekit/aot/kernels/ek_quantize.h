@@ -38,7 +38,7 @@ EK_INLINE void ek_quantize_f32_s8(const float *in, int8_t *out, int size, float 
   }
 }
 
-EK_INLINE void ek_requantize_s8(const int8_t *in, int8_t *out, int size,
+EK_INLINE void ek_quantize_s8_s8(const int8_t *in, int8_t *out, int size,
                                 int32_t in_zero_point, int32_t out_zero_point,
                                 int32_t multiplier, int shift) {
   int i;

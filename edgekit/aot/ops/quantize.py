@@ -39,7 +39,7 @@ class Quantize(Emitter):
         x_scale, x_zp = per_tensor_qparams(x)
         multiplier, shift = quantize_multiplier(x_scale / y_scale, ctx.single_rounding)
         return call(
-            "ek_requantize_s8", ctx.ptr(x.index), ctx.ptr(y.index), x.size,
+            "ek_quantize_s8_s8", ctx.ptr(x.index), ctx.ptr(y.index), x.size,
             x_zp, y_zp, multiplier, shift,
         )  # fmt: skip
 
