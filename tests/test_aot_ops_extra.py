@@ -67,7 +67,8 @@ def tflm_run(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
     from edgekit.aot.reader import read_model
 
     n_out = len(read_model(model).outputs)
-    interpreter = runtime.Interpreter.from_bytes(model)
+    # the default arena (10x the model size) is too small for tiny models with large tensors
+    interpreter = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
     results = [[] for _ in range(n_out)]
     for i in range(len(inputs[0])):
         for k, batch in enumerate(inputs):
@@ -486,3 +487,245 @@ def test_bundles_compile_for_cortex_m4(quantize, tmp_path):
              "-o", str(tmp_path / f"{key}.o")],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
+
+
+# ---- operator-level models with chosen quantization ---------------------------------------
+# Written directly with the flatbuffer writer of test_aot_builder.py: exact scales (powers of
+# two that put MultiplyByQuantizedMultiplier on rounding ties), extreme zero points, ranks and
+# broadcast patterns a calibrated converter does not produce.
+
+from tests import test_aot_builder as _builder  # noqa: E402
+
+for _opcode, _options in {
+    "MUL": "MulOptions", "CONCATENATION": "ConcatenationOptions", "PAD": "PadOptions",
+    "PADV2": "PadV2Options", "MEAN": "ReducerOptions", "QUANTIZE": "QuantizeOptions",
+    "DEQUANTIZE": "DequantizeOptions", "LOGISTIC": None,
+}.items():  # fmt: skip
+    _builder.OPTIONS.setdefault(_opcode, _options)
+
+
+def random_feed(shapes_dtypes, seed: int, count: int = SAMPLES) -> list[np.ndarray]:
+    """One batch per input: int8 over the whole range (first samples all -128 / all 127),
+    float32 uniform in [-3, 3)."""
+    rng = np.random.default_rng(seed)
+    feed = []
+    for shape, dtype in shapes_dtypes:
+        if dtype == "int8":
+            x = rng.integers(-128, 128, size=(count, *shape), dtype=np.int8)
+            x[0], x[1] = -128, 127
+        else:
+            x = rng.uniform(-3, 3, size=(count, *shape)).astype(np.float32)
+        feed.append(x)
+    return feed
+
+
+def check_against_tflm(model: bytes, tmp_path: Path, seed: int = 0, feed=None) -> HostBundle:
+    """int8: bit-exact with TFLM. float32: bit-identical to TFLM's float kernels and within 1e-5
+    of LiteRT (relative to the output's largest magnitude)."""
+    bundle = HostBundle(model, tmp_path)
+    if feed is None:
+        feed = random_feed([(t.shape, t.dtype) for t in bundle.bundle.inputs], seed)
+    if bundle.bundle.outputs[0].dtype == "int8":
+        assert_bit_exact(model, bundle, feed)
+        return bundle
+    ours = bundle.run(feed)
+    for k, (got, want) in enumerate(zip(ours, tflm_run(model, feed))):
+        np.testing.assert_array_equal(got.view(np.uint32), want.reshape(got.shape).view(np.uint32),
+                                      err_msg=f"output {k} vs TFLM")  # fmt: skip
+    for got, want in zip(ours, litert_run(model, feed)):
+        want = want.reshape(got.shape)
+        np.testing.assert_allclose(got, want, rtol=FLOAT_RTOL, atol=FLOAT_RTOL * float(np.abs(want).max()))
+    return bundle
+
+
+def _q(b, shape, scale_zp, dtype="int8", **kw):
+    if dtype == "float32":
+        return b.tensor(shape, "float32", **kw)
+    return b.tensor(shape, scale=scale_zp[0], zero_point=scale_zp[1], **kw)
+
+
+def mul_model(a_shape, b_shape, qa=(0.05, 0), qb=(0.05, 0), qy=(0.05, 0), act="NONE", dtype="int8",
+              const_b=False):  # fmt: skip
+    b = _builder.ModelBuilder()
+    y_shape = tuple(np.broadcast_shapes(a_shape, b_shape))
+    a = _q(b, a_shape, qa, dtype)
+    data = None
+    if const_b:
+        rng = np.random.default_rng(1)
+        data = rng.integers(-128, 128, b_shape) if dtype == "int8" else rng.standard_normal(b_shape)
+    bt = _q(b, b_shape, qb, dtype, data=data)
+    y = _q(b, y_shape, qy, dtype)
+    b.op("MUL", [a, bt], [y], fused_activation_function=act)
+    return b.build([a] if const_b else [a, bt], [y])
+
+
+MUL_CASES = {
+    # s_a * s_b / s_y = 1/2 exactly: every odd product lands on a rounding tie
+    "ties-half": dict(a_shape=(1, 4, 6), b_shape=(1, 4, 6), qa=(0.5, -3), qb=(0.25, 7), qy=(0.25, 0)),
+    "ties-quarter-extreme-zero-points": dict(
+        a_shape=(2, 3, 5), b_shape=(2, 3, 5), qa=(0.5, -128), qb=(0.5, 127), qy=(1.0, -5)),
+    "left-shift-saturating": dict(a_shape=(1, 3, 7), b_shape=(1, 3, 7), qa=(0.5, 10), qb=(0.5, -20),
+                                  qy=(0.01, 3)),
+    "relu-saturating": dict(a_shape=(1, 8, 3), b_shape=(1, 8, 3), qa=(0.1, 0), qb=(0.2, -9),
+                            qy=(0.001, -100), act="RELU"),
+    "relu6-broadcast-both-ways": dict(a_shape=(1, 4, 1, 3), b_shape=(1, 1, 5, 3), qa=(0.05, 11),
+                                      qb=(0.05, -40), qy=(0.02, -128), act="RELU6"),
+    "scalar-constant": dict(a_shape=(2, 3, 4, 5), b_shape=(1,), qa=(0.02, -7), qb=(0.003, 77),
+                            qy=(0.01, 2), const_b=True),
+    "rank5-broadcast": dict(a_shape=(2, 1, 3, 1, 4), b_shape=(1, 5, 1, 6, 1), qa=(0.07, 1),
+                            qb=(0.03, -2), qy=(0.04, 9)),
+    "constant-row": dict(a_shape=(1, 5, 4, 3), b_shape=(1, 1, 4, 1), qa=(0.04, -60), qb=(0.01, 20),
+                         qy=(0.03, 40), const_b=True),
+    "float-broadcast-relu6": dict(a_shape=(1, 4, 1, 3), b_shape=(1, 1, 5, 3), act="RELU6", dtype="float32"),
+    "float-constant": dict(a_shape=(2, 3, 4), b_shape=(3, 1), dtype="float32", const_b=True),
+}  # fmt: skip
+
+
+@needs_cc
+@pytest.mark.parametrize("case", sorted(MUL_CASES))
+def test_mul_cases(case, tmp_path):
+    check_against_tflm(mul_model(**MUL_CASES[case]), tmp_path, seed=len(case))
+
+
+def concat_model(shapes, axis, q=(0.04, -17), dtype="int8", const_index=None):
+    b = _builder.ModelBuilder()
+    rng = np.random.default_rng(2)
+    ins = []
+    for k, shape in enumerate(shapes):
+        data = None
+        if k == const_index:
+            data = rng.integers(-128, 128, shape) if dtype == "int8" else rng.standard_normal(shape)
+        ins.append(_q(b, shape, q, dtype, data=data))
+    rank = len(shapes[0])
+    out_shape = list(shapes[0])
+    out_shape[axis % rank] = sum(s[axis % rank] for s in shapes)
+    y = _q(b, tuple(out_shape), q, dtype)
+    b.op("CONCATENATION", ins, [y], axis=axis, fused_activation_function="NONE")
+    return b.build([t for k, t in enumerate(ins) if k != const_index], [y])
+
+
+CONCAT_CASES = {
+    "batch-axis": dict(shapes=[(2, 3, 4), (1, 3, 4)], axis=0),
+    "negative-axis-three-inputs": dict(shapes=[(1, 2, 3, 1), (1, 2, 3, 4), (1, 2, 3, 2)], axis=-1),
+    "middle-axis-constant-input": dict(shapes=[(2, 1, 5), (2, 3, 5), (2, 2, 5)], axis=1, const_index=1),
+    "rank1": dict(shapes=[(3,), (5,)], axis=0),
+    "float-axis2": dict(shapes=[(1, 3, 2, 2), (1, 3, 1, 2)], axis=2, dtype="float32"),
+}
+
+
+@needs_cc
+@pytest.mark.parametrize("case", sorted(CONCAT_CASES))
+def test_concatenation_cases(case, tmp_path):
+    check_against_tflm(concat_model(**CONCAT_CASES[case]), tmp_path, seed=len(case))
+
+
+def pad_model(shape, paddings, q=(0.1, -128), dtype="int8", value=None):
+    b = _builder.ModelBuilder()
+    x = _q(b, shape, q, dtype)
+    p = b.tensor((len(shape), 2), "int32", data=np.array(paddings))
+    out_shape = tuple(n + lo + hi for n, (lo, hi) in zip(shape, paddings))
+    y = _q(b, out_shape, q, dtype)
+    if value is None:
+        b.op("PAD", [x, p], [y])
+    else:
+        v = _q(b, (1,), q, dtype, data=np.array([value]))
+        b.op("PADV2", [x, p, v], [y])
+    return b.build([x], [y])
+
+
+PAD_CASES = {
+    "all-four-dims-zero-point-min": dict(shape=(1, 2, 3, 2), paddings=[[1, 0], [0, 2], [1, 1], [2, 0]]),
+    "positive-zero-point": dict(shape=(2, 3, 3, 1), paddings=[[0, 0], [1, 1], [1, 1], [0, 0]],
+                                q=(0.02, 93)),
+    "rank2": dict(shape=(3, 4), paddings=[[2, 1], [0, 3]], q=(0.5, 7)),
+    "rank5-folds": dict(shape=(2, 1, 3, 4, 2), paddings=[[1, 0], [0, 0], [0, 2], [0, 0], [1, 1]]),
+    "nothing-to-pad": dict(shape=(1, 3, 4), paddings=[[0, 0], [0, 0], [0, 0]], q=(0.3, -1)),
+    "padv2-int8": dict(shape=(1, 3, 2, 2), paddings=[[0, 0], [2, 1], [0, 1], [0, 0]], value=-77),
+    "float-pad": dict(shape=(1, 2, 3, 2), paddings=[[0, 0], [1, 2], [2, 1], [1, 0]], dtype="float32"),
+    "float-padv2": dict(shape=(2, 3), paddings=[[1, 1], [0, 2]], dtype="float32", value=-1.5),
+}  # fmt: skip
+
+
+@needs_cc
+@pytest.mark.parametrize("case", sorted(PAD_CASES))
+def test_pad_cases(case, tmp_path):
+    check_against_tflm(pad_model(**PAD_CASES[case]), tmp_path, seed=len(case))
+
+
+def mean_model(shape, axes, keep_dims, q_in=(0.05, -128), q_out=(0.02, 5), dtype="int8"):
+    b = _builder.ModelBuilder()
+    x = _q(b, shape, q_in, dtype)
+    ax = b.tensor((len(axes),), "int32", data=np.array(axes))
+    rank = len(shape)
+    reduced = {a % rank for a in axes}
+    out_shape = tuple(1 if d in reduced else n for d, n in enumerate(shape) if keep_dims or d not in reduced)
+    y = _q(b, out_shape, q_out, dtype)
+    b.op("MEAN", [x, ax], [y], keep_dims=keep_dims)
+    return b.build([x], [y])
+
+
+MEAN_CASES = {
+    "spatial-7x7-ratio-2.5": dict(shape=(1, 7, 7, 3), axes=[1, 2], keep_dims=False),
+    "all-axes-batch2": dict(shape=(2, 4, 4, 3), axes=[0, 1, 2, 3], keep_dims=True, q_in=(0.1, 20),
+                            q_out=(0.1, 20)),
+    "negative-and-duplicate-axes": dict(shape=(1, 5, 3, 6), axes=[-1, 3, 1], keep_dims=True,
+                                        q_in=(0.02, 60), q_out=(0.03, -60)),
+    "count-4096": dict(shape=(1, 64, 64, 2), axes=[1, 2], keep_dims=True, q_in=(0.04, -3), q_out=(0.04, -3)),
+    "tiny-ratio": dict(shape=(1, 6, 5, 4), axes=[2], keep_dims=False, q_in=(0.001, 100), q_out=(0.5, -1)),
+    "huge-ratio-saturating": dict(shape=(1, 3, 3, 5), axes=[1, 2], keep_dims=False, q_in=(1.0, 1),
+                                  q_out=(0.004, 0)),
+    "outer-and-inner-axes": dict(shape=(3, 4, 5), axes=[0, 2], keep_dims=False, q_in=(0.07, -9),
+                                 q_out=(0.05, 11)),
+    "float-spatial-keep": dict(shape=(1, 5, 6, 3), axes=[1, 2], keep_dims=True, dtype="float32"),
+    "float-last-axis": dict(shape=(2, 3, 7), axes=[-1], keep_dims=False, dtype="float32"),
+}  # fmt: skip
+
+
+@needs_cc
+@pytest.mark.parametrize("case", sorted(MEAN_CASES))
+def test_mean_cases(case, tmp_path):
+    check_against_tflm(mean_model(**MEAN_CASES[case]), tmp_path, seed=len(case))
+
+
+def unary_model(opcode, shape, q_in, q_out, in_dtype="int8", out_dtype="int8"):
+    b = _builder.ModelBuilder()
+    x = _q(b, shape, q_in, in_dtype)
+    y = _q(b, shape, q_out, out_dtype)
+    b.op(opcode, [x], [y])
+    return b.build([x], [y])
+
+
+REQUANTIZE_CASES = {
+    "ratio-2-saturating": ((0.1, -10), (0.05, 20)),
+    "ratio-half-ties": ((0.05, 3), (0.1, -7)),
+    "odd-ratio-extreme-zero-points": ((0.0173, -128), (0.39, 127)),
+    "same-scale-new-zero-point": ((0.02, 5), (0.02, -50)),
+}
+
+
+@needs_cc
+@pytest.mark.parametrize("case", sorted(REQUANTIZE_CASES))
+def test_quantize_int8_to_int8_cases(case, tmp_path):
+    q_in, q_out = REQUANTIZE_CASES[case]
+    check_against_tflm(unary_model("QUANTIZE", (1, 16, 16), q_in, q_out), tmp_path, seed=len(case))
+
+
+@needs_cc
+@pytest.mark.parametrize("q", [(0.5, 0), (0.1, -3), (0.0123, 120)])
+def test_quantize_float_ties_and_dequantize(q, tmp_path):
+    """float -> int8 on exact and near rounding ties, then int8 -> float back: both bit-exact."""
+    scale, zp = q
+    ties = ((np.arange(-150, 150) + 0.5 - zp) * scale).astype(np.float32)
+    feed = [np.resize(ties, (6, 1, 60)).astype(np.float32)]
+    check_against_tflm(unary_model("QUANTIZE", (1, 60), None, q, "float32", "int8"), tmp_path, feed=feed)
+    codes = [np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256)]
+    check_against_tflm(unary_model("DEQUANTIZE", (1, 256), q, None, "int8", "float32"), tmp_path / "d",
+                       feed=codes)  # fmt: skip
+
+
+@needs_cc
+@pytest.mark.parametrize("q_in", [(0.001, 0), (0.01, -128), (0.0625, 37), (0.3, 127), (1.0, -5), (3.0, 0)])
+def test_logistic_int8_every_input(q_in, tmp_path):
+    """All 256 inputs, for input scales from tiny (never saturates) to huge (radius below 8)."""
+    model = unary_model("LOGISTIC", (1, 256), q_in, (1.0 / 256, -128))
+    check_against_tflm(model, tmp_path, feed=[np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256)])
