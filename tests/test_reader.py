@@ -183,13 +183,19 @@ def test_custom_operator_is_named_by_its_custom_code(int8_bytes):
 
 
 def test_omitted_options_take_schema_defaults(int8_bytes):
-    def strip(m):
-        op = m.subgraphs[0].operators[0]
-        op.builtinOptionsType, op.builtinOptions = 0, None
+    def strip(op_number):
+        def change(m):
+            op = m.subgraphs[0].operators[op_number]
+            op.builtinOptionsType, op.builtinOptions = 0, None
+        return change
 
-    options = read_model(mutated(int8_bytes, strip)).operators[0].options
-    assert options["padding"] == "SAME" and options["stride_w"] == 0
-    assert options["dilation_w_factor"] == 1 and options["fused_activation_function"] == "NONE"
+    fc = read_model(mutated(int8_bytes, strip(4))).operators[4]
+    assert fc.options == {
+        "fused_activation_function": "NONE", "weights_format": "DEFAULT", "keep_num_dims": False,
+        "asymmetric_quantize_inputs": False, "quantized_bias_type": "FLOAT32",
+    }
+    # A convolution's schema defaults (stride 0) would make kernels divide by zero.
+    rejects(mutated(int8_bytes, strip(0)), "operator_shapes", "operator 0 (CONV_2D) has stride_w 0")
 
 
 def test_second_subgraph_is_counted_and_checked(int8_bytes):

@@ -562,6 +562,213 @@ def check_per_channel_use(raw: _RawModel) -> None:
                           f"{_tensor_label(graph, t)} as input {position}, where it needs one scale")
 
 
+# ----------------------------------------------------------------------------- operator contracts
+# What the kernels of the operators edgekit decodes assume about their tensors
+# without checking (TFLM divides by channel counts and strides, indexes weights
+# by the input's shape): a file that breaks these crashes or reads out of bounds.
+
+# (fewest, most) inputs; None: no upper bound. Each of these operators has one output.
+_ARITY = {
+    "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3),
+    "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "L2_POOL_2D": (1, 1), "SOFTMAX": (1, 1),
+    "ADD": (2, 2), "SUB": (2, 2), "MUL": (2, 2), "RESHAPE": (1, 2), "CONCATENATION": (1, None),
+    "PAD": (2, 2), "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1),
+    "MEAN": (2, 2), "SUM": (2, 2), "REDUCE_PROD": (2, 2), "REDUCE_MAX": (2, 2), "REDUCE_MIN": (2, 2),
+    "REDUCE_ANY": (2, 2), "REDUCE_ALL": (2, 2),
+}
+# Inputs that carry the data (the rest are weights, shapes, axes or paddings), per operator.
+_DATA_INPUTS = {"ADD": (0, 1), "SUB": (0, 1), "MUL": (0, 1)}
+_QUANTIZED_DTYPES = ("int8", "uint8", "int16")
+
+
+def check_operator_arity(raw: _RawModel) -> None:
+    for graph in raw.subgraphs:
+        for op in graph.operators:
+            if op.opcode not in _ARITY:
+                continue
+            fewest, most = _ARITY[op.opcode]
+            if len(op.inputs) < fewest or (most is not None and len(op.inputs) > most):
+                wanted = f"{fewest}" if fewest == most else f"{fewest} to {most or 'any number of'}"
+                _fail("operator_arity", raw, f"{_op_label(graph, op)} has {len(op.inputs)} inputs, "
+                      f"but takes {wanted}")
+            if len(op.outputs) != 1:
+                _fail("operator_arity", raw, f"{_op_label(graph, op)} has {len(op.outputs)} outputs, "
+                      "but has exactly 1")
+
+
+def _data_inputs(op: _RawOperator) -> list[int]:
+    if op.opcode == "CONCATENATION":
+        return [t for t in op.inputs if t != -1]
+    return [op.inputs[i] for i in _DATA_INPUTS.get(op.opcode, (0,))]
+
+
+def check_operator_types(raw: _RawModel) -> None:
+    """Data inputs and output share one type; quantized types carry scales; biases are numbers."""
+    for graph in raw.subgraphs:
+        for op in graph.operators:
+            if op.opcode not in _ARITY:
+                continue
+            label = _op_label(graph, op)
+            out = graph.tensors[op.outputs[0]]
+            data = [graph.tensors[t] for t in _data_inputs(op)]
+            if op.opcode not in ("QUANTIZE", "DEQUANTIZE"):
+                for tensor in data:
+                    if tensor.dtype != out.dtype:
+                        _fail("operator_types", raw, f"{label} reads {_tensor_label(graph, tensor.index)} "
+                              f"of {tensor.dtype} but writes {out.dtype}")
+            checked = data + [out]
+            if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+                checked.append(graph.tensors[op.inputs[1]])
+                if len(op.inputs) > 2 and op.inputs[2] != -1:
+                    bias = graph.tensors[op.inputs[2]]
+                    if bias.dtype not in ("int32", "int64", "float32"):
+                        _fail("operator_types", raw, f"{label} has bias {_tensor_label(graph, bias.index)} "
+                              f"of {bias.dtype}: it must be int32, int64 or float32")
+            if op.opcode == "DEQUANTIZE":
+                checked = data
+            elif op.opcode == "QUANTIZE":
+                checked = [out]
+            for tensor in checked:
+                if tensor.dtype in _QUANTIZED_DTYPES and (tensor.scale is None or not len(tensor.scale)):
+                    _fail("operator_types", raw, f"{label} uses {_tensor_label(graph, tensor.index)} of "
+                          f"{tensor.dtype} without quantization parameters")
+
+
+def _window_out(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
+    """Output length of a convolution or pooling window along one axis (TFLite's rule)."""
+    effective = (kernel - 1) * dilation + 1
+    if padding == "SAME":
+        return (size + stride - 1) // stride
+    return (size - effective + stride) // stride
+
+
+def _expect_rank(raw, label, graph, t: int, rank: int) -> tuple[int, ...]:
+    shape = graph.tensors[t].shape
+    if len(shape) != rank:
+        _fail("operator_shapes", raw, f"{label} needs {_tensor_label(graph, t)} of rank {rank}, "
+              f"but its shape is {shape}")
+    return shape
+
+
+def _expect_positive(raw, label, options: dict, *names: str) -> None:
+    for name in names:
+        if options.get(name, 1) < 1:
+            _fail("operator_shapes", raw, f"{label} has {name} {options[name]}: it must be >= 1")
+
+
+def _spatial(raw, label, x, kernel_h, kernel_w, options, dilated: bool) -> tuple[int, int]:
+    _expect_positive(raw, label, options, "stride_w", "stride_h")
+    dh = dw = 1
+    if dilated:
+        _expect_positive(raw, label, options, "dilation_w_factor", "dilation_h_factor")
+        dh, dw = options["dilation_h_factor"], options["dilation_w_factor"]
+    if kernel_h < 1 or kernel_w < 1:
+        _fail("operator_shapes", raw, f"{label} has a {kernel_h}x{kernel_w} window: it must be >= 1x1")
+    h = _window_out(x[1], kernel_h, options["stride_h"], dh, options["padding"])
+    w = _window_out(x[2], kernel_w, options["stride_w"], dw, options["padding"])
+    if h < 1 or w < 1:
+        _fail("operator_shapes", raw, f"{label} window {kernel_h}x{kernel_w} does not fit its "
+              f"{x[1]}x{x[2]} input")
+    return h, w
+
+
+def _shape_conv(raw, label, graph, op) -> tuple[int, ...]:
+    x = _expect_rank(raw, label, graph, op.inputs[0], 4)
+    f = _expect_rank(raw, label, graph, op.inputs[1], 4)
+    if f[3] < 1 or x[3] % f[3] or f[0] % (x[3] // f[3] or 1):
+        _fail("operator_shapes", raw, f"{label} input channels {x[3]} do not fit filter {f}")
+    h, w = _spatial(raw, label, x, f[1], f[2], op.options, dilated=True)
+    return (x[0], h, w, f[0])
+
+
+def _shape_depthwise(raw, label, graph, op) -> tuple[int, ...]:
+    x = _expect_rank(raw, label, graph, op.inputs[0], 4)
+    f = _expect_rank(raw, label, graph, op.inputs[1], 4)
+    if x[3] < 1 or f[3] % x[3]:
+        _fail("operator_shapes", raw, f"{label} filter {f} output channels are not a multiple of its "
+              f"{x[3]} input channels")
+    h, w = _spatial(raw, label, x, f[1], f[2], op.options, dilated=True)
+    return (x[0], h, w, f[3])
+
+
+def _shape_fully_connected(raw, label, graph, op) -> tuple[int, ...] | None:
+    weights = _expect_rank(raw, label, graph, op.inputs[1], 2)
+    count = math.prod(graph.tensors[op.inputs[0]].shape)
+    units, depth = weights
+    if depth < 1 or count % depth:
+        _fail("operator_shapes", raw, f"{label} input of {count} elements does not split into rows of "
+              f"weights {weights}")
+    out = graph.tensors[op.outputs[0]].shape
+    if not out or out[-1] != units or math.prod(out) != count // depth * units:
+        _fail("operator_shapes", raw, f"{label} output {_tensor_label(graph, op.outputs[0])} has shape "
+              f"{out}, but {count // depth} rows of weights {weights} give {count // depth * units} "
+              f"values in rows of {units}")
+    return None  # keep_num_dims decides the rank: checked above by element count
+
+
+def _shape_pool(raw, label, graph, op) -> tuple[int, ...]:
+    x = _expect_rank(raw, label, graph, op.inputs[0], 4)
+    o = op.options
+    h, w = _spatial(raw, label, x, o["filter_height"], o["filter_width"], o, dilated=False)
+    return (x[0], h, w, x[3])
+
+
+def _shape_same(raw, label, graph, op) -> tuple[int, ...]:
+    return graph.tensors[op.inputs[0]].shape
+
+
+def _shape_broadcast(raw, label, graph, op) -> tuple[int, ...]:
+    a, b = (graph.tensors[t].shape for t in op.inputs[:2])
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        _fail("operator_shapes", raw, f"{label} cannot broadcast input shapes {a} and {b}")
+
+
+def _shape_concat(raw, label, graph, op) -> tuple[int, ...]:
+    shapes = [graph.tensors[t].shape for t in op.inputs if t != -1]
+    rank = len(shapes[0])
+    axis = op.options["axis"] + (rank if op.options["axis"] < 0 else 0)
+    if not 0 <= axis < rank or any(len(s) != rank for s in shapes):
+        _fail("operator_shapes", raw, f"{label} joins shapes {shapes} along axis {op.options['axis']}")
+    if any(s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:] for s in shapes):
+        _fail("operator_shapes", raw, f"{label} joins shapes {shapes} that differ off axis {axis}")
+    return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
+
+
+_OUTPUT_SHAPE = {
+    "CONV_2D": _shape_conv, "DEPTHWISE_CONV_2D": _shape_depthwise,
+    "FULLY_CONNECTED": _shape_fully_connected, "AVERAGE_POOL_2D": _shape_pool,
+    "MAX_POOL_2D": _shape_pool, "L2_POOL_2D": _shape_pool, "SOFTMAX": _shape_same,
+    "QUANTIZE": _shape_same, "DEQUANTIZE": _shape_same, "ADD": _shape_broadcast,
+    "SUB": _shape_broadcast, "MUL": _shape_broadcast, "CONCATENATION": _shape_concat,
+}
+
+
+def check_operator_shapes(raw: _RawModel) -> None:
+    """Each operator's output shape is what its inputs and options give; weights fit the input."""
+    for graph in raw.subgraphs:
+        for op in graph.operators:
+            rule = _OUTPUT_SHAPE.get(op.opcode)
+            if rule is None:
+                continue
+            label = _op_label(graph, op)
+            if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and (
+                len(op.inputs) > 2 and op.inputs[2] != -1
+            ):
+                bias = graph.tensors[op.inputs[2]]
+                weights = graph.tensors[op.inputs[1]].shape
+                channels = weights[0] if op.opcode != "DEPTHWISE_CONV_2D" else weights[-1] if weights else 0
+                if math.prod(bias.shape) != channels:
+                    _fail("operator_shapes", raw, f"{label} has bias {_tensor_label(graph, bias.index)} "
+                          f"of shape {bias.shape} for {channels} output channels")
+            expected = rule(raw, label, graph, op)
+            actual = graph.tensors[op.outputs[0]].shape
+            if expected is not None and tuple(expected) != actual:
+                _fail("operator_shapes", raw, f"{label} output {_tensor_label(graph, op.outputs[0])} "
+                      f"has shape {actual}, but its inputs give {tuple(expected)}")
+
+
 def check_dataflow(raw: _RawModel) -> None:
     """Each tensor an operator reads exists by then; no operator overwrites constants, inputs or results."""
     for graph in raw.subgraphs:
@@ -665,6 +872,9 @@ CHECKS = (
     check_per_channel_use,
     check_dataflow,
     check_reshape,
+    check_operator_arity,
+    check_operator_types,
+    check_operator_shapes,
 )
 
 
