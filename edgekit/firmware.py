@@ -251,6 +251,8 @@ class Project:
 
     @property
     def elf(self) -> Path:
+        if self.manifest.get("build") == "arduino":  # arduino-cli names it after the sketch
+            return self.build_dir / f"{self.path.name}.ino.elf"
         return self.build_dir / "firmware.elf"
 
     @classmethod
@@ -285,6 +287,11 @@ def render(artifact: Artifact, target, out: Path, template: str | None = None, f
     try:
         _render_tree(chosen.path, staged, values)
         _render_tree(templates_dir() / COMMON, staged / COMMON, values)
+        if chosen.build == "arduino":
+            # arduino-cli insists the sketch's .ino is named after its folder
+            sketches = list(staged.glob("*.ino"))
+            if len(sketches) == 1:
+                sketches[0].rename(staged / f"{out.name}.ino")
         model_dir = staged / "model"
         model_dir.mkdir(exist_ok=True)
         for rel in artifact.files:
@@ -397,28 +404,50 @@ def _run_build_step(cmd: list[str], log: Path, what: str) -> None:
         raise EdgekitError(f"{what} failed: {' | '.join(shown)}; full log: {log}")
 
 
-def build(project: Project | Path, jobs: int | None = None) -> Sizes:
-    """Build a rendered project (CMake + arm-none-eabi), check it fits the target, return its sizes."""
-    from edgekit import targets
-
-    if not isinstance(project, Project):
-        project = Project.open(project)
-    if project.manifest.get("build") != "cmake":
-        raise EdgekitError(
-            f"{project.path}: template {project.manifest['template']} is built with "
-            f"{project.manifest.get('build')}, not by `edgekit build`: see its README"
-        )
-    for tool in ("cmake", "arm-none-eabi-gcc"):
-        if shutil.which(tool) is None:
-            raise EdgekitError(f"{tool} not found: install cmake and the GNU Arm Embedded toolchain (gcc-arm-none-eabi)")
+def _fresh_log(project: Project) -> Path:
     project.build_dir.mkdir(exist_ok=True)
     log = project.build_dir / "build.log"
     log.write_text("")
+    return log
+
+
+def _build_cmake(project: Project, jobs: int | None) -> None:
+    for tool in ("cmake", "arm-none-eabi-gcc"):
+        if shutil.which(tool) is None:
+            raise EdgekitError(f"{tool} not found: install cmake and the GNU Arm Embedded toolchain (gcc-arm-none-eabi)")
+    log = _fresh_log(project)
     _run_build_step(["cmake", "-S", str(project.path), "-B", str(project.build_dir)], log, "configuring the firmware")
     _run_build_step(
         ["cmake", "--build", str(project.build_dir), "-j", str(jobs or os.cpu_count() or 1)], log, "building the firmware"
     )
+
+
+def _build_arduino(project: Project, target) -> None:
+    tool = shutil.which("arduino-cli")
+    if tool is None:
+        raise EdgekitError("arduino-cli not found: install it from https://arduino.github.io/arduino-cli/ and its board core")
+    fqbn = (target.flash_tool or {}).get("fqbn")
+    if not fqbn:
+        raise EdgekitError(f"target {target.name} names no Arduino board (flash_tool.fqbn)")
+    log = _fresh_log(project)
+    cmd = [tool, "compile", "--fqbn", fqbn, "--output-dir", str(project.build_dir), str(project.path)]
+    _run_build_step(cmd, log, "building the sketch")
+
+
+def build(project: Project | Path, jobs: int | None = None) -> Sizes:
+    """Build a rendered project (CMake + arm-none-eabi, or arduino-cli), check it fits the target, return its sizes."""
+    from edgekit import targets
+
+    if not isinstance(project, Project):
+        project = Project.open(project)
+    kind = project.manifest.get("build")
     target = targets.get(project.target)
+    if kind == "cmake":
+        _build_cmake(project, jobs)
+    elif kind == "arduino":
+        _build_arduino(project, target)
+    else:
+        raise EdgekitError(f"{project.path}: template {project.manifest['template']} has no build ({kind}): see its README")
     sizes = elf_sizes(project.elf, target)
     if not sizes.fits:
         raise EdgekitError(f"the firmware does not fit {target.name}: {sizes.summary()}")

@@ -109,7 +109,8 @@ class DeviceRunner(Runner):
     def device_timing(self) -> dict[str, float] | None:
         if self._last is None:
             return None
-        return timing(self._last, self.target, self.emulated)
+        kind = self.device.info.timer if self.device.info else "systick"
+        return timing(self._last, self.target, self.emulated, kind)
 
     def memory(self) -> dict[str, Any]:
         """The arena the backend planned and the firmware's flash and RAM, from its ELF."""
@@ -129,14 +130,15 @@ class DeviceRunner(Runner):
                 self.board.stop()
 
 
-def timing(result: InferResult, target, emulated: bool) -> dict[str, float]:
+def timing(result: InferResult, target, emulated: bool, timer: str = "systick") -> dict[str, float]:
     """Per-inference timing from a board's tick counts.
 
-    A real board's timer counts core cycles (DWT or SysTick on the core
-    clock): ms follow from its clock. On QEMU with -icount shift=0 one
-    instruction is 1 ns of virtual time, so the ticks give an exact
-    instruction count; ms and cycles are then estimates at the target's
-    real clock, taking one cycle per instruction.
+    A real board's DWT or SysTick counts core cycles; a `micros` timer (an
+    Arduino core) counts microseconds, so cycles are then derived from the
+    clock. On QEMU with -icount shift=0 one instruction is 1 ns of virtual
+    time, so the ticks give an exact instruction count; ms and cycles are
+    then estimates at the target's real clock, taking one cycle per
+    instruction.
     """
     ticks = result.ticks_per_inference
     if emulated:
@@ -148,7 +150,10 @@ def timing(result: InferResult, target, emulated: bool) -> dict[str, float]:
             "cycles_estimate": float(instructions),
             "ticks": ticks,
         }
-    return {"ms": ticks / result.tick_hz * 1e3, "cycles": ticks, "ticks": ticks}
+    ms = ticks / result.tick_hz * 1e3
+    if timer in ("dwt", "systick"):
+        return {"ms": ms, "cycles": ticks, "ticks": ticks}
+    return {"ms": ms, "cycles_estimate": ms * 1e-3 * target.clock_mhz * 1e6, "ticks": ticks}
 
 
 def _connect(url: str, target, board=None, open_timeout: float = 0.0) -> Device:

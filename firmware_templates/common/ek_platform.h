@@ -31,6 +31,12 @@ uint32_t ek_timer_hz(void);
 /* What ticks: "systick", "dwt" (core cycles) or "micros". */
 const char *ek_timer_kind(void);
 
+/* Optional (weak): restart the timer from zero, called before each timed
+ * run so the count does not depend on the timer's phase. Platforms whose
+ * timer has a coarse tick (SysTick under QEMU: 40 instructions) provide it;
+ * others may leave it out. */
+void ek_timer_restart(void) __attribute__((weak));
+
 #ifdef __cplusplus
 }
 #endif

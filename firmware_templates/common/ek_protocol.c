@@ -248,7 +248,9 @@ static void cmd_infer(const char *seq, const char *count_text, const char *warmu
         return;
     }
     for (i = 0; i < warmup + count; i++) {
-        uint64_t start = ek_timer_ticks();
+        uint64_t start;
+        if (ek_timer_restart) ek_timer_restart(); /* same phase for every run: same count */
+        start = ek_timer_ticks();
         int status = ek_model_run(ek_input, ek_output);
         uint64_t ticks = ek_timer_ticks() - start;
         if (status != 0) {

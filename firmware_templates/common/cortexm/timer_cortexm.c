@@ -10,6 +10,7 @@
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+#define ICSR (*(volatile uint32_t *)0xE000ED04u)
 #define DEMCR (*(volatile uint32_t *)0xE000EDFCu)
 #define DWT_CTRL (*(volatile uint32_t *)0xE0001000u)
 #define DWT_CYCCNT (*(volatile uint32_t *)0xE0001004u)
@@ -18,6 +19,7 @@
 #define SYSTICK_SPAN 0x1000000u
 
 static volatile uint32_t ek_systick_wraps;
+static uint32_t ek_dwt_last, ek_dwt_high; /* CYCCNT extended to 64 bits */
 
 void SysTick_Handler(void)
 {
@@ -38,14 +40,30 @@ void ek_timer_init(void)
 #endif
 }
 
+void ek_timer_restart(void)
+{
+#if EK_USE_DWT
+    DWT_CYCCNT = 0;
+    ek_dwt_last = 0;
+    ek_dwt_high = 0;
+#else
+    /* Stop, zero, drop a wrap that may be pending, start: the next tick
+     * comes one full tick period after this point, whatever the phase was. */
+    SYST_CSR = 0;
+    SYST_CVR = 0;
+    ICSR = 1u << 25; /* PENDSTCLR */
+    ek_systick_wraps = 0;
+    SYST_CSR = 0x7u;
+#endif
+}
+
 uint64_t ek_timer_ticks(void)
 {
 #if EK_USE_DWT
-    static uint32_t last, high;
     uint32_t now = DWT_CYCCNT;
-    if (now < last) high++;
-    last = now;
-    return ((uint64_t)high << 32) | now;
+    if (now < ek_dwt_last) ek_dwt_high++;
+    ek_dwt_last = now;
+    return ((uint64_t)ek_dwt_high << 32) | now;
 #else
     uint32_t wraps, value;
     do { /* a wrap between the two reads shows as a changed wrap count */
