@@ -102,7 +102,8 @@ def test_runner_memory_reports_arena_flash_ram_ops_and_budgets(tiny_artifact):
     info = tiny_artifact.info
     assert memory["arena_bytes"] == info["arena_bytes"]
     assert memory["ops"] == info["ops"]
-    assert memory["flash_bytes"] == info["model_bytes"] + 105_500  # six kernels, CMSIS-NN basis
+    # six kernels on a Cortex-M4F: the CMSIS-NN runtime figure plus the model code
+    assert memory["flash_bytes"] == info["model_bytes"] + 105_500 + 512
     assert memory["ram_bytes"] > memory["arena_bytes"]
     assert memory["ram_budget_bytes"] == 256 * 1024
     assert memory["flash_budget_bytes"] == 0xF0000  # 1 MiB minus the bootloader
