@@ -507,6 +507,13 @@ def test_required_input_left_empty(int8_bytes):  # crashed LiteRT's RESHAPE with
     rejects(mutated(int8_bytes, bad), "required_inputs", "operator 3 (RESHAPE) leaves its required input 1")
 
 
+def test_depthwise_conv_without_bias(int8_bytes):  # crashed TFLM with SIGSEGV; LiteRT copes
+    def bad(m):
+        m.subgraphs[0].operators[1].inputs[2] = -1
+
+    rejects(mutated(int8_bytes, bad), "required_inputs", "operator 1 (DEPTHWISE_CONV_2D)", "input 2")
+
+
 def test_per_channel_tensor_read_where_one_scale_is_needed(int8_bytes):  # aborted LiteRT's SOFTMAX
     def bad(m):
         m.subgraphs[0].operators[5].inputs[0] = constant_tensor(m, ndim=4)

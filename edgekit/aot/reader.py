@@ -524,7 +524,8 @@ def _decode_options(raw, graph, op, spec: S.OptionsTable, table: Table | None) -
 
 
 # Inputs the kernels of these operators accept as -1 (absent); every other input is required.
-_OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}}
+# TFLM's DEPTHWISE_CONV_2D reads its bias unchecked (SIGSEGV), and converters always write one.
+_OPTIONAL_INPUTS = {"CONV_2D": {2}, "FULLY_CONNECTED": {2}}
 # Inputs that may be quantized per channel: the weights and bias of the convolution family.
 _PER_CHANNEL_INPUTS = {"CONV_2D": {1, 2}, "DEPTHWISE_CONV_2D": {1, 2}, "FULLY_CONNECTED": {1, 2}}
 # Operators whose kernels edgekit knows well enough to hold them to the two tables above.
@@ -569,7 +570,7 @@ def check_per_channel_use(raw: _RawModel) -> None:
 
 # (fewest, most) inputs; None: no upper bound. Each of these operators has one output.
 _ARITY = {
-    "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3),
+    "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (3, 3), "FULLY_CONNECTED": (2, 3),
     "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "L2_POOL_2D": (1, 1), "SOFTMAX": (1, 1),
     "ADD": (2, 2), "SUB": (2, 2), "MUL": (2, 2), "RESHAPE": (1, 2), "CONCATENATION": (1, None),
     "PAD": (2, 2), "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1),
