@@ -12,14 +12,18 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Kernels are forced inline so every call is specialized for its constant
+ * shapes; define EK_INLINE before this header to override (e.g. to profile). */
 #if defined(__GNUC__)
 #define EK_ALIGNED __attribute__((aligned(16)))
+#ifndef EK_INLINE
 #define EK_INLINE static inline __attribute__((always_inline))
-#define EK_UNUSED __attribute__((unused))
+#endif
 #else
 #define EK_ALIGNED
+#ifndef EK_INLINE
 #define EK_INLINE static inline
-#define EK_UNUSED
+#endif
 #endif
 
 #ifndef EK_SINGLE_ROUNDING
@@ -56,7 +60,8 @@ EK_INLINE int32_t ek_srdhm(int32_t a, int32_t b) {
 
 /* gemmlowp RoundingDivideByPOT: round half away from zero */
 EK_INLINE int32_t ek_rdbpot(int32_t x, int exponent) {
-  const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+  /* 32-bit arithmetic throughout (exponent <= 31) keeps requantization loops vectorizable */
+  const int32_t mask = (int32_t)((1u << exponent) - 1u);
   const int32_t remainder = x & mask;
   const int32_t threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
   return (x >> exponent) + ((remainder > threshold) ? 1 : 0);
@@ -84,24 +89,58 @@ EK_INLINE int32_t ek_mbqm_smaller_than_one(int32_t x, int32_t multiplier, int sh
 #endif
 }
 
-/* sum of a[i] * b[i] over n int8 pairs: the inner loop of conv and fully connected.
- * Portable C the compiler vectorizes; on Cortex-M with DSP, SXTB16 splits
- * four bytes into two sign-extended halfword pairs and SMLAD multiplies and
- * accumulates both (same integer result, any order: no overflow in int32). */
-EK_INLINE int32_t ek_dot_s8(const int8_t *a, const int8_t *b, int n) {
+/* The int8 dot product of conv and fully connected, in the form each CPU does fastest.
+ *
+ * ek_dot(x, w, n) = sum over i of (x[i] + EK_DOT_BIAS) * w[i], exactly:
+ * - on Cortex-M with DSP, EK_DOT_BIAS is 0: SXTB16 splits four bytes into two
+ *   sign-extended halfword pairs and SMLAD multiplies and accumulates both;
+ * - elsewhere EK_DOT_BIAS is 128: x ^ 0x80 is x + 128 as an unsigned byte, and
+ *   an unsigned-by-signed byte dot product is what x86 VNNI (vpdpbusd), Arm
+ *   i8mm and friends vectorize, and what compilers recognize in this loop.
+ * Callers subtract EK_DOT_BIAS * sum(w) (folded into the bias at compile time
+ * where the window is whole). Integer sums are exact in any order. */
+#if EK_USE_DSP
+#define EK_DOT_BIAS 0
+#else
+#define EK_DOT_BIAS 128
+#endif
+
+EK_INLINE int32_t ek_dot(const int8_t *x, const int8_t *w, int n) {
   int32_t acc = 0;
   int i = 0;
 #if EK_USE_DSP
   for (; i + 4 <= n; i += 4) {
-    uint32_t va, vb;
-    memcpy(&va, a + i, 4);
-    memcpy(&vb, b + i, 4);
-    acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
-    acc = __smlad(__sxtb16((va >> 8) | (va << 24)), __sxtb16((vb >> 8) | (vb << 24)), acc);
+    uint32_t vx, vw;
+    memcpy(&vx, x + i, 4);
+    memcpy(&vw, w + i, 4);
+    acc = __smlad(__sxtb16(vx), __sxtb16(vw), acc);
+    acc = __smlad(__sxtb16((vx >> 8) | (vx << 24)), __sxtb16((vw >> 8) | (vw << 24)), acc);
   }
+  for (; i < n; ++i) acc += (int32_t)x[i] * (int32_t)w[i];
+#else
+  for (; i < n; ++i) acc += (int32_t)(uint8_t)((uint8_t)x[i] ^ 0x80u) * (int32_t)w[i];
 #endif
-  for (; i < n; ++i) acc += (int32_t)a[i] * (int32_t)b[i];
   return acc;
+}
+
+EK_INLINE int32_t ek_sum_s8(const int8_t *w, int n) {
+  int32_t acc = 0;
+  int i;
+  for (i = 0; i < n; ++i) acc += w[i];
+  return acc;
+}
+
+/* out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], mult[i or 0], shift[i or 0]) + offset):
+ * one loop over a row of channels, which the compiler vectorizes. */
+EK_INLINE void ek_requantize_s8(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                int per_channel, int8_t *out, int n, int32_t offset,
+                                int32_t act_min, int32_t act_max) {
+  int i;
+  for (i = 0; i < n; ++i) {
+    const int q = per_channel ? i : 0;
+    const int32_t v = ek_mbqm(acc[i], multiplier[q], (int)shift[q]) + offset;
+    out[i] = (int8_t)ek_clamp_i32(v, act_min, act_max);
+  }
 }
 
 #endif /* EK_COMMON_H */

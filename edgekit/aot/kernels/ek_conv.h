@@ -2,75 +2,60 @@
  *
  * int8 matches TFLM's reference_integer_ops::ConvPerChannel and
  * DepthwiseConvPerChannel: acc = bias[oc] + sum over taps inside the image of
- * w * (x + input_offset), requantized per output channel. Taps outside the
- * image are skipped (not zero-padded), exactly as the reference does; for
- * output pixels whose window lies inside the image the compiler folds
- * input_offset * sum(w) into `folded_bias`, so the inner loop is a plain
- * int8 dot product (contiguous over kernel width x input channels). */
+ * w * (x + input_offset), requantized per output channel. The compiler folds
+ * input_offset * sum(w) into `folded_bias`, so the inner loops are plain int8
+ * products. */
 #ifndef EK_CONV_H
 #define EK_CONV_H
 
-/* sum of w[i] * (x[i] + offset) (border pixels, as the reference computes) */
-EK_INLINE int32_t ek_conv_dot_offset_s8(const int8_t *x, const int8_t *w, int n, int32_t offset) {
-  int32_t acc = 0;
-  int i;
-  for (i = 0; i < n; ++i) acc += (int32_t)w[i] * ((int32_t)x[i] + offset);
-  return acc;
-}
-
-EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32_t *bias,
-                          const int32_t *folded_bias, const int32_t *multiplier,
-                          const int32_t *shift, int8_t *output, int batches, int in_h, int in_w,
-                          int in_c, int out_h, int out_w, int out_c, int k_h, int k_w,
-                          int stride_h, int stride_w, int dil_h, int dil_w, int pad_h, int pad_w,
+/* `acc` is out_c int32 of scratch memory (one pixel's accumulators, requantized
+ * together in one vectorizable loop); `patch` is k_h * k_w * in_c bytes of
+ * scratch for windows larger than 1x1. Each window is gathered into `patch`
+ * with taps outside the image set to the input zero point, where
+ * x + input_offset is 0: exactly the reference's skipping of those taps, and
+ * every pixel becomes one contiguous dot product of the filter's length.
+ * `folded_bias` holds bias + (input_offset - EK_DOT_BIAS) * sum(w). */
+EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32_t *folded_bias,
+                          const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                          int32_t *acc, int8_t *patch, int batches, int in_h, int in_w, int in_c,
+                          int out_h, int out_w, int out_c, int k_h, int k_w, int stride_h,
+                          int stride_w, int dil_h, int dil_w, int pad_h, int pad_w,
                           int32_t input_offset, int32_t output_offset, int32_t act_min,
                           int32_t act_max) {
+  const int k_len = k_h * k_w * in_c;
+  const int pointwise = (k_h == 1 && k_w == 1 && pad_h == 0 && pad_w == 0);
   int b, oy, ox, oc, ky, kx;
   for (b = 0; b < batches; ++b) {
     const int8_t *in_b = input + b * in_h * in_w * in_c;
     for (oy = 0; oy < out_h; ++oy) {
       const int y0 = oy * stride_h - pad_h;
-      /* valid kernel rows: y0 + dil_h * ky in [0, in_h) */
-      int ky0 = 0, ky1 = k_h;
-      while (ky0 < k_h && y0 + dil_h * ky0 < 0) ++ky0;
-      while (ky1 > ky0 && y0 + dil_h * (ky1 - 1) >= in_h) --ky1;
       for (ox = 0; ox < out_w; ++ox) {
         const int x0 = ox * stride_w - pad_w;
-        int kx0 = 0, kx1 = k_w;
         int8_t *out = output + ((b * out_h + oy) * out_w + ox) * out_c;
-        while (kx0 < k_w && x0 + dil_w * kx0 < 0) ++kx0;
-        while (kx1 > kx0 && x0 + dil_w * (kx1 - 1) >= in_w) --kx1;
-        {
-          const int interior = (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w);
-          for (oc = 0; oc < out_c; ++oc) {
-            const int8_t *w_oc = filter + oc * k_h * k_w * in_c;
-            int32_t acc;
-            if (interior) {
-              acc = folded_bias[oc];
-              for (ky = 0; ky < k_h; ++ky) {
-                const int8_t *x_row = in_b + ((y0 + dil_h * ky) * in_w + x0) * in_c;
-                const int8_t *w_row = w_oc + ky * k_w * in_c;
-                if (dil_w == 1) {
-                  acc += ek_dot_s8(x_row, w_row, k_w * in_c);
-                } else {
-                  for (kx = 0; kx < k_w; ++kx)
-                    acc += ek_dot_s8(x_row + dil_w * kx * in_c, w_row + kx * in_c, in_c);
-                }
-              }
-            } else {
-              acc = bias[oc];
-              for (ky = ky0; ky < ky1; ++ky) {
-                const int8_t *x_row = in_b + ((y0 + dil_h * ky) * in_w + x0) * in_c;
-                const int8_t *w_row = w_oc + ky * k_w * in_c;
-                for (kx = kx0; kx < kx1; ++kx)
-                  acc += ek_conv_dot_offset_s8(x_row + dil_w * kx * in_c, w_row + kx * in_c,
-                                               in_c, input_offset);
-              }
+        const int8_t *window;
+        if (pointwise) {
+          window = in_b + (y0 * in_w + x0) * in_c;
+        } else {
+          for (ky = 0; ky < k_h; ++ky) {
+            const int y = y0 + dil_h * ky;
+            int8_t *dst = patch + ky * k_w * in_c;
+            if (y < 0 || y >= in_h) {
+              memset(dst, (int8_t)(-input_offset), (size_t)(k_w * in_c));
+              continue;
             }
-            acc = ek_mbqm(acc, multiplier[oc], (int)shift[oc]) + output_offset;
-            out[oc] = (int8_t)ek_clamp_i32(acc, act_min, act_max);
+            for (kx = 0; kx < k_w; ++kx) {
+              const int x = x0 + dil_w * kx;
+              if (x < 0 || x >= in_w)
+                memset(dst + kx * in_c, (int8_t)(-input_offset), (size_t)in_c);
+              else
+                memcpy(dst + kx * in_c, in_b + (y * in_w + x) * in_c, (size_t)in_c);
+            }
           }
+          window = patch;
         }
+        for (oc = 0; oc < out_c; ++oc)
+          acc[oc] = folded_bias[oc] + ek_dot(window, filter + oc * k_len, k_len);
+        ek_requantize_s8(acc, multiplier, shift, 1, out, out_c, output_offset, act_min, act_max);
       }
     }
   }
@@ -114,10 +99,13 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
             const int8_t *x = in_b + ((y0 + dil_h * ky) * in_w + (x0 + dil_w * kx)) * in_c;
             const int8_t *w = filter + (ky * k_w + kx) * out_c;
             if (depth_multiplier == 1) {
+              /* products fit in int16 (|x + offset| <= 255, |w| <= 128): narrow
+               * multiplies the compiler packs twice as densely as int32 ones */
               if (interior) {
-                for (c = 0; c < out_c; ++c) acc[c] += (int32_t)x[c] * (int32_t)w[c];
+                for (c = 0; c < out_c; ++c) acc[c] += (int16_t)((int16_t)x[c] * (int16_t)w[c]);
               } else {
-                for (c = 0; c < out_c; ++c) acc[c] += (int32_t)w[c] * ((int32_t)x[c] + input_offset);
+                for (c = 0; c < out_c; ++c)
+                  acc[c] += (int16_t)((int16_t)(x[c] + input_offset) * (int16_t)w[c]);
               }
             } else {
               for (c = 0; c < out_c; ++c)
@@ -125,10 +113,7 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
             }
           }
         }
-        for (c = 0; c < out_c; ++c) {
-          const int32_t v = ek_mbqm(acc[c], multiplier[c], (int)shift[c]) + output_offset;
-          out[c] = (int8_t)ek_clamp_i32(v, act_min, act_max);
-        }
+        ek_requantize_s8(acc, multiplier, shift, 1, out, out_c, output_offset, act_min, act_max);
       }
     }
   }

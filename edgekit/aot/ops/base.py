@@ -131,22 +131,37 @@ class EmitContext:
         flat = values.reshape(-1)
         if flat.size == 0:
             flat = np.zeros(1, dtype=values.dtype)
-        body = ",".join(c_literal(v, ctype) for v in flat.tolist())
-        # wrap long initializers so the .c stays readable in an editor
-        lines, line = [], []
-        for item in body.split(","):
-            line.append(item)
-            if len(line) == 24:
-                lines.append(",".join(line))
-                line = []
-        if line:
-            lines.append(",".join(line))
-        text = ",\n  ".join(lines)
         self.constants.append(
-            f"static const {ctype} {name}[{flat.size}] EK_ALIGNED = {{\n  {text}\n}};"
+            f"static const {ctype} {name}[{flat.size}] EK_ALIGNED = {{\n  {_initializer(flat, ctype)}\n}};"
         )
         self.constant_bytes += flat.size * np.dtype(values.dtype).itemsize
         return name
+
+    def const_array_choice(
+        self, condition: str, if_true: np.ndarray, if_false: np.ndarray, hint: str, ctype: str | None = None
+    ) -> str:
+        """One flash array whose contents the C preprocessor picks: `#if condition`.
+
+        For parameters that depend on the kernel path the C compiler takes
+        (e.g. `EK_DOT_BIAS`), so the bundle carries only the one it uses.
+        """
+        a, b = np.asarray(if_true).reshape(-1), np.asarray(if_false).reshape(-1)
+        if a.shape != b.shape:
+            raise ValueError("both choices of a constant array need the same length")
+        ctype = ctype or c_type(a.dtype.name)
+        name = self.unique(hint)
+        self.constants.append(
+            f"static const {ctype} {name}[{a.size}] EK_ALIGNED = {{\n#if {condition}\n"
+            f"  {_initializer(a, ctype)}\n#else\n  {_initializer(b, ctype)}\n#endif\n}};"
+        )
+        self.constant_bytes += a.size * np.dtype(a.dtype).itemsize
+        return name
+
+
+def _initializer(flat: np.ndarray, ctype: str) -> str:
+    """Comma-separated C literals, 24 to a line so the .c stays readable in an editor."""
+    items = [c_literal(v, ctype) for v in flat.tolist()]
+    return ",\n  ".join(",".join(items[i : i + 24]) for i in range(0, len(items), 24))
 
 
 class Emitter:

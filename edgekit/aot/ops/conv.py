@@ -94,6 +94,22 @@ def int32_wrap(values: np.ndarray) -> np.ndarray:
     return ((np.asarray(values, dtype=np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
+DOT_BIAS = 128  # EK_DOT_BIAS of the portable ek_dot (kernels/ek_common.h); 0 on the DSP path
+
+
+def folded_dot_bias(ctx: EmitContext, bias: np.ndarray, input_offset: int, wsum: np.ndarray, hint: str) -> str:
+    """bias + (input_offset - EK_DOT_BIAS) * sum(w) per output, for whichever ek_dot the C compiles.
+
+    ek_dot(x, w) sums (x + EK_DOT_BIAS) * w, so adding this gives the
+    reference's sum of (x + input_offset) * w exactly.
+    """
+    bias = np.asarray(bias, dtype=np.int64)
+    wsum = np.asarray(wsum, dtype=np.int64)
+    portable = int32_wrap(bias + (input_offset - DOT_BIAS) * wsum)
+    dsp = int32_wrap(bias + input_offset * wsum)
+    return ctx.const_array_choice(f"EK_DOT_BIAS == {DOT_BIAS}", portable, dsp, f"{hint}_folded_bias")
+
+
 class _ConvBase(Emitter):
     depthwise = False
 
@@ -134,8 +150,13 @@ class _ConvBase(Emitter):
         return None
 
     def scratch_bytes(self, node: Node, ctx: EmitContext) -> int:
-        y = ctx.tensor(node.outputs[0])
-        return 4 * y.shape[3] if self.depthwise and y.dtype == "int8" else 0
+        y, w = ctx.tensor(node.outputs[0]), ctx.tensor(node.inputs[1])
+        if y.dtype != "int8":
+            return 0
+        accumulators = 4 * y.shape[3]  # one pixel's int32 accumulators
+        if self.depthwise:
+            return accumulators
+        return accumulators + w.shape[1] * w.shape[2] * w.shape[3]  # + the window patch
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
         x, w, bias, y = self._tensors(node, ctx)
@@ -163,19 +184,23 @@ class _ConvBase(Emitter):
             else np.zeros(win.out_c, dtype=np.int64)
         )
         # interior pixels see every tap: bias + input_offset * sum(w) is exact there
-        wsum = filt.sum(axis=(0, 1, 2)) if self.depthwise else filt.sum(axis=(1, 2, 3))
-        folded = int32_wrap(raw_bias + (-x_zp) * wsum)
         act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
-        names = [
-            ctx.ptr(x.index), ctx.ptr(w.index),
-            ctx.const_array(int32_wrap(raw_bias), f"{y.name}_bias"),
-            ctx.const_array(folded, f"{y.name}_folded_bias"),
-            ctx.const_array(mults, f"{y.name}_mult"),
-            ctx.const_array(shifts, f"{y.name}_shift"),
-            ctx.ptr(y.index),
-        ]  # fmt: skip
         if self.depthwise:
-            names.append(f"(int32_t *){ctx.scratch(node)}")
+            folded = ctx.const_array(
+                int32_wrap(raw_bias + (-x_zp) * filt.sum(axis=(0, 1, 2))), f"{y.name}_folded_bias"
+            )
+        else:
+            folded = folded_dot_bias(ctx, raw_bias, -x_zp, filt.sum(axis=(1, 2, 3)), y.name)
+        mults = ctx.const_array(mults, f"{y.name}_mult")
+        shifts = ctx.const_array(shifts, f"{y.name}_shift")
+        acc = f"(int32_t *){ctx.scratch(node)}"
+        if self.depthwise:
+            bias_array = ctx.const_array(int32_wrap(raw_bias), f"{y.name}_bias")
+            names = [ctx.ptr(x.index), ctx.ptr(w.index), bias_array, folded, mults, shifts, ctx.ptr(y.index), acc]
+        else:
+            # the window patch sits after the accumulators in the node's scratch
+            patch = f"(int8_t *)((uint8_t *){ctx.scratch(node)} + {4 * win.out_c})"
+            names = [ctx.ptr(x.index), ctx.ptr(w.index), folded, mults, shifts, ctx.ptr(y.index), acc, patch]
         fn = "ek_depthwise_conv_s8" if self.depthwise else "ek_conv_s8"
         return call(
             fn, *names, *win.args(), *dm, *win.kernel_args(), -x_zp, y_zp, act_min, act_max

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgekit.aot.graph import Node
 from edgekit.aot.ops.base import EmitContext, Emitter, call, per_tensor_qparams, register
+from edgekit.aot.ops.conv import folded_dot_bias
 from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
 
 
@@ -74,22 +75,24 @@ class FullyConnected(Emitter):
         per_channel = w.per_channel
         if not per_channel:
             mults, shifts = mults[:1], shifts[:1]
-        weights = np.asarray(w.data, dtype=np.int8)
+        weights = np.asarray(w.data, dtype=np.int64)
+        raw_bias = np.asarray(bias.data, dtype=np.int64) if bias is not None else np.zeros(out_depth, np.int64)
         # bias + input_offset * sum(w): exact, and it keeps the offset out of the inner loop
-        folded = (
-            np.asarray(bias.data, dtype=np.int64) if bias is not None else np.zeros(out_depth, np.int64)
-        ) + (-x_zp) * weights.astype(np.int64).sum(axis=1)
-        folded = ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)  # int32 wrap, as in C
+        folded = folded_dot_bias(ctx, raw_bias, -x_zp, weights.sum(axis=1), y.name)
         act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
         return call(
             "ek_fully_connected_s8",
-            ctx.ptr(x.index), ctx.ptr(w.index),
-            ctx.const_array(folded, f"{y.name}_bias"),
+            ctx.ptr(x.index), ctx.ptr(w.index), folded,
             ctx.const_array(mults, f"{y.name}_mult"),
             ctx.const_array(shifts, f"{y.name}_shift"),
-            ctx.ptr(y.index), batches, out_depth, accum_depth, int(per_channel),
-            y_zp, act_min, act_max,
+            ctx.ptr(y.index), f"(int32_t *){ctx.scratch(node)}",
+            batches, out_depth, accum_depth, int(per_channel), y_zp, act_min, act_max,
         )  # fmt: skip
+
+    def scratch_bytes(self, node: Node, ctx: EmitContext) -> int:
+        y = ctx.tensor(node.outputs[0])
+        w = ctx.tensor(node.inputs[1])
+        return 4 * w.shape[0] if y.dtype == "int8" else 0  # one row's int32 accumulators
 
 
 def _float(value: float) -> str:

@@ -1,0 +1,175 @@
+"""Host latency of aot bundles vs LiteRT (1 thread) vs the TFLM interpreter, and arenas.
+
+For each MLPerf Tiny int8 model: compile with edgekit's aot compiler, build
+with the host C compiler (edgekit.aot.hostbuild.HOST_CFLAGS), and time one
+inference per call, interleaved in rounds with LiteRT (XNNPACK, one thread)
+and the TFLM interpreter (reference kernels), all through Python in one
+process on the same input. Reports p50 of each and the ratios, plus the
+aot activation arena next to TFLM's smallest working arena (bisection).
+
+    .venv/bin/python bench/aot_host.py [--models DIR] [--rounds 5] [--write]
+
+`--write` replaces the `## AOT compiler` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = ("kws_ref_model.tflite", "pretrainedResnet_quant.tflite", "ad01_int8.tflite")
+SECTION = "## AOT compiler"
+
+
+def p50_ms(fn, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        fn()
+        out.append((time.perf_counter_ns() - t0) / 1e6)
+    return out
+
+
+def measure(model_path: Path, rounds: int, workdir: Path) -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+    from tflite_micro.python.tflite_micro import runtime
+
+    from edgekit.aot.compiler import compile_model
+    from edgekit.aot.hostbuild import load_bundle
+    from edgekit.tflm.arena import measure_arena
+
+    bundle = compile_model(model_path, name="net")
+    folder = workdir / model_path.stem
+    bundle.write(folder)
+    host = load_bundle(bundle, folder)
+    x = np.random.default_rng(0).integers(-128, 128, size=bundle.inputs[0].shape, dtype=np.int8)
+
+    litert = Interpreter(model_path=str(model_path), num_threads=1)
+    litert.allocate_tensors()
+    in_index = litert.get_input_details()[0]["index"]
+    tflm = runtime.Interpreter.from_file(str(model_path))
+
+    def run_litert():
+        litert.set_tensor(in_index, x)
+        litert.invoke()
+
+    def run_tflm():
+        tflm.set_input(x, 0)
+        tflm.invoke()
+
+    def run_aot():
+        host.run_raw(x)
+
+    # same outputs before timing anything
+    run_tflm()
+    assert np.array_equal(host.run(x)[0].reshape(-1), np.asarray(tflm.get_output(0)).reshape(-1))
+
+    times = {"aot": [], "litert": [], "tflm": []}
+    for fn in (run_aot, run_litert, run_tflm):
+        p50_ms(fn, 20)  # warm-up
+    for _ in range(rounds):
+        times["aot"] += p50_ms(run_aot, 400)
+        times["litert"] += p50_ms(run_litert, 400)
+        times["tflm"] += p50_ms(run_tflm, 20)
+    p50 = {k: float(np.median(v)) for k, v in times.items()}
+    arena = measure_arena(model_path)
+    return {
+        "model": model_path.name,
+        "p50": p50,
+        "runs": {k: len(v) for k, v in times.items()},
+        "aot_arena": bundle.arena_bytes,
+        "tflm_arena": arena.measured_bytes,
+        "weights": bundle.weights_bytes,
+    }
+
+
+def render(results: list[dict], command: str) -> str:
+    from edgekit.aot.hostbuild import HOST_CFLAGS, compiler_version, host_compiler
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import ai_edge_litert
+    from importlib.metadata import version
+
+    lines = [
+        SECTION,
+        "",
+        f"`{command}` compiles each MLPerf Tiny int8 model with the aot backend, builds",
+        f"it with `{compiler_version(host_compiler())}` and `{' '.join(HOST_CFLAGS)}`, and times",
+        "one inference per call through Python (ctypes), interleaved with LiteRT",
+        "(XNNPACK, 1 thread) and the TFLM interpreter (reference kernels) on the same",
+        "input, in one process. The outputs are checked equal to TFLM's first. Arena:",
+        "the bundle's planned activation arena vs the smallest arena with which the",
+        "host TFLM interpreter allocates and invokes (bisection; includes TFLM's",
+        "own runtime structures).",
+        "",
+        f"Measured on {cpu} ({platform.machine()}), Python {platform.python_version()}, "
+        f"ai-edge-litert {version('ai-edge-litert')}, tflite-micro {version('tflite-micro')}:",
+        "",
+        "| model | aot p50 (ms) | LiteRT p50 (ms) | TFLM p50 (ms) | aot / LiteRT | TFLM / aot | aot arena (B) | TFLM arena (B) | weights (B) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        p = r["p50"]
+        lines.append(
+            f"| {r['model']} | {p['aot']:.4f} | {p['litert']:.4f} | {p['tflm']:.3f} | "
+            f"{p['aot'] / p['litert']:.2f} | {p['tflm'] / p['aot']:.0f} | {r['aot_arena']:,} | "
+            f"{r['tflm_arena']:,} | {r['weights']:,} |"
+        )
+    del ai_edge_litert
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(text: str, section: str) -> str:
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        return pattern.sub(lambda _: section + "\n", text, count=1)
+    return text.rstrip("\n") + "\n\n" + section
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="aot vs LiteRT vs TFLM on the host")
+    parser.add_argument("--models", type=Path, default=REPO.parent / "shared" / "models" / "mlperf-tiny")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="edgekit-aot-bench-") as tmp:
+        for name in MODELS:
+            r = measure(args.models / name, args.rounds, Path(tmp))
+            p = r["p50"]
+            print(
+                f"{name}: aot {p['aot']:.4f} ms, litert {p['litert']:.4f} ms, tflm {p['tflm']:.3f} ms; "
+                f"aot/litert {p['aot'] / p['litert']:.2f}, tflm/aot {p['tflm'] / p['aot']:.0f}; "
+                f"arena aot {r['aot_arena']} B vs tflm {r['tflm_arena']} B",
+                flush=True,
+            )
+            results.append(r)
+    command = ".venv/bin/python bench/aot_host.py" + (f" --rounds {args.rounds}" if args.rounds != 5 else "")
+    section = render(results, command)
+    if args.write:
+        path = REPO / "BENCHMARKS.md"
+        text = path.read_text() if path.exists() else "# Benchmarks\n"
+        path.write_text(replace_section(text, section))
+        print(f"updated {path}")
+    else:
+        sys.stdout.write(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
