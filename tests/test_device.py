@@ -82,8 +82,8 @@ def test_outputs_on_the_board_equal_the_host_reference(standin, an386):
             np.testing.assert_array_equal(y, reference(x))
         timing = runner.device_timing()
         assert runner.device.resends == 0
-    # 60,000 multiply-accumulates cost at least one instruction each
-    assert timing["instructions"] >= 60_000
+    # 60,000 multiply-accumulates cost at least one instruction each, and not twenty
+    assert 60_000 <= timing["instructions"] <= 1_200_000
     assert timing["ms"] == pytest.approx(timing["instructions"] / 25e6 * 1e3)
     assert runner.board.problem() is not None, "closing the runner kills QEMU"
 
@@ -264,7 +264,7 @@ def test_the_cortex_m7_board_runs_the_same_firmware_source(standin, tmp_path):
         assert runner.device.info.target == "mps2-an500"
         x = sample(9)
         np.testing.assert_array_equal(runner.infer({"x": x})["y"], reference(x))
-        assert runner.device_timing()["instructions"] >= 60_000
+        assert 60_000 <= runner.device_timing()["instructions"] <= 1_200_000
 
 
 def test_flashing_a_real_board_without_its_tool_is_one_clear_line(tmp_path):

@@ -55,7 +55,7 @@ def test_aot_firmware_on_qemu_matches_tflm_bit_for_bit(tiny_int8):
             np.testing.assert_array_equal(y, tflm_outputs(tiny_int8, x))
         timing = runner.device_timing()
         memory = runner.memory()
-    assert timing["instructions"] > 0 and timing["instructions"] % 40 == 0  # whole SysTick ticks
+    assert 0 < timing["instructions"] < 10_000_000 and timing["instructions"] % 40 == 0  # whole SysTick ticks
     assert memory["arena_bytes"] == artifact.info["arena_bytes"]
     assert 0 < memory["flash_bytes"] < target.flash_bytes
 

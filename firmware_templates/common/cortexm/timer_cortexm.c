@@ -47,13 +47,16 @@ void ek_timer_restart(void)
     ek_dwt_last = 0;
     ek_dwt_high = 0;
 #else
-    /* Stop, zero, drop a wrap that may be pending, start: the next tick
-     * comes one full tick period after this point, whatever the phase was. */
+    /* Stop, zero, drop a wrap that may be pending, start, and wait for the
+     * reload: counting then begins on a tick edge, whatever the phase was. */
     SYST_CSR = 0;
     SYST_CVR = 0;
     ICSR = 1u << 25; /* PENDSTCLR */
     ek_systick_wraps = 0;
     SYST_CSR = 0x7u;
+    while (SYST_CVR == 0u) {
+        /* the counter reloads on the next tick: start counting from there */
+    }
 #endif
 }
 
