@@ -8,20 +8,27 @@
 #ifndef EK_FULLY_CONNECTED_H
 #define EK_FULLY_CONNECTED_H
 
-/* `acc` is out_depth int32 of scratch memory; `folded_bias` holds
- * bias + (input_offset - EK_DOT_BIAS) * sum(w) per output. */
+/* `folded_bias` holds bias + (input_offset - EK_DOT_BIAS) * sum(w) per output.
+ * Outputs go in blocks of EK_FC_BLOCK: the accumulators live on the stack
+ * (128 bytes) and each block is requantized in one vectorizable loop. */
+#define EK_FC_BLOCK 32
 EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
                                      const int32_t *folded_bias, const int32_t *multiplier,
-                                     const int32_t *shift, int8_t *output, int32_t *acc,
-                                     int batches, int out_depth, int accum_depth, int per_channel,
+                                     const int32_t *shift, int8_t *output, int batches,
+                                     int out_depth, int accum_depth, int per_channel,
                                      int32_t output_offset, int32_t act_min, int32_t act_max) {
-  int b, o;
+  int32_t acc[EK_FC_BLOCK];
+  int b, o0, o;
   for (b = 0; b < batches; ++b) {
     const int8_t *x = input + b * accum_depth;
-    for (o = 0; o < out_depth; ++o)
-      acc[o] = folded_bias[o] + ek_dot(x, weights + o * accum_depth, accum_depth);
-    ek_requantize_s8(acc, multiplier, shift, per_channel, output + b * out_depth, out_depth,
-                     output_offset, act_min, act_max);
+    for (o0 = 0; o0 < out_depth; o0 += EK_FC_BLOCK) {
+      const int n = out_depth - o0 < EK_FC_BLOCK ? out_depth - o0 : EK_FC_BLOCK;
+      for (o = 0; o < n; ++o)
+        acc[o] = folded_bias[o0 + o] + ek_dot(x, weights + (o0 + o) * accum_depth, accum_depth);
+      ek_requantize_s8(acc, per_channel ? multiplier + o0 : multiplier,
+                       per_channel ? shift + o0 : shift, per_channel,
+                       output + b * out_depth + o0, n, output_offset, act_min, act_max);
+    }
   }
 }
 

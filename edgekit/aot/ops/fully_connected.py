@@ -85,14 +85,8 @@ class FullyConnected(Emitter):
             ctx.ptr(x.index), ctx.ptr(w.index), folded,
             ctx.const_array(mults, f"{y.name}_mult"),
             ctx.const_array(shifts, f"{y.name}_shift"),
-            ctx.ptr(y.index), f"(int32_t *){ctx.scratch(node)}",
-            batches, out_depth, accum_depth, int(per_channel), y_zp, act_min, act_max,
+            ctx.ptr(y.index), batches, out_depth, accum_depth, int(per_channel), y_zp, act_min, act_max,
         )  # fmt: skip
-
-    def scratch_bytes(self, node: Node, ctx: EmitContext) -> int:
-        y = ctx.tensor(node.outputs[0])
-        w = ctx.tensor(node.inputs[1])
-        return 4 * w.shape[0] if y.dtype == "int8" else 0  # one row's int32 accumulators
 
 
 def _float(value: float) -> str:
