@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -44,9 +45,18 @@ class Tracking:
         if self._mlflow is not None:
             return
         mlflow = require("mlflow", "mlflow")
-        # creating the database logs INFO lines that mean nothing to an edgekit user
-        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        # MLflow talks to a notebook user: run URLs on stdout (where our commands
+        # print their results), progress bars, INFO lines about creating tables and
+        # waiting for versions. Quiet by default; a user's own setting wins.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        # MLflow's HTTP defaults (7 retries, doubling backoff) make a stopped server
+        # look like a hang of four minutes; a command line should fail in seconds
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+        for logger in ("mlflow.store.db.utils", "mlflow.store.model_registry", "alembic"):
+            logging.getLogger(logger).setLevel(logging.WARNING)
         if self._location.embedded:
             self._location.store_dir.parent.mkdir(parents=True, exist_ok=True)
         self._mlflow = mlflow
