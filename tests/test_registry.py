@@ -482,3 +482,57 @@ def test_cli_errors_are_one_line(tmp_path, capsys, args, message):
     code, out, err = run_cli([a.format(**fill) for a in args], capsys)
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and message.format(**fill) in err
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real MLflow tracking server on localhost, with its own database and artifact store."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.skip("could not start an MLflow server on localhost")
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_shared_mlflow_server_serves_two_machines(mlflow_server, tmp_path, monkeypatch):
+    """Machine 1 registers over HTTP; machine 2 (another cache) resolves and gets the same bytes."""
+    model = model_file(tmp_path, b"served")
+    machine1 = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "one"), "EDGEKIT_REGISTRY": mlflow_server}
+    out = subprocess.run(
+        [sys.executable, "-m", "edgekit", "register", str(model), "--name", "served"],
+        env=machine1, capture_output=True, text=True, check=True,
+    )
+    # MLflow's own chatter (run URLs, progress bars) stays out of our output
+    assert out.stdout.startswith("registered served version 1 (tflite, sha256 ")
+    assert len(out.stdout.splitlines()) == 1
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "two"))
+    machine2 = Registry(mlflow_server)
+    fetched = machine2.resolve("served")
+    assert tmp_path / "two" in fetched.path.parents
+    assert fetched.version == "1" and fetched.path.read_bytes() == model.read_bytes()
+    assert [r["version"] for r in machine2.list_models("served")] == ["1"]
