@@ -8,6 +8,7 @@ back; `device_timing()` is the board's own measure of the last inference.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -35,6 +36,14 @@ def firmware_cache_dir(artifact: Artifact, target) -> Path:
 def firmware_for(artifact: Artifact, target, template: str | None = None) -> firmware.Project:
     """The built firmware project for this artifact on this target, rendered and built only if needed."""
     folder = firmware_cache_dir(artifact, target)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # two processes benching the same artifact must not render over each other's build
+    with open(folder.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _current_or_rebuilt(artifact, target, folder, template)
+
+
+def _current_or_rebuilt(artifact: Artifact, target, folder: Path, template: str | None) -> firmware.Project:
     chosen = firmware.choose_template(target, artifact.backend, template)
     try:
         project = firmware.Project.open(folder)
