@@ -123,13 +123,6 @@ EK_INLINE int32_t ek_dot(const int8_t *x, const int8_t *w, int n) {
   return acc;
 }
 
-EK_INLINE int32_t ek_sum_s8(const int8_t *w, int n) {
-  int32_t acc = 0;
-  int i;
-  for (i = 0; i < n; ++i) acc += w[i];
-  return acc;
-}
-
 /* out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], mult[i or 0], shift[i or 0]) + offset):
  * one loop over a row of channels, which the compiler vectorizes. */
 EK_INLINE void ek_requantize_s8(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,

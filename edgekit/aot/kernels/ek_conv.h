@@ -9,22 +9,25 @@
 #define EK_CONV_H
 
 /* `acc` is out_c int32 of scratch memory (one pixel's accumulators, requantized
- * together in one vectorizable loop); `patch` is k_h * k_w * in_c bytes of
- * scratch for windows larger than 1x1. Each window is gathered into `patch`
- * with taps outside the image set to the input zero point, where
- * x + input_offset is 0: exactly the reference's skipping of those taps, and
- * every pixel becomes one contiguous dot product of the filter's length.
+ * together in one vectorizable loop); `patch` is k_pad bytes of scratch. Each
+ * window is gathered into `patch` with taps outside the image set to the
+ * input zero point, where x + input_offset is 0: exactly the reference's
+ * skipping of those taps, and every pixel becomes one contiguous dot product.
+ * The filter rows are zero-padded from k_h * k_w * in_c to k_pad bytes (a
+ * multiple of the vector length, so the dot product has no scalar tail);
+ * a 1x1 window whose rows need no padding is read in place.
  * `folded_bias` holds bias + (input_offset - EK_DOT_BIAS) * sum(w). */
 EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32_t *folded_bias,
                           const int32_t *multiplier, const int32_t *shift, int8_t *output,
                           int32_t *acc, int8_t *patch, int batches, int in_h, int in_w, int in_c,
-                          int out_h, int out_w, int out_c, int k_h, int k_w, int stride_h,
-                          int stride_w, int dil_h, int dil_w, int pad_h, int pad_w,
+                          int out_h, int out_w, int out_c, int k_h, int k_w, int k_pad,
+                          int stride_h, int stride_w, int dil_h, int dil_w, int pad_h, int pad_w,
                           int32_t input_offset, int32_t output_offset, int32_t act_min,
                           int32_t act_max) {
   const int k_len = k_h * k_w * in_c;
-  const int pointwise = (k_h == 1 && k_w == 1 && pad_h == 0 && pad_w == 0);
+  const int in_place = (k_h == 1 && k_w == 1 && pad_h == 0 && pad_w == 0 && k_pad == k_len);
   int b, oy, ox, oc, ky, kx;
+  if (!in_place) memset(patch + k_len, 0, (size_t)(k_pad - k_len));
   for (b = 0; b < batches; ++b) {
     const int8_t *in_b = input + b * in_h * in_w * in_c;
     for (oy = 0; oy < out_h; ++oy) {
@@ -33,7 +36,7 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
         const int x0 = ox * stride_w - pad_w;
         int8_t *out = output + ((b * out_h + oy) * out_w + ox) * out_c;
         const int8_t *window;
-        if (pointwise) {
+        if (in_place) {
           window = in_b + (y0 * in_w + x0) * in_c;
         } else {
           for (ky = 0; ky < k_h; ++ky) {
@@ -54,7 +57,7 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
           window = patch;
         }
         for (oc = 0; oc < out_c; ++oc)
-          acc[oc] = folded_bias[oc] + ek_dot(window, filter + oc * k_len, k_len);
+          acc[oc] = folded_bias[oc] + ek_dot(window, filter + oc * k_pad, k_pad);
         ek_requantize_s8(acc, multiplier, shift, 1, out, out_c, output_offset, act_min, act_max);
       }
     }

@@ -9,22 +9,31 @@
 #define EK_FULLY_CONNECTED_H
 
 /* `folded_bias` holds bias + (input_offset - EK_DOT_BIAS) * sum(w) per output.
- * Outputs go in blocks of EK_FC_BLOCK: the accumulators live on the stack
- * (128 bytes) and each block is requantized in one vectorizable loop. */
+ * Weight rows are zero-padded from accum_depth to k_pad bytes (a multiple of
+ * the vector length); when they are, each input row is first copied into
+ * `x_pad` (k_pad bytes of scratch). Outputs go in blocks of EK_FC_BLOCK: the
+ * accumulators live on the stack (128 bytes) and each block is requantized in
+ * one vectorizable loop. */
 #define EK_FC_BLOCK 32
 EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
                                      const int32_t *folded_bias, const int32_t *multiplier,
-                                     const int32_t *shift, int8_t *output, int batches,
-                                     int out_depth, int accum_depth, int per_channel,
-                                     int32_t output_offset, int32_t act_min, int32_t act_max) {
+                                     const int32_t *shift, int8_t *output, int8_t *x_pad,
+                                     int batches, int out_depth, int accum_depth, int k_pad,
+                                     int per_channel, int32_t output_offset, int32_t act_min,
+                                     int32_t act_max) {
   int32_t acc[EK_FC_BLOCK];
   int b, o0, o;
+  if (k_pad != accum_depth) memset(x_pad + accum_depth, 0, (size_t)(k_pad - accum_depth));
   for (b = 0; b < batches; ++b) {
     const int8_t *x = input + b * accum_depth;
+    if (k_pad != accum_depth) {
+      memcpy(x_pad, x, (size_t)accum_depth);
+      x = x_pad;
+    }
     for (o0 = 0; o0 < out_depth; o0 += EK_FC_BLOCK) {
       const int n = out_depth - o0 < EK_FC_BLOCK ? out_depth - o0 : EK_FC_BLOCK;
       for (o = 0; o < n; ++o)
-        acc[o] = folded_bias[o0 + o] + ek_dot(x, weights + (o0 + o) * accum_depth, accum_depth);
+        acc[o] = folded_bias[o0 + o] + ek_dot(x, weights + (o0 + o) * k_pad, k_pad);
       ek_requantize_s8(acc, per_channel ? multiplier + o0 : multiplier,
                        per_channel ? shift + o0 : shift, per_channel,
                        output + b * out_depth + o0, n, output_offset, act_min, act_max);

@@ -10,7 +10,7 @@ import numpy as np
 
 from edgekit.aot.graph import Node
 from edgekit.aot.ops.base import EmitContext, Emitter, call, per_tensor_qparams, register
-from edgekit.aot.ops.conv import folded_dot_bias
+from edgekit.aot.ops.conv import dot_length, folded_dot_bias, padded_rows
 from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
 
 
@@ -80,13 +80,27 @@ class FullyConnected(Emitter):
         # bias + input_offset * sum(w): exact, and it keeps the offset out of the inner loop
         folded = folded_dot_bias(ctx, raw_bias, -x_zp, weights.sum(axis=1), y.name)
         act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
+        k_pad = dot_length(ctx, accum_depth)
+        if k_pad == accum_depth:
+            rows, x_pad = ctx.ptr(w.index), "(int8_t *)0"
+        else:
+            rows = ctx.const_array(padded_rows(w.data, k_pad), f"{y.name}_weights")
+            x_pad = f"(int8_t *){ctx.scratch(node)}"
         return call(
             "ek_fully_connected_s8",
-            ctx.ptr(x.index), ctx.ptr(w.index), folded,
+            ctx.ptr(x.index), rows, folded,
             ctx.const_array(mults, f"{y.name}_mult"),
             ctx.const_array(shifts, f"{y.name}_shift"),
-            ctx.ptr(y.index), batches, out_depth, accum_depth, int(per_channel), y_zp, act_min, act_max,
+            ctx.ptr(y.index), x_pad, batches, out_depth, accum_depth, k_pad, int(per_channel),
+            y_zp, act_min, act_max,
         )  # fmt: skip
+
+    def scratch_bytes(self, node: Node, ctx: EmitContext) -> int:
+        x, w = ctx.tensor(node.inputs[0]), ctx.tensor(node.inputs[1])
+        if x.dtype != "int8" or len(w.shape) != 2:
+            return 0
+        k_pad = dot_length(ctx, w.shape[1])
+        return k_pad if k_pad != w.shape[1] else 0  # an input row padded to the dot length
 
 
 def _float(value: float) -> str:
