@@ -519,9 +519,9 @@ def random_feed(shapes_dtypes, seed: int, count: int = SAMPLES) -> list[np.ndarr
     return feed
 
 
-def check_against_tflm(model: bytes, tmp_path: Path, seed: int = 0, feed=None) -> HostBundle:
-    """int8: bit-exact with TFLM. float32: bit-identical to TFLM's float kernels and within 1e-5
-    of LiteRT (relative to the output's largest magnitude)."""
+def check_against_tflm(model: bytes, tmp_path: Path, seed: int = 0, feed=None, litert: bool = True) -> HostBundle:
+    """int8: bit-exact with TFLM. float32: bit-identical to TFLM's float kernels and (unless
+    `litert` is False) within 1e-5 of LiteRT, relative to the output's largest magnitude."""
     bundle = HostBundle(model, tmp_path)
     if feed is None:
         feed = random_feed([(t.shape, t.dtype) for t in bundle.bundle.inputs], seed)
@@ -532,7 +532,7 @@ def check_against_tflm(model: bytes, tmp_path: Path, seed: int = 0, feed=None) -
     for k, (got, want) in enumerate(zip(ours, tflm_run(model, feed))):
         np.testing.assert_array_equal(got.view(np.uint32), want.reshape(got.shape).view(np.uint32),
                                       err_msg=f"output {k} vs TFLM")  # fmt: skip
-    for got, want in zip(ours, litert_run(model, feed)):
+    for got, want in zip(ours, litert_run(model, feed) if litert else []):
         want = want.reshape(got.shape)
         np.testing.assert_allclose(got, want, rtol=FLOAT_RTOL, atol=FLOAT_RTOL * float(np.abs(want).max()))
     return bundle
@@ -729,3 +729,100 @@ def test_logistic_int8_every_input(q_in, tmp_path):
     """All 256 inputs, for input scales from tiny (never saturates) to huge (radius below 8)."""
     model = unary_model("LOGISTIC", (1, 256), q_in, (1.0 / 256, -128))
     check_against_tflm(model, tmp_path, feed=[np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256)])
+
+
+# ---- seeded random sweep over every operator family ----------------------------------------
+# Random shapes, strides, dilations, paddings, multipliers, activations and quantization,
+# int8 and float32, each compared with TFLM (and LiteRT for float32). The default run covers
+# a few configurations per family; the slow run many more.
+
+
+def _random_case(kind: str, rng) -> tuple[bytes, bool]:
+    """(model, compare float32 with LiteRT too) for one random configuration of `kind`."""
+    from tests.test_aot_ops import conv_model, pool_model
+
+    def pick(*options):
+        return options[int(rng.integers(len(options)))]
+
+    dtype = pick("int8", "int8", "float32")
+    if kind in ("conv", "depthwise"):
+        k = tuple(int(v) for v in rng.integers(1, 6, 2))
+        dilation = tuple(int(v) for v in rng.integers(1, 4, 2)) if rng.random() < 0.4 else (1, 1)
+        span = [(kk - 1) * d + 1 for kk, d in zip(k, dilation)]
+        depthwise = kind == "depthwise"
+        # LiteRT refuses CONV_2D without a bias; TFLM crashes on DEPTHWISE_CONV_2D without one
+        bias = depthwise or rng.random() < 0.8
+        model = conv_model(
+            n=pick(1, 1, 2), h=int(rng.integers(span[0], 14)), w=int(rng.integers(span[1], 14)),
+            c=int(rng.integers(1, 7)), oc=int(rng.integers(1, 9)), k=k,
+            stride=tuple(int(v) for v in rng.integers(1, 4, 2)), dilation=dilation,
+            padding=pick("SAME", "VALID"), act=pick("NONE", "RELU", "RELU6", "RELU_N1_TO_1"),
+            depthwise=depthwise, mult=int(rng.integers(1, 4)) if depthwise else 1,
+            in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-128, 128)),
+            per_channel=bool(rng.random() < 0.7), saturate=bool(rng.random() < 0.2), bias=bias,
+            dtype=dtype, seed=int(rng.integers(1000)),
+        )  # fmt: skip
+        return model, bias
+    if kind == "pool":
+        k = tuple(int(v) for v in rng.integers(1, 5, 2))
+        return pool_model(
+            kind=pick("AVERAGE_POOL_2D", "MAX_POOL_2D"), h=int(rng.integers(k[0], 12)),
+            w=int(rng.integers(k[1], 12)), c=int(rng.integers(1, 6)), k=k,
+            stride=tuple(int(v) for v in rng.integers(1, 4, 2)), padding=pick("SAME", "VALID"),
+            act=pick("NONE", "RELU", "RELU6"), zp=int(rng.integers(-128, 128)), dtype=dtype,
+        ), True  # fmt: skip
+
+    def qparams():
+        return (float(rng.choice([0.5, 0.25, 0.01, 0.03, 0.1])) * float(rng.uniform(0.5, 2.0)),
+                int(rng.integers(-128, 128)))  # fmt: skip
+
+    rank = int(rng.integers(1, 5))
+    shape = tuple(int(v) for v in rng.integers(1, 6, rank))
+    if kind == "mul":
+        other = tuple(n if rng.random() < 0.6 else 1 for n in shape)[int(rng.integers(0, rank)):]
+        a, b = (shape, other) if rng.random() < 0.5 else (other, shape)
+        return mul_model(a or (1,), b or (1,), qparams(), qparams(), qparams(),
+                         act=pick("NONE", "RELU", "RELU6"), dtype=dtype,
+                         const_b=bool(rng.random() < 0.3)), True  # fmt: skip
+    if kind == "mean":
+        axes = sorted({int(a) for a in rng.integers(-rank, rank, size=int(rng.integers(1, rank + 1)))})
+        return mean_model(shape, axes, bool(rng.random() < 0.5), qparams(), qparams(), dtype), True
+    if kind == "pad":
+        paddings = [[int(v) for v in rng.integers(0, 3, 2)] for _ in shape]
+        value = None if rng.random() < 0.5 else (int(rng.integers(-128, 128)) if dtype == "int8" else 0.5)
+        return pad_model(shape, paddings, qparams(), dtype, value), True
+    if kind == "concat":
+        axis = int(rng.integers(-rank, rank))
+        shapes = []
+        for _ in range(int(rng.integers(1, 4))):
+            s = list(shape)
+            s[axis] = int(rng.integers(1, 4))
+            shapes.append(tuple(s))
+        return concat_model(shapes, axis, qparams(), dtype), True
+    raise ValueError(kind)
+
+
+SWEEP_KINDS = ("conv", "depthwise", "pool", "mul", "mean", "pad", "concat")
+
+
+def _sweep(kind: str, count: int, seed: int, tmp_path: Path):
+    rng = np.random.default_rng([seed, SWEEP_KINDS.index(kind)])
+    for i in range(count):
+        model, litert = _random_case(kind, rng)
+        try:
+            check_against_tflm(model, tmp_path / f"case{i}", seed=i, feed=None, litert=litert)
+        except AssertionError as exc:
+            raise AssertionError(f"{kind} sweep case {i} (seed {seed}): {exc}") from None
+
+
+@needs_cc
+@pytest.mark.parametrize("kind", SWEEP_KINDS)
+def test_random_sweep(kind, tmp_path):
+    _sweep(kind, count=6, seed=0, tmp_path=tmp_path)
+
+
+@pytest.mark.slow
+@needs_cc
+@pytest.mark.parametrize("kind", SWEEP_KINDS)
+def test_random_sweep_long(kind, tmp_path):
+    _sweep(kind, count=40, seed=1, tmp_path=tmp_path)
