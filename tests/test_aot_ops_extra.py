@@ -826,3 +826,30 @@ def test_random_sweep(kind, tmp_path):
 @pytest.mark.parametrize("kind", SWEEP_KINDS)
 def test_random_sweep_long(kind, tmp_path):
     _sweep(kind, count=40, seed=1, tmp_path=tmp_path)
+
+
+def test_unsupported_variants_are_listed_in_one_error():
+    """Variants of these operators the compiler does not take are all named in one error,
+    each with its reason, before any code is generated."""
+    from edgekit.aot.compiler import UnsupportedOpsError, compile_model
+
+    b = _builder.ModelBuilder()
+    x = b.tensor((1, 2, 2, 2, 2, 2), "float32")
+    q16 = b.tensor((1, 2, 2, 2, 2, 2), "int16", scale=0.01, zero_point=0)
+    b.op("QUANTIZE", [x], [q16])  # float32 -> int16
+    paddings = b.tensor((6, 2), "int32", data=np.ones((6, 2), np.int32))
+    padded = b.tensor((3, 4, 4, 4, 4, 4), "float32")
+    b.op("PAD", [x, paddings], [padded])  # padding in six dimensions
+    s = b.tensor((1, 2, 2, 2, 2, 2), scale=0.05, zero_point=0)
+    sig = b.tensor((1, 2, 2, 2, 2, 2), scale=1 / 256, zero_point=0)
+    b.op("LOGISTIC", [s], [sig])  # int8 output zero point other than -128
+    cat = b.tensor((1, 4, 2, 2, 2, 2), "float32")
+    b.op("CONCATENATION", [x, x], [cat], axis=1, fused_activation_function="RELU")
+    model = b.build([x, s], [q16, padded, sig, cat])
+    with pytest.raises(UnsupportedOpsError) as err:
+        compile_model(model)
+    message = str(err.value)
+    for expected in ("QUANTIZE (float32 -> int16)", "PAD (padding in more than 4 dimensions)",
+                     "LOGISTIC (int8 output zero point other than -128)",
+                     "CONCATENATION (fused activation)", "tflm"):  # fmt: skip
+        assert expected in message, message
