@@ -255,7 +255,7 @@ def test_store_artifact_then_cache_hit(registered, registry):
 
 
 def test_cache_hit_in_a_fresh_process_needs_no_mlflow(registered, registry):
-    _, (_, source), _ = registered
+    name, (first, source), _ = registered
     key = hashlib.sha256(b"fresh-" + uuid.uuid4().bytes).hexdigest()
     stored = registry.store_artifact(*stage_artifact(registry, key, b"cached"), source)
     code = textwrap.dedent(
@@ -263,15 +263,18 @@ def test_cache_hit_in_a_fresh_process_needs_no_mlflow(registered, registry):
         import json, sys, time
         started = time.perf_counter()
         from edgekit.registry import Registry
-        artifact = Registry().find_artifact({key!r})
+        registry = Registry()
+        artifact = registry.find_artifact({key!r})
         elapsed = time.perf_counter() - started
-        print(json.dumps({{"path": str(artifact.path), "seconds": elapsed,
+        models = [str(registry.resolve(ref).path) for ref in ({name!r}, {name + ":1"!r})]
+        print(json.dumps({{"path": str(artifact.path), "seconds": elapsed, "models": models,
                            "mlflow": "mlflow" in sys.modules}}))
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     assert result["path"] == str(stored.path)
+    assert result["models"] == [str(source.path), str(first.path)]
     assert result["mlflow"] is False
     assert result["seconds"] < 1.0
 

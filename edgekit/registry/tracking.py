@@ -2,8 +2,8 @@
 
 MLflow is imported on first use (it costs seconds), never by the cache lookup.
 Callers hold the store's lock (and `guard()`) around every method that touches
-the database:
-sqlite does not like two writers, and the first access creates the tables.
+the database: sqlite does not like two writers, and the first access creates
+the tables.
 """
 
 from __future__ import annotations
