@@ -110,7 +110,13 @@ class EmitContext:
         return self.scratch_pointers[node.index]
 
     def unique(self, hint: str) -> str:
-        """A file-unique C identifier built from `hint`."""
+        """A file-unique C identifier built from `hint` (a tensor name plus a suffix).
+
+        TFLite tensor names are long ("model/act/Relu;model/bn/...;model/conv2d_1/Conv2D1"):
+        the last name and its last two path parts are kept.
+        """
+        parts = hint.split(";")[-1].split("/")
+        hint = "_".join(parts[-2:])[-48:]
         base = "".join(ch if ch.isalnum() else "_" for ch in hint).strip("_") or "c"
         name, n = f"ek_{base}", 1
         while name in self._names:
