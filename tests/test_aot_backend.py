@@ -33,6 +33,8 @@ def test_convert_writes_bundle_and_info(int8_conversion):
     assert {"tiny_cnn.c", "tiny_cnn.h", "tiny_cnn.tflite"} <= set(artifact.files)
     assert info["ops"] == compile_model(artifact.path / "tiny_cnn.tflite").ops
     assert info["arena_bytes"] > 0 and info["weights_bytes"] > 0 and info["int8"] is True
+    # reported beside TFLM's measured arena for the same model; the bundle's plan is tighter
+    assert 0 < info["arena_bytes"] <= info["tflm_arena_bytes"]
     header = (artifact.path / "tiny_cnn.h").read_text()
     assert f"#define TINY_CNN_ACTIVATIONS_SIZE {info['arena_bytes']}" in header
     spec = artifact.inputs[0]

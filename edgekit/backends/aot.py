@@ -54,6 +54,23 @@ def tensor_spec(info) -> TensorSpec:
     )
 
 
+def tflm_arena_facts(tflite_path: Path) -> dict[str, Any]:
+    """TFLM's measured arena for the same model, to report beside the bundle's (int8 only).
+
+    Empty when TFLM is not installed: the bundle does not need it.
+    """
+    try:
+        from edgekit.tflm.arena import measure_arena
+
+        arena = measure_arena(tflite_path)
+    except (ImportError, EdgekitError):
+        return {}
+    return {
+        "tflm_arena_bytes": arena.measured_bytes,
+        "tflm_arena_nonpersistent_bytes": arena.nonpersistent_bytes,
+    }
+
+
 class AotBackend(Backend):
     name = "aot"
     quantizations = ("int8", "none")
@@ -118,6 +135,13 @@ class AotBackend(Backend):
                 f"activation arena {bundle.arena_bytes:,} B, weights {bundle.weights_bytes:,} B",
             ],
         }
+        if int8:
+            info |= tflm_arena_facts(tflite_path)
+            if "tflm_arena_bytes" in info:
+                info["summary"].append(
+                    f"TFLM on the same model: arena {info['tflm_arena_bytes']:,} B "
+                    f"({info['tflm_arena_nonpersistent_bytes']:,} B of it tensors)"
+                )
         return ConversionResult(
             primary=f"{bundle.name}.c",
             inputs=[tensor_spec(t) for t in bundle.inputs],
