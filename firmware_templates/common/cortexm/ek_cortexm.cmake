@@ -7,7 +7,8 @@ include(${CMAKE_CURRENT_LIST_DIR}/ek_target.cmake)
 set(EK_CORTEXM_DIR ${CMAKE_CURRENT_LIST_DIR})
 get_filename_component(EK_COMMON_DIR ${CMAKE_CURRENT_LIST_DIR} DIRECTORY)
 
-set(EK_OPT "-O2" CACHE STRING "optimisation flags for the firmware")
+# -O3: 1-11% fewer instructions than -O2 on the MLPerf Tiny bundles for ~5% more flash
+set(EK_OPT "-O3" CACHE STRING "optimisation flags for the firmware")
 set(EK_PLATFORM_SOURCES
     ${EK_COMMON_DIR}/ek_protocol.c
     ${EK_COMMON_DIR}/ek_crc32.c
