@@ -329,24 +329,25 @@ def test_two_processes_storing_the_same_recipe_leave_one_artifact(registered, re
     assert staging_leftovers(registry) == []
 
 
-def test_two_processes_registering_at_once_get_distinct_versions(registry, tmp_path):
-    name = unique("race")
+def test_two_processes_registering_in_a_new_registry_get_distinct_versions(tmp_path):
+    """Both race to create the database and to number the version: neither may fail."""
+    folder = tmp_path / "fresh-registry"
     model = model_file(tmp_path, b"same bytes")
     go = tmp_path / "go"
     code = textwrap.dedent(
         """
         import sys, time
         from pathlib import Path
+        import mlflow  # paid before the start line, so the race is on the database
         from edgekit.registry import Registry
-        registry = Registry()
-        registry._tracking.prepare()
+        registry = Registry(sys.argv[4])
         while not Path(sys.argv[1]).exists():
             time.sleep(0.005)
         print(registry.register(Path(sys.argv[2]), sys.argv[3]).version)
         """
     )
     racers = [
-        subprocess.Popen([sys.executable, "-c", code, str(go), str(model), name],
+        subprocess.Popen([sys.executable, "-c", code, str(go), str(model), "raced", str(folder)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
@@ -357,7 +358,7 @@ def test_two_processes_registering_at_once_get_distinct_versions(registry, tmp_p
         assert racer.returncode == 0, err
         versions.append(out.strip())
     assert sorted(versions) == ["1", "2"]
-    assert [r["version"] for r in registry.list_models(name)] == ["1", "2"]
+    assert [r["version"] for r in Registry(str(folder)).list_models("raced")] == ["1", "2"]
 
 
 def test_a_conversion_that_fails_leaves_nothing(registered, registry):

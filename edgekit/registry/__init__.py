@@ -69,7 +69,7 @@ class Registry:
         self._location: Location = locate(uri)
         self.uri: str = self._location.uri
         self._store = LocalStore(self._location.store_dir)
-        self._tracking = Tracking(self._location)
+        self._tracking = Tracking(self._location, self._store.lock)
 
     def __repr__(self) -> str:
         return f"Registry({self.uri!r})"

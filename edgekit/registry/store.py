@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ ENTRY_SCHEMA = "edgekit.registry-entry/1"
 class LocalStore:
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._held = threading.local()
 
     # --- folders and the writers' lock -------------------------------------------------
 
@@ -47,13 +49,23 @@ class LocalStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """An exclusive inter-process lock; not re-entrant, so never nest it."""
-        self._ensure()
-        with open(self.root / ".lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        """An exclusive lock across processes and threads; nesting it in one thread is fine."""
+        if getattr(self._held, "depth", 0):
+            self._held.depth += 1
             try:
                 yield
             finally:
+                self._held.depth -= 1
+            return
+        self._ensure()
+        with open(self.root / ".lock", "a") as handle:
+            # flock belongs to this open file, so other threads (with their own) wait too
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._held.depth = 1
+            try:
+                yield
+            finally:
+                self._held.depth = 0
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def staging_dir(self) -> Path:

@@ -15,10 +15,10 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
@@ -34,14 +34,20 @@ _BATCH = 1000
 
 
 class Tracking:
-    def __init__(self, location: Location):
+    def __init__(self, location: Location, lock: Callable[[], ContextManager]):
         self._location = location
+        self._lock = lock
         self._mlflow = None
         self._client = None
         self._experiment_id: str | None = None
 
     def prepare(self) -> None:
-        """Import MLflow (slow); do it before taking the lock so others are not held up."""
+        """Import MLflow (slow) and open the client; call it before taking the lock.
+
+        The import happens outside the lock, so other processes are not held up
+        by it; opening the client is inside it, because for sqlite that creates
+        or migrates the database, which two processes must not do at once.
+        """
         if self._mlflow is not None:
             return
         mlflow = require("mlflow", "mlflow")
@@ -59,10 +65,11 @@ class Tracking:
             logging.getLogger(logger).setLevel(logging.WARNING)
         if self._location.embedded:
             self._location.store_dir.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            self._client = mlflow.MlflowClient(
+                tracking_uri=self._location.tracking_uri, registry_uri=self._location.tracking_uri
+            )
         self._mlflow = mlflow
-        self._client = mlflow.MlflowClient(
-            tracking_uri=self._location.tracking_uri, registry_uri=self._location.tracking_uri
-        )
 
     @property
     def client(self):
