@@ -530,6 +530,57 @@ def test_per_channel_activation(int8_bytes):
     rejects(mutated(int8_bytes, bad), "per_channel_use", "tensor 12", "not constant")
 
 
+@pytest.mark.parametrize("beta", [0.0, -1.0, float("nan"), 1e-40])
+def test_softmax_beta_the_kernel_cannot_use(int8_bytes, beta):  # aborted LiteRT and TFLM
+    def bad(m):
+        m.subgraphs[0].operators[5].builtinOptions.beta = beta
+
+    rejects(mutated(int8_bytes, bad), "operator_shapes", "operator 5 (SOFTMAX)", "beta")
+
+
+def test_subnormal_quantization_scale(int8_bytes):  # aborted LiteRT's quantized SOFTMAX
+    def bad(m):
+        m.subgraphs[0].tensors[12].quantization.scale = np.array([1e-45], dtype=np.float32)
+
+    rejects(mutated(int8_bytes, bad), "quantization", "tensor 12", "normal float32")
+
+
+def test_depth_multiplier_disagrees_with_filter(int8_bytes):  # crashed TFLM with SIGSEGV
+    def bad(m):
+        m.subgraphs[0].operators[1].builtinOptions.depthMultiplier = 3
+
+    rejects(mutated(int8_bytes, bad), "operator_shapes", "operator 1 (DEPTHWISE_CONV_2D)", "depth multiplier 3")
+
+
+def test_empty_input_tensor(int8_bytes):  # crashed TFLM with SIGFPE
+    def bad(m):
+        m.subgraphs[0].tensors[0].shape = np.array([1, 8, 8, 0], dtype=np.int32)
+
+    rejects(mutated(int8_bytes, bad), "operator_shapes", "uses empty tensor 0")
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda g: setattr(g.tensors[8], "shape", np.array([1, 8, 8, 5], np.int32)), "has shape (1, 8, 8, 5)"),
+    (lambda g: setattr(g.tensors[0], "shape", np.array([1, 8, 8, 3], np.int32)), "input channels 3"),
+    (lambda g: setattr(g.operators[2].builtinOptions, "filterWidth", 9), "does not fit"),
+    (lambda g: setattr(g.operators[2].builtinOptions, "strideW", 1), "(AVERAGE_POOL_2D) output tensor 10"),
+    (lambda g: g.operators[0].inputs.__setitem__(2, 1), "bias tensor 1 (arith.constant) of shape (2,)"),
+])
+def test_operator_output_shapes(int8_bytes, change, fragment):  # TFLM trusts these and crashed
+    rejects(mutated(int8_bytes, lambda m: change(m.subgraphs[0])), "operator_shapes", fragment)
+
+
+@pytest.mark.parametrize("change, check, fragment", [
+    (lambda g: setattr(g.tensors[2], "type", fb.TensorType.STRING), "operator_types", "must be int32"),
+    (lambda g: setattr(g.tensors[10], "quantization", None), "operator_types", "without quantization"),
+    (lambda g: setattr(g.tensors[13], "type", fb.TensorType.INT16), "operator_types", "writes int16"),
+    (lambda g: setattr(g.operators[5], "inputs", np.array([12, 1], np.int32)), "operator_arity",
+     "has 2 inputs, but takes 1"),
+])
+def test_operator_types_and_arity(int8_bytes, change, check, fragment):
+    rejects(mutated(int8_bytes, lambda m: change(m.subgraphs[0])), check, fragment)
+
+
 # ----------------------------------------------------------------------------- dataflow
 
 

@@ -453,6 +453,7 @@ def check_constant_sizes(raw: _RawModel) -> None:
                       f"{tensor.dtype} needs {expected}")
 
 
+_SMALLEST_SCALE = float(np.finfo(np.float32).tiny)
 _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
 
@@ -467,10 +468,12 @@ def check_quantization(raw: _RawModel) -> None:
             if zero_points != n:
                 _fail("quantization", raw, f"{label} has {n} quantization scales but {zero_points} "
                       "zero points")
-            bad = ~(np.isfinite(tensor.scale) & (tensor.scale > 0))
+            # Subnormal scales pass "> 0" but break the kernels' multiplier arithmetic (abort).
+            bad = ~(np.isfinite(tensor.scale) & (tensor.scale >= _SMALLEST_SCALE))
             if bad.any():
                 _fail("quantization", raw, f"{label} has quantization scale "
-                      f"{float(tensor.scale[bad.argmax()])!r}: scales must be finite and > 0")
+                      f"{float(tensor.scale[bad.argmax()])!r}: scales must be finite and > 0 "
+                      "(normal float32 numbers)")
             if n > 1:
                 rank = len(tensor.shape)
                 if not 0 <= tensor.axis < rank:
@@ -685,9 +688,9 @@ def _shape_conv(raw, label, graph, op) -> tuple[int, ...]:
 def _shape_depthwise(raw, label, graph, op) -> tuple[int, ...]:
     x = _expect_rank(raw, label, graph, op.inputs[0], 4)
     f = _expect_rank(raw, label, graph, op.inputs[1], 4)
-    if x[3] < 1 or f[3] % x[3]:
-        _fail("operator_shapes", raw, f"{label} filter {f} output channels are not a multiple of its "
-              f"{x[3]} input channels")
+    if x[3] < 1 or f[0] != 1 or f[3] != x[3] * op.options["depth_multiplier"]:
+        _fail("operator_shapes", raw, f"{label} filter {f} does not fit {x[3]} input channels with "
+              f"depth multiplier {op.options['depth_multiplier']}")
     h, w = _spatial(raw, label, x, f[1], f[2], op.options, dilated=True)
     return (x[0], h, w, f[3])
 
@@ -712,6 +715,19 @@ def _shape_pool(raw, label, graph, op) -> tuple[int, ...]:
     o = op.options
     h, w = _spatial(raw, label, x, o["filter_height"], o["filter_width"], o, dilated=False)
     return (x[0], h, w, x[3])
+
+
+def _shape_softmax(raw, label, graph, op) -> tuple[int, ...]:
+    beta = op.options["beta"]
+    x = graph.tensors[op.inputs[0]]
+    if not (math.isfinite(beta) and beta > 0):
+        _fail("operator_shapes", raw, f"{label} has beta {beta!r}: it must be finite and > 0")
+    # The int8 kernel turns beta * input scale into a fixed-point multiplier that must exceed 1.
+    if x.dtype in ("int8", "uint8") and x.scale is not None and len(x.scale):
+        if beta * float(x.scale[0]) * 2**26 <= 1:
+            _fail("operator_shapes", raw, f"{label} has beta {beta!r} and input scale "
+                  f"{float(x.scale[0])!r}: their product is too small for the quantized kernel")
+    return x.shape
 
 
 def _shape_same(raw, label, graph, op) -> tuple[int, ...]:
@@ -740,7 +756,7 @@ def _shape_concat(raw, label, graph, op) -> tuple[int, ...]:
 _OUTPUT_SHAPE = {
     "CONV_2D": _shape_conv, "DEPTHWISE_CONV_2D": _shape_depthwise,
     "FULLY_CONNECTED": _shape_fully_connected, "AVERAGE_POOL_2D": _shape_pool,
-    "MAX_POOL_2D": _shape_pool, "L2_POOL_2D": _shape_pool, "SOFTMAX": _shape_same,
+    "MAX_POOL_2D": _shape_pool, "L2_POOL_2D": _shape_pool, "SOFTMAX": _shape_softmax,
     "QUANTIZE": _shape_same, "DEQUANTIZE": _shape_same, "ADD": _shape_broadcast,
     "SUB": _shape_broadcast, "MUL": _shape_broadcast, "CONCATENATION": _shape_concat,
 }
@@ -754,6 +770,10 @@ def check_operator_shapes(raw: _RawModel) -> None:
             if rule is None:
                 continue
             label = _op_label(graph, op)
+            for t in _data_inputs(op) + list(op.outputs):
+                if 0 in graph.tensors[t].shape:
+                    _fail("operator_shapes", raw, f"{label} uses empty {_tensor_label(graph, t)} of "
+                          f"shape {graph.tensors[t].shape}")
             if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and (
                 len(op.inputs) > 2 and op.inputs[2] != -1
             ):
