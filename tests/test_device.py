@@ -321,3 +321,18 @@ def test_a_board_started_by_flash_is_used_through_its_port(standin, an386):
             x = sample(4)
             np.testing.assert_array_equal(runner.infer({"x": x})["y"], reference(x))
             assert runner.device_timing()["instructions"] > 0  # still the emulated board's clock
+
+
+def test_flashing_with_no_board_attached_says_so_in_one_line(tmp_path):
+    from clitools import run_cli
+
+    # a pyocd that behaves as the real one does with no probe plugged in
+    fake = tmp_path / "bin" / "pyocd"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho '0000418 C No connected debug probes' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(b"\x7fELF")
+    code, _, err = run_cli("flash", str(elf), "--target", "nucleo-l4r5zi", env={"PATH": f"{fake.parent}:/usr/bin:/bin"})
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "pyocd found no nucleo-l4r5zi board: connect it over USB" in err
