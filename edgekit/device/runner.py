@@ -51,6 +51,7 @@ def _current_or_rebuilt(artifact: Artifact, target, folder: Path, template: str 
             project.manifest["artifact_sha256"] == artifact.sha256
             and project.manifest["template"] == chosen.name
             and project.manifest["template_sha256"] == firmware.template_digest(chosen)
+            and project.manifest["variables"] == firmware.variables(artifact, target, chosen)  # the target may have changed
             and project.elf.is_file()
             and (project.build_dir / "sizes.json").is_file()
         )
