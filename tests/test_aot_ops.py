@@ -72,6 +72,7 @@ CONV_CASES = {
     "saturating-neg-zero-points": dict(saturate=True, in_zp=-128, out_zp=-60),
     "per-tensor-no-bias-batch2": dict(per_channel=False, bias=False, n=2),
     "wide-kernel-even": dict(k=(2, 4), stride=(1, 3), h=5, w=11, act="RELU_N1_TO_1"),
+    "odd-channels-5x5": dict(c=5, oc=7, k=(5, 5), h=6, w=6),
 }
 
 
@@ -125,6 +126,8 @@ FC_CASES = {
     "batch3-no-bias": dict(batch=3, bias=False),
     "saturating": dict(saturate=True, in_zp=127, out_zp=-128),
     "long-depth-relu6": dict(depth=640, units=16, act="RELU6"),
+    "three-units-short-depth": dict(depth=8, units=3),
+    "ragged-blocks": dict(depth=33, units=38, per_channel=True),
 }
 
 

@@ -56,8 +56,17 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
           }
           window = patch;
         }
-        for (oc = 0; oc < out_c; ++oc)
-          acc[oc] = folded_bias[oc] + ek_dot(window, filter + oc * k_pad, k_pad);
+        {
+          const int8_t *rows = filter;
+          for (oc = 0; oc + 4 <= out_c; oc += 4, rows += 4 * (size_t)k_pad) {
+            ek_dot4(window, rows, k_pad, k_pad, acc + oc);
+            acc[oc] += folded_bias[oc];
+            acc[oc + 1] += folded_bias[oc + 1];
+            acc[oc + 2] += folded_bias[oc + 2];
+            acc[oc + 3] += folded_bias[oc + 3];
+          }
+          for (; oc < out_c; ++oc, rows += k_pad) acc[oc] = folded_bias[oc] + ek_dot(window, rows, k_pad);
+        }
         ek_requantize_s8(acc, multiplier, shift, 1, out, out_c, output_offset, act_min, act_max);
       }
     }

@@ -32,8 +32,16 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
     }
     for (o0 = 0; o0 < out_depth; o0 += EK_FC_BLOCK) {
       const int n = out_depth - o0 < EK_FC_BLOCK ? out_depth - o0 : EK_FC_BLOCK;
-      for (o = 0; o < n; ++o)
-        acc[o] = folded_bias[o0 + o] + ek_dot(x, weights + (o0 + o) * k_pad, k_pad);
+      if (n >= 4) {
+        /* whole groups of four; a ragged end recomputes the last four rows */
+        for (o = 0; o < n; o += 4) {
+          const int first = o + 4 <= n ? o : n - 4;
+          ek_dot4(x, weights + (size_t)(o0 + first) * (size_t)k_pad, k_pad, k_pad, acc + first);
+        }
+      } else {
+        for (o = 0; o < n; ++o) acc[o] = ek_dot(x, weights + (size_t)(o0 + o) * (size_t)k_pad, k_pad);
+      }
+      for (o = 0; o < n; ++o) acc[o] += folded_bias[o0 + o];
       ek_requantize_s8(acc, per_channel ? multiplier + o0 : multiplier,
                        per_channel ? shift + o0 : shift, per_channel,
                        output + b * out_depth + o0, n, output_offset, act_min, act_max);
