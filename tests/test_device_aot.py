@@ -60,6 +60,30 @@ def test_aot_firmware_on_qemu_matches_tflm_bit_for_bit(tiny_int8):
     assert 0 < memory["flash_bytes"] < target.flash_bytes
 
 
+def test_a_float_model_runs_on_the_cortex_m7_fpu(tmp_path):
+    # float32 tensors travel as little-endian bytes; the kernels need libm (expf)
+    from ai_edge_litert.interpreter import Interpreter
+    from tinymodels import tiny_float_cnn_bytes
+
+    from edgekit import backends, pipeline, targets
+    from edgekit.backends.base import RunOptions
+
+    model = tmp_path / "tiny_float.tflite"
+    model.write_bytes(tiny_float_cnn_bytes(seed=1))
+    artifact = pipeline.convert(str(model), target="mps2-an500", backend="aot", quantization="none").artifact
+    spec = artifact.inputs[0]
+    x = np.random.default_rng(2).uniform(-1, 1, size=spec.shape).astype(np.float32)
+    litert = Interpreter(model_path=str(model))
+    litert.allocate_tensors()
+    litert.set_tensor(litert.get_input_details()[0]["index"], x)
+    litert.invoke()
+    expected = litert.get_tensor(litert.get_output_details()[0]["index"])
+    with backends.get("aot").load(artifact, targets.get("mps2-an500"), RunOptions()) as runner:
+        y = runner.infer({spec.name: x})[artifact.outputs[0].name]
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_firmware_build_and_predict_from_the_command_line(tiny_int8, tmp_path):
     code, out, err = run_cli("firmware", str(tiny_int8), "--target", "mps2-an386", "--backend", "aot", "--out", str(tmp_path / "fw"), "--build")

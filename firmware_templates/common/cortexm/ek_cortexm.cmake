@@ -30,6 +30,7 @@ function(ek_cortexm_firmware name)
     -T${EK_CORTEXM_DIR}/linker.ld -nostartfiles
     --specs=nano.specs --specs=nosys.specs
     -Wl,--gc-sections -Wl,-Map=${CMAKE_CURRENT_BINARY_DIR}/${name}.map)
+  target_link_libraries(${name} PRIVATE m)  # float kernels call expf, tanhf, ...
   set_target_properties(${name} PROPERTIES LINK_DEPENDS ${EK_CORTEXM_DIR}/linker.ld)
   if(EK_OBJCOPY)
     add_custom_command(TARGET ${name} POST_BUILD
