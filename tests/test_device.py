@@ -321,6 +321,7 @@ def test_a_board_started_by_flash_is_used_through_its_port(standin, an386):
             x = sample(4)
             np.testing.assert_array_equal(runner.infer({"x": x})["y"], reference(x))
             assert runner.device_timing()["instructions"] > 0  # still the emulated board's clock
+            assert runner.memory()["flash_bytes"] > 0  # what a report needs for an MCU
 
 
 def test_flashing_with_no_board_attached_says_so_in_one_line(tmp_path):

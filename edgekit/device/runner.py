@@ -211,23 +211,28 @@ def _open_port(artifact: Artifact, target, port: str) -> Runner:
     device = _connect(port, target)
     firmware_id = artifact.sha256[:16]
     try:
-        device.retries = 1  # the board may run anything: do not insist
+        device.retries, device.timeout = 1, 2.0  # the board may run anything: do not insist
         current = device.hello().firmware_id == firmware_id
     except DeviceError:
         current = False
-    project = None
-    if not current:
-        if firmware.is_emulated(target):
-            device.link.close()
-            raise EdgekitError(
-                f"the emulated board at {port} does not run this model's firmware: "
-                f"start it with `edgekit flash FIRMWARE --target {target.name}`"
-            )
+    finally:
+        device.retries, device.timeout = 5, 5.0
+    if not current and firmware.is_emulated(target):
+        device.link.close()
+        raise EdgekitError(
+            f"the emulated board at {port} does not run this model's firmware: "
+            f"start it with `edgekit flash FIRMWARE --target {target.name}`"
+        )
+    try:
+        # built (or found in the cache) either way: reports need its flash and RAM
         project = firmware_for(artifact, target)
+    except BaseException:
+        device.link.close()
+        raise
+    if not current:
         device.link.close()
         flashers.flash(project.elf, target, port=port)
         device = _connect(port, target, open_timeout=10.0)  # a USB serial port comes back after the reset
-    device.retries = 5
     try:
         _check_model(device, artifact, port)
     except BaseException:
