@@ -317,7 +317,7 @@ def test_a_board_started_by_flash_is_used_through_its_port(standin, an386):
     project = firmware_for(standin, an386)
     with QemuBoard(project.elf, "mps2-an386") as board:
         with open_runner(standin, an386, RunOptions(port=board.url)) as runner:
-            assert runner.name == "device-serial" and runner.device.info.firmware_id == standin.sha256[:16]
+            assert runner.name == "device-qemu" and runner.device.info.firmware_id == standin.sha256[:16]
             x = sample(4)
             np.testing.assert_array_equal(runner.infer({"x": x})["y"], reference(x))
             assert runner.device_timing()["instructions"] > 0  # still the emulated board's clock

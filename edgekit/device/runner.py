@@ -78,7 +78,8 @@ class DeviceRunner(Runner):
     """Runs an artifact on a board through `Device`; owns the QEMU board when there is one."""
 
     def __init__(self, artifact: Artifact, target, device: Device, board=None, project=None):
-        self.name = "device-qemu" if board is not None else "device-serial"
+        self.emulated = board is not None or firmware.is_emulated(target)
+        self.name = "device-qemu" if self.emulated else "device-serial"
         self.artifact = artifact
         self.inputs = list(artifact.inputs)
         self.outputs = list(artifact.outputs)
@@ -86,7 +87,6 @@ class DeviceRunner(Runner):
         self.device = device
         self.board = board
         self.project = project
-        self.emulated = board is not None or firmware.is_emulated(target)
         self._last: InferResult | None = None
 
     def _batch(self, feed: dict[str, np.ndarray]) -> int:
