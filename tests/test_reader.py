@@ -265,6 +265,47 @@ def test_misaligned_vector(int8_bytes):
     rejects(bytes(data), "structure", "shape_signature", "not aligned")
 
 
+def _shared_shape_model(tensors: int, dims: int) -> bytes:
+    """A model whose tensors all point at one shape vector: legal bytes, quadratic work if trusted."""
+    b = flatbuffers.Builder(0)
+    fb.TensorStartShapeVector(b, dims)
+    for _ in range(dims):
+        b.PrependInt32(1)
+    shape = b.EndVector()
+    offsets = []
+    for _ in range(tensors):
+        fb.TensorStart(b)
+        fb.TensorAddShape(b, shape)
+        offsets.append(fb.TensorEnd(b))
+    fb.SubGraphStartTensorsVector(b, tensors)
+    for t in reversed(offsets):
+        b.PrependUOffsetTRelative(t)
+    tensor_vector = b.EndVector()
+    fb.SubGraphStart(b)
+    fb.SubGraphAddTensors(b, tensor_vector)
+    subgraph = fb.SubGraphEnd(b)
+    fb.ModelStartSubgraphsVector(b, 1)
+    b.PrependUOffsetTRelative(subgraph)
+    subgraphs = b.EndVector()
+    fb.BufferStart(b)
+    empty = fb.BufferEnd(b)
+    fb.ModelStartBuffersVector(b, 1)
+    b.PrependUOffsetTRelative(empty)
+    buffers = b.EndVector()
+    fb.ModelStart(b)
+    fb.ModelAddVersion(b, 3)
+    fb.ModelAddSubgraphs(b, subgraphs)
+    fb.ModelAddBuffers(b, buffers)
+    b.Finish(fb.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_vectors_shared_by_many_tables_are_refused():
+    """20000 tensors x one 20000-dim shape would be 4e8 reads from a 320 kB file."""
+    assert len(read_model(_shared_shape_model(10, 4)).tensors) == 10
+    rejects(_shared_shape_model(20000, 20000), "structure", "overlap")
+
+
 def test_schema_version(int8_bytes):
     rejects(mutated(int8_bytes, lambda m: setattr(m, "version", 2)), "schema_version", "version is 2")
 
