@@ -73,55 +73,44 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
   }
 }
 
-/* Depthwise, int8. `acc` is out_c int32 of scratch memory. With
- * depth_multiplier 1 the channel loops are contiguous in input, filter and
- * output; other multipliers map output channel oc to input channel oc / m. */
+/* Depthwise, int8. `acc` is out_c int32 of scratch memory followed by in_c
+ * bytes for a row of the input zero point: a tap outside the image reads that
+ * row, where x + input_offset is 0, which equals the reference's skipping of
+ * the tap, so every pixel runs the same loops with `folded_bias`
+ * (bias + input_offset * sum(w)). With depth_multiplier 1 the channel loops
+ * are contiguous in input, filter and output; other multipliers map output
+ * channel oc to input channel oc / m. */
 EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
-                                    const int32_t *bias, const int32_t *folded_bias,
-                                    const int32_t *multiplier, const int32_t *shift,
-                                    int8_t *output, int32_t *acc, int batches, int in_h,
-                                    int in_w, int in_c, int out_h, int out_w, int out_c,
-                                    int depth_multiplier, int k_h, int k_w, int stride_h,
-                                    int stride_w, int dil_h, int dil_w, int pad_h, int pad_w,
-                                    int32_t input_offset, int32_t output_offset,
+                                    const int32_t *folded_bias, const int32_t *multiplier,
+                                    const int32_t *shift, int8_t *output, int32_t *acc,
+                                    int batches, int in_h, int in_w, int in_c, int out_h,
+                                    int out_w, int out_c, int depth_multiplier, int k_h, int k_w,
+                                    int stride_h, int stride_w, int dil_h, int dil_w, int pad_h,
+                                    int pad_w, int32_t input_offset, int32_t output_offset,
                                     int32_t act_min, int32_t act_max) {
+  int8_t *zero_row = (int8_t *)(acc + out_c);
   int b, oy, ox, c, ky, kx;
+  memset(zero_row, (int8_t)(-input_offset), (size_t)in_c);
   for (b = 0; b < batches; ++b) {
     const int8_t *in_b = input + b * in_h * in_w * in_c;
     for (oy = 0; oy < out_h; ++oy) {
       const int y0 = oy * stride_h - pad_h;
-      int ky0 = 0, ky1 = k_h;
-      while (ky0 < k_h && y0 + dil_h * ky0 < 0) ++ky0;
-      while (ky1 > ky0 && y0 + dil_h * (ky1 - 1) >= in_h) --ky1;
       for (ox = 0; ox < out_w; ++ox) {
         const int x0 = ox * stride_w - pad_w;
-        int kx0 = 0, kx1 = k_w;
         int8_t *out = output + ((b * out_h + oy) * out_w + ox) * out_c;
-        int interior;
-        while (kx0 < k_w && x0 + dil_w * kx0 < 0) ++kx0;
-        while (kx1 > kx0 && x0 + dil_w * (kx1 - 1) >= in_w) --kx1;
-        interior = (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w);
-        if (interior) {
-          for (c = 0; c < out_c; ++c) acc[c] = folded_bias[c];
-        } else {
-          for (c = 0; c < out_c; ++c) acc[c] = bias[c];
-        }
-        for (ky = ky0; ky < ky1; ++ky) {
-          for (kx = kx0; kx < kx1; ++kx) {
-            const int8_t *x = in_b + ((y0 + dil_h * ky) * in_w + (x0 + dil_w * kx)) * in_c;
+        for (c = 0; c < out_c; ++c) acc[c] = folded_bias[c];
+        for (ky = 0; ky < k_h; ++ky) {
+          const int y = y0 + dil_h * ky;
+          for (kx = 0; kx < k_w; ++kx) {
+            const int xx = x0 + dil_w * kx;
+            const int inside = y >= 0 && y < in_h && xx >= 0 && xx < in_w;
+            const int8_t *x = inside ? in_b + (y * in_w + xx) * in_c : zero_row;
             const int8_t *w = filter + (ky * k_w + kx) * out_c;
             if (depth_multiplier == 1) {
-              /* products fit in int16 (|x + offset| <= 255, |w| <= 128): narrow
-               * multiplies the compiler packs twice as densely as int32 ones */
-              if (interior) {
-                for (c = 0; c < out_c; ++c) acc[c] += (int16_t)((int16_t)x[c] * (int16_t)w[c]);
-              } else {
-                for (c = 0; c < out_c; ++c)
-                  acc[c] += (int16_t)((int16_t)(x[c] + input_offset) * (int16_t)w[c]);
-              }
+              /* products fit in int16: narrow multiplies pack twice as densely */
+              for (c = 0; c < out_c; ++c) acc[c] += (int16_t)((int16_t)x[c] * (int16_t)w[c]);
             } else {
-              for (c = 0; c < out_c; ++c)
-                acc[c] += (int32_t)w[c] * ((int32_t)x[c / depth_multiplier] + (interior ? 0 : input_offset));
+              for (c = 0; c < out_c; ++c) acc[c] += (int32_t)w[c] * (int32_t)x[c / depth_multiplier];
             }
           }
         }

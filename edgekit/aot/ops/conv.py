@@ -174,7 +174,7 @@ class _ConvBase(Emitter):
             return 0
         accumulators = 4 * y.shape[3]  # one pixel's int32 accumulators
         if self.depthwise:
-            return accumulators
+            return accumulators + ctx.tensor(node.inputs[0]).shape[3]  # + a row of the zero point
         return accumulators + dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])  # + the patch
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
@@ -214,8 +214,7 @@ class _ConvBase(Emitter):
         shifts = ctx.const_array(shifts, f"{y.name}_shift")
         acc = f"(int32_t *){ctx.scratch(node)}"
         if self.depthwise:
-            bias_array = ctx.const_array(int32_wrap(raw_bias), f"{y.name}_bias")
-            names = [ctx.ptr(x.index), ctx.ptr(w.index), bias_array, folded, mults, shifts, ctx.ptr(y.index), acc]
+            names = [ctx.ptr(x.index), ctx.ptr(w.index), folded, mults, shifts, ctx.ptr(y.index), acc]
             return call("ek_depthwise_conv_s8", *names, *win.args(), *dm, *win.kernel_args(),
                         -x_zp, y_zp, act_min, act_max)  # fmt: skip
         k_pad = dot_length(ctx, k_h * k_w * win.in_c)
