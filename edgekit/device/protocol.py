@@ -131,7 +131,7 @@ class Device:
         self.infer_timeout = infer_timeout
         self.retries = retries
         self.alive = alive
-        self.resends = 0  # frames sent again after damage or silence, over the session
+        self.resends = 0  # frames sent again after damage or silence, since this Device was made
         self._seq = 0
         self._loaded_crc: int | None = None
         self.info: DeviceInfo | None = None

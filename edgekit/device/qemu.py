@@ -24,7 +24,6 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 
 QEMU = "qemu-system-arm"
-NS_PER_INSTRUCTION = 1  # -icount shift=0
 
 _running: weakref.WeakSet = weakref.WeakSet()
 
