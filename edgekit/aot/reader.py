@@ -583,6 +583,8 @@ _ARITY = {
 # Inputs that carry the data (the rest are weights, shapes, axes or paddings), per operator.
 _DATA_INPUTS = {"ADD": (0, 1), "SUB": (0, 1), "MUL": (0, 1)}
 _QUANTIZED_DTYPES = ("int8", "uint8", "int16")
+# Kernels that write another type than they read, besides QUANTIZE and DEQUANTIZE.
+_TYPE_CHANGES = {("SOFTMAX", "int8", "int16")}
 
 
 def check_operator_arity(raw: _RawModel) -> None:
@@ -617,7 +619,7 @@ def check_operator_types(raw: _RawModel) -> None:
             data = [graph.tensors[t] for t in _data_inputs(op)]
             if op.opcode not in ("QUANTIZE", "DEQUANTIZE"):
                 for tensor in data:
-                    if tensor.dtype != out.dtype:
+                    if tensor.dtype != out.dtype and (op.opcode, tensor.dtype, out.dtype) not in _TYPE_CHANGES:
                         _fail("operator_types", raw, f"{label} reads {_tensor_label(graph, tensor.index)} "
                               f"of {tensor.dtype} but writes {out.dtype}")
             checked = data + [out]
