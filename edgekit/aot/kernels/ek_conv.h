@@ -80,6 +80,7 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
  * (bias + input_offset * sum(w)). With depth_multiplier 1 the channel loops
  * are contiguous in input, filter and output; other multipliers map output
  * channel oc to input channel oc / m. */
+#define EK_DW_MAX_TAPS 64
 EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
                                     const int32_t *folded_bias, const int32_t *multiplier,
                                     const int32_t *shift, int8_t *output, int32_t *acc,
@@ -98,18 +99,35 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
       for (ox = 0; ox < out_w; ++ox) {
         const int x0 = ox * stride_w - pad_w;
         int8_t *out = output + ((b * out_h + oy) * out_w + ox) * out_c;
-        for (c = 0; c < out_c; ++c) acc[c] = folded_bias[c];
-        for (ky = 0; ky < k_h; ++ky) {
-          const int y = y0 + dil_h * ky;
-          for (kx = 0; kx < k_w; ++kx) {
-            const int xx = x0 + dil_w * kx;
-            const int inside = y >= 0 && y < in_h && xx >= 0 && xx < in_w;
-            const int8_t *x = inside ? in_b + (y * in_w + xx) * in_c : zero_row;
-            const int8_t *w = filter + (ky * k_w + kx) * out_c;
-            if (depth_multiplier == 1) {
-              /* products fit in int16: narrow multiplies pack twice as densely */
-              for (c = 0; c < out_c; ++c) acc[c] += (int16_t)((int16_t)x[c] * (int16_t)w[c]);
-            } else {
+        if (depth_multiplier == 1 && k_h * k_w <= EK_DW_MAX_TAPS) {
+          /* channels outermost, taps innermost: each accumulator stays in a
+           * register (vector lane) for the whole window */
+          const int8_t *taps[EK_DW_MAX_TAPS];
+          int t;
+          for (ky = 0; ky < k_h; ++ky) {
+            const int y = y0 + dil_h * ky;
+            for (kx = 0; kx < k_w; ++kx) {
+              const int xx = x0 + dil_w * kx;
+              const int inside = y >= 0 && y < in_h && xx >= 0 && xx < in_w;
+              taps[ky * k_w + kx] = inside ? in_b + (y * in_w + xx) * in_c : zero_row;
+            }
+          }
+          for (c = 0; c < out_c; ++c) {
+            int32_t a = folded_bias[c];
+            /* products fit in int16: narrow multiplies pack twice as densely */
+            for (t = 0; t < k_h * k_w; ++t)
+              a += (int16_t)((int16_t)taps[t][c] * (int16_t)filter[t * out_c + c]);
+            acc[c] = a;
+          }
+        } else {
+          for (c = 0; c < out_c; ++c) acc[c] = folded_bias[c];
+          for (ky = 0; ky < k_h; ++ky) {
+            const int y = y0 + dil_h * ky;
+            for (kx = 0; kx < k_w; ++kx) {
+              const int xx = x0 + dil_w * kx;
+              const int inside = y >= 0 && y < in_h && xx >= 0 && xx < in_w;
+              const int8_t *x = inside ? in_b + (y * in_w + xx) * in_c : zero_row;
+              const int8_t *w = filter + (ky * k_w + kx) * out_c;
               for (c = 0; c < out_c; ++c) acc[c] += (int32_t)w[c] * (int32_t)x[c / depth_multiplier];
             }
           }
