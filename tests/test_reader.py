@@ -614,7 +614,7 @@ def test_operator_output_shapes(int8_bytes, change, fragment):  # TFLM trusts th
 @pytest.mark.parametrize("change, check, fragment", [
     (lambda g: setattr(g.tensors[2], "type", fb.TensorType.STRING), "operator_types", "must be int32"),
     (lambda g: setattr(g.tensors[10], "quantization", None), "operator_types", "without quantization"),
-    (lambda g: setattr(g.tensors[13], "type", fb.TensorType.INT16), "operator_types", "writes int16"),
+    (lambda g: setattr(g.tensors[10], "type", fb.TensorType.INT16), "operator_types", "writes int16"),
     (lambda g: setattr(g.operators[5], "inputs", np.array([12, 1], np.int32)), "operator_arity",
      "has 2 inputs, but takes 1"),
 ])
