@@ -44,6 +44,15 @@ def _die_with_parent() -> None:
         pass  # not Linux: atexit and stop() remain
 
 
+def _port_listens(port: int) -> bool:
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    local = f"0100007F:{port:04X}"  # 127.0.0.1 in the kernel's byte order
+    return any(fields[1] == local and fields[3] == "0A" for fields in (line.split() for line in table))  # 0A: LISTEN
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -116,9 +125,10 @@ class QemuBoard:
 
     def _listening(self) -> bool:
         # QEMU says so on stderr before it blocks in accept(); probing with a
-        # connection would consume the one connection wait=on waits for
+        # connection would consume the one connection wait=on waits for, so
+        # otherwise ask the kernel (Linux) whether the port listens
         self._log.seek(0)
-        return b"waiting for connection" in self._log.read()
+        return b"waiting for connection" in self._log.read() or _port_listens(self.port)
 
     def output(self) -> str:
         if self._log is None:
