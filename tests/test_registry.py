@@ -435,6 +435,16 @@ def test_report_metrics_flattens_numeric_leaves():
     assert report_metrics(report) == {"a.b": 1.0, "a.c.d": 2.5, "ok": 0.0, "odd key_": 3.0}
 
 
+def test_an_empty_registry_answers_without_creating_anything(tmp_path):
+    folder = tmp_path / "never-used"
+    empty = Registry(str(folder))
+    assert empty.list_models() == []
+    with pytest.raises(EdgekitError, match="empty"):
+        empty.resolve("anything")
+    assert empty.find_artifact("0" * 64) is None
+    assert not (folder / "mlflow.db").exists()
+
+
 def test_locations(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = locate(str(tmp_path / "reg"))

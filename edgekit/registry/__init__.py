@@ -121,6 +121,8 @@ class Registry:
 
     def _fetch(self, name: str, version: str | None) -> SourceModel:
         """Ask MLflow for a version the store lacks, and download its files into the store."""
+        if not self._location.has_records():
+            self._unknown_model(name)
         self._tracking.prepare()
         with self._store.lock(), self._tracking.guard():
             versions = self._tracking.version_numbers(name)
@@ -159,7 +161,9 @@ class Registry:
         return entry
 
     def _unknown_model(self, name: str):
-        known = set(self._store.model_names()) | set(self._tracking.model_names())
+        known = set(self._store.model_names())
+        if self._location.has_records():
+            known |= set(self._tracking.model_names())
         if not known:
             raise EdgekitError(
                 f"no model '{name}' in registry {self.uri}: it is empty; "
@@ -182,6 +186,10 @@ class Registry:
         """Every version (of `name`, or of all models) as MLflow records it."""
         if name is not None:
             check_name(name)
+        if not self._location.has_records():  # do not create a database just to list nothing
+            if name is not None:
+                self._unknown_model(name)
+            return []
         self._tracking.prepare()
         with self._store.lock(), self._tracking.guard():
             rows = self._tracking.list_versions(name)

@@ -27,6 +27,12 @@ class Location:
     artifact_root: str | None
     store_dir: Path
     embedded: bool
+    #: the embedded registry's sqlite file (None for a remote one)
+    database: Path | None = None
+
+    def has_records(self) -> bool:
+        """False when an embedded registry has no database yet: nothing to ask MLflow then."""
+        return self.database is None or self.database.is_file()
 
 
 def locate(uri: str | None = None) -> Location:
@@ -42,6 +48,7 @@ def locate(uri: str | None = None) -> Location:
             artifact_root=(folder / "mlartifacts").as_uri(),
             store_dir=folder / "store",
             embedded=True,
+            database=database,
         )
     return Location(
         uri=uri,
