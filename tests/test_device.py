@@ -337,3 +337,14 @@ def test_flashing_with_no_board_attached_says_so_in_one_line(tmp_path):
     code, _, err = run_cli("flash", str(elf), "--target", "nucleo-l4r5zi", env={"PATH": f"{fake.parent}:/usr/bin:/bin"})
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "pyocd found no nucleo-l4r5zi board: connect it over USB" in err
+
+
+@needs_qemu
+def test_the_firmware_cache_rebuilds_only_when_something_changed(standin, an386):
+    import dataclasses
+
+    elf = firmware_for(standin, an386).elf
+    built = elf.stat().st_mtime_ns
+    assert firmware_for(standin, an386).elf.stat().st_mtime_ns == built, "an unchanged artifact and target reuse the build"
+    faster = dataclasses.replace(an386, extras={**an386.extras, "uart_baud": 921600})
+    assert firmware_for(standin, faster).elf.stat().st_mtime_ns != built, "a changed target rebuilds"
