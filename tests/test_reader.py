@@ -119,6 +119,21 @@ def test_float_weights_match_the_keras_model(float_bytes):
     np.testing.assert_array_equal(weights.data, dense_kernel.T)
 
 
+def test_dynamic_batch_model_reads(int8_bytes):
+    """Run-time dimensions: the file's shapes are placeholders there, so they are not held to shape rules."""
+    keras = pytest.importorskip("tf_keras", reason="tf-keras not installed")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 2))  # batch size unknown until run time
+    x = keras.layers.Conv2D(3, 3, activation="relu")(inputs)
+    x = keras.layers.Reshape((-1,))(x)
+    outputs = keras.layers.Softmax()(keras.layers.Dense(4)(x))
+    data = tinymodels.to_tflite(keras.Model(inputs, outputs))
+    model = read_model(data)
+    assert "RESHAPE" in model.ops_used() and "FULLY_CONNECTED" in model.ops_used()
+    signature = model.tensor(model.inputs[0]).shape_signature
+    assert signature == (-1, 6, 6, 2) and model.tensor(model.inputs[0]).shape == (1, 6, 6, 2)
+
+
 def test_repacked_model_still_reads(int8_bytes):
     """Sanity of the mutation helpers: an unchanged round trip is accepted."""
     assert read_model(mutated(int8_bytes, lambda m: None)).ops_used() == read_model(int8_bytes).ops_used()

@@ -58,6 +58,7 @@ class Tensor:
     data: np.ndarray | None  # constant data, typed, shaped and read-only; None for activations
     quantization: Quantization | None
     is_variable: bool
+    shape_signature: tuple[int, ...] | None = None  # as stored; -1 marks a run-time dimension
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,11 @@ class _RawTensor:
     sparse: bool
     dtype: str = ""  # set by check_tensor_types
     constant: bool = False  # set by check_buffer_indices
+
+    @property
+    def dynamic(self) -> bool:
+        """Some dimension is only known at run time: `shape` holds a placeholder (usually 1) there."""
+        return self.signature is not None and any(d < 0 for d in self.signature)
 
 
 @dataclass
@@ -755,6 +761,17 @@ def _shape_concat(raw, label, graph, op) -> tuple[int, ...]:
     return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
 
 
+def _check_parameters(raw, label, graph, op) -> None:
+    """The checks of the shape rules that do not depend on shapes."""
+    if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        _expect_positive(raw, label, op.options, "stride_w", "stride_h", "dilation_w_factor",
+                         "dilation_h_factor")
+    elif op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
+        _expect_positive(raw, label, op.options, "stride_w", "stride_h", "filter_width", "filter_height")
+    elif op.opcode == "SOFTMAX":
+        _shape_softmax(raw, label, graph, op)
+
+
 _OUTPUT_SHAPE = {
     "CONV_2D": _shape_conv, "DEPTHWISE_CONV_2D": _shape_depthwise,
     "FULLY_CONNECTED": _shape_fully_connected, "AVERAGE_POOL_2D": _shape_pool,
@@ -785,6 +802,12 @@ def check_operator_shapes(raw: _RawModel) -> None:
                 if math.prod(bias.shape) != channels:
                     _fail("operator_shapes", raw, f"{label} has bias {_tensor_label(graph, bias.index)} "
                           f"of shape {bias.shape} for {channels} output channels")
+            involved = _data_inputs(op) + list(op.outputs)
+            if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+                involved.append(op.inputs[1])
+            if any(graph.tensors[t].dynamic for t in involved):
+                _check_parameters(raw, label, graph, op)  # shapes are placeholders until run time
+                continue
             expected = rule(raw, label, graph, op)
             actual = graph.tensors[op.outputs[0]].shape
             if expected is not None and tuple(expected) != actual:
@@ -831,6 +854,8 @@ def check_reshape(raw: _RawModel) -> None:
             label = _op_label(graph, op)
             if not op.inputs or op.inputs[0] == -1 or len(op.outputs) != 1:
                 _fail("reshape", raw, f"{label} needs one input tensor and one output tensor")
+            if graph.tensors[op.inputs[0]].dynamic:
+                continue  # the input's element count is only known at run time
             count = math.prod(graph.tensors[op.inputs[0]].shape)
             new_shape = _reshape_target(raw, graph, op)
             if new_shape is not None:
@@ -839,7 +864,7 @@ def check_reshape(raw: _RawModel) -> None:
                     _fail("reshape", raw, f"{label} reshapes {count} elements into new shape "
                           f"{tuple(new_shape)} of {math.prod(resolved)} elements")
             output = graph.tensors[op.outputs[0]]
-            if math.prod(output.shape) != count:
+            if not output.dynamic and math.prod(output.shape) != count:
                 _fail("reshape", raw, f"{label} reshapes {count} elements into output "
                       f"{_tensor_label(graph, output.index)} of shape {output.shape}")
 
@@ -929,6 +954,7 @@ def _build_tensor(raw: _RawModel, t: _RawTensor) -> Tensor:
     return Tensor(
         index=t.index, name=t.name, shape=tuple(t.shape), dtype=t.dtype,
         data=_constant_data(raw, t), quantization=quantization, is_variable=t.is_variable,
+        shape_signature=None if t.signature is None else tuple(t.signature),
     )
 
 
