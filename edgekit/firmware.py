@@ -68,6 +68,8 @@ def _load_template(folder: Path) -> Template:
     missing = [key for key in ("name", "backends", "kinds") if key not in spec]
     if missing:
         raise EdgekitError(f"{spec_path}: missing field(s) {', '.join(missing)}")
+    if spec["name"] != folder.name:
+        raise EdgekitError(f"{spec_path}: name '{spec['name']}' differs from its folder '{folder.name}'")
     return Template(
         name=spec["name"],
         path=folder,
