@@ -388,6 +388,21 @@ def test_a_conversion_that_fails_leaves_nothing(registered, registry):
     assert registry.find_artifact(key).path == stored.path
 
 
+def test_a_benchmark_of_an_artifact_from_elsewhere_links_its_conversion(
+    registered, registry, tmp_path, monkeypatch
+):
+    _, (_, source), _ = registered
+    key = hashlib.sha256(b"elsewhere-" + uuid.uuid4().bytes).hexdigest()
+    artifact = registry.store_artifact(*stage_artifact(registry, key, b"elsewhere"), source)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    other = Registry(locate(registry.uri).tracking_uri)  # its store has never seen the artifact
+    run_id = other.log_benchmark({"latency_ms": {"p50": 3.0}}, None, artifact)
+    (conversion,) = runs_tagged(registry, "edgekit.recipe_key", key, "convert")
+    tags = mlflow_client(registry).get_run(run_id).data.tags
+    assert tags["edgekit.conversion_run_id"] == conversion.info.run_id
+    assert "edgekit.model_version" not in tags
+
+
 def test_log_benchmark_writes_metrics_mlflow_returns(registered, registry):
     _, (_, source), _ = registered
     key = hashlib.sha256(b"bench-" + uuid.uuid4().bytes).hexdigest()

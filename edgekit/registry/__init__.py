@@ -291,11 +291,15 @@ class Registry:
         tags: dict[str, str] = _source_tags(source) if source is not None else {}
         if artifact is not None:
             tags = self._conversion_tags(artifact, source)
-            conversion = self._store.conversion_run(artifact.recipe_key)
-            if conversion:
-                tags["edgekit.conversion_run_id"] = conversion
         self._tracking.prepare()
         with self._store.lock(), self._tracking.guard():
+            if artifact is not None:
+                # an artifact folder given by path may come from elsewhere: ask MLflow
+                conversion = self._store.conversion_run(artifact.recipe_key) or (
+                    self._tracking.find_conversion(artifact.recipe_key)
+                )
+                if conversion:
+                    tags["edgekit.conversion_run_id"] = conversion
             return self._tracking.log_benchmark(report, tags, _run_name("bench", source, artifact))
 
 
