@@ -100,8 +100,14 @@ class Metric:
 
     key: str  # dotted path into the report, e.g. "latency_ms.p50"
     label: str
-    unit: str  # "ms", "ips", "bytes", "count", "ratio", "value", "bool", "text"
+    unit: str  # "ms", "ips", "bytes", "count", "ratio", "fraction", "value", "bool", "text"
     lower_is_better: bool | None = True  # None: no direction (text, flags)
+
+    @property
+    def relative(self) -> bool:
+        # a relative change of an error near zero (+6,000,000%) or of a fraction
+        # already in percent says nothing a reader can use: absolute change only
+        return self.unit not in ("value", "fraction", "ratio")
 
     def value(self, report: dict) -> Any:
         node: Any = report
@@ -132,6 +138,8 @@ class Metric:
             return format_bytes(value)
         if self.unit in ("ratio",):
             return f"{value:.4f}"
+        if self.unit == "fraction":
+            return f"{value * 100:.2f}%"
         if self.unit == "count":
             return f"{int(value):,}"
         if self.unit == "value" and abs(value) < 1:
@@ -143,6 +151,8 @@ class Metric:
             return format_bytes(delta, signed=True)
         if self.unit == "ratio":
             return f"{delta:+.4f}"
+        if self.unit == "fraction":
+            return f"{delta * 100:+.2f} pt"
         if self.unit == "count":
             return f"{int(delta):+,}"
         if self.unit == "value" and abs(delta) < 1:
@@ -161,11 +171,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("memory.arena_bytes", "arena", "bytes"),
     Metric("memory.flash_bytes", "flash", "bytes"),
     Metric("memory.ram_bytes", "RAM", "bytes"),
-    Metric("accuracy.value", "accuracy", "ratio", lower_is_better=False),
+    Metric("accuracy.value", "accuracy", "fraction", lower_is_better=False),
     Metric("fidelity.max_abs_err", "max abs error", "value"),
     Metric("fidelity.mean_abs_err", "mean abs error", "value"),
     Metric("fidelity.cosine", "cosine similarity", "ratio", lower_is_better=False),
-    Metric("fidelity.argmax_agreement", "argmax agreement", "ratio", lower_is_better=False),
+    Metric("fidelity.argmax_agreement", "argmax agreement", "fraction", lower_is_better=False),
     Metric("fidelity.bit_exact", "bit exact", "bool", None),
     Metric("fidelity.mismatches", "mismatches", "count"),
     Metric("device.instructions", "device instructions", "count"),
@@ -313,7 +323,7 @@ def _delta(metric: Metric, base: Any, value: Any) -> Delta | None:
     if not metric.numeric or base is None or value is None:
         return None
     absolute = value - base
-    relative = absolute / abs(base) if base != 0 else None
+    relative = absolute / abs(base) if base != 0 and metric.relative else None
     if absolute == 0 or metric.lower_is_better is None:
         better = None
     else:

@@ -88,7 +88,7 @@ def test_table_has_one_column_per_report_with_deltas_against_the_first(tmp_path)
     assert rows["latency p50 (ms)"] == ["0.610", "0.420 (-0.190, -31%)"]
     assert rows["throughput (inf/s)"] == ["1,600", "800.0 (-800.0, -50%)"]
     assert rows["peak RSS"] == ["400 MiB", "40 MiB (-360 MiB, -90%)"]
-    assert rows["accuracy"] == ["0.9000", "0.8800 (-0.0200, -2.2%)"]
+    assert rows["accuracy"] == ["90.00%", "88.00% (-2.00 pt)"]  # fractions change by points
     assert rows["latency measured on"] == ["host", "device"]
     # present in one report only: the other shows a dash, and there is no delta
     assert rows["arena"] == ["-", "24 KiB"]
@@ -116,7 +116,7 @@ def test_optional_parts_may_be_null_or_missing(tmp_path):
     assert rows["model"] == ["kws v2", "m"]
     assert rows["target"] == ["host-cpu", "-"]
     assert rows["latency p50 (ms)"] == ["0.610", "-"]  # a non-number is not shown as one
-    assert rows["accuracy"] == ["0.9000", "-"]
+    assert rows["accuracy"] == ["90.00%", "-"]
     assert rows["cosine similarity"] == ["1.0000", "-"]
 
 
