@@ -8,7 +8,6 @@ back; `device_timing()` is the board's own measure of the last inference.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from pathlib import Path
@@ -20,6 +19,11 @@ from edgekit import firmware
 from edgekit.backends.base import Artifact, RunOptions, Runner
 from edgekit.device.protocol import Device, DeviceError, InferResult
 from edgekit.errors import EdgekitError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; parallel builds of one artifact are then unguarded
+    fcntl = None
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -39,7 +43,8 @@ def firmware_for(artifact: Artifact, target, template: str | None = None) -> fir
     folder.parent.mkdir(parents=True, exist_ok=True)
     # two processes benching the same artifact must not render over each other's build
     with open(folder.parent / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
         return _current_or_rebuilt(artifact, target, folder, template)
 
 
