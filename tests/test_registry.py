@@ -231,6 +231,8 @@ def test_dataset_paths_are_stored_absolute(registry, tmp_path, monkeypatch):
     assert source.dataset == str(tmp_path / "calib.npz")
     with pytest.raises(EdgekitError, match="not found"):
         registry.register(model_file(tmp_path, b"d"), unique("ds"), dataset="missing.npz")
+    with pytest.raises(UnknownChoiceError, match="digits"):
+        registry.register(model_file(tmp_path, b"d"), unique("ds"), dataset="digts")
 
 
 def test_store_artifact_then_cache_hit(registered, registry):

@@ -53,15 +53,19 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
 
 
 def _dataset_value(dataset: str | None) -> str | None:
-    """A built-in data set name stays as it is; a file path is checked and made absolute."""
+    """A built-in data set name stays as it is; an `.npz` path is checked and made absolute."""
     if not dataset:
         return None
+    from edgekit.datasets import BUILTINS  # cheap: loads nothing until a set is used
+
+    if dataset in BUILTINS:
+        return dataset
     path = Path(dataset).expanduser()
-    if path.suffix == ".npz" or os.sep in dataset or path.is_file():
-        if not path.is_file():
-            raise EdgekitError(f"data set file not found: {dataset}")
-        return str(path.resolve())
-    return dataset
+    if path.suffix != ".npz":
+        raise UnknownChoiceError("data set", dataset, [*BUILTINS, "<file>.npz"])
+    if not path.is_file():
+        raise EdgekitError(f"data set file not found: {dataset}")
+    return str(path.resolve())
 
 
 class Registry:
