@@ -333,6 +333,7 @@ class Sizes:
     bss: int
     flash_budget: int | None
     ram_budget: int | None
+    stack_bytes: int | None = None  # reserved above .bss by the linker script, not in ram_bytes
 
     @property
     def flash_bytes(self) -> int:
@@ -357,6 +358,7 @@ class Sizes:
             "ram_bytes": self.ram_bytes,
             "flash_budget": self.flash_budget,
             "ram_budget": self.ram_budget,
+            "stack_bytes": self.stack_bytes,
         }
 
     def summary(self) -> str:
@@ -365,7 +367,8 @@ class Sizes:
 
         return (
             f"flash {part(self.flash_bytes, self.flash_budget)}, RAM {part(self.ram_bytes, self.ram_budget)} "
-            f"(text {self.text:,}, data {self.data:,}, bss {self.bss:,}; the stack is reserved beyond bss)"
+            f"(text {self.text:,}, data {self.data:,}, bss {self.bss:,}"
+            + (f"; plus {self.stack_bytes:,} B of stack)" if self.stack_bytes else ")")
         )
 
 
@@ -451,6 +454,8 @@ def build(project: Project | Path, jobs: int | None = None) -> Sizes:
     else:
         raise EdgekitError(f"{project.path}: template {project.manifest['template']} has no build ({kind}): see its README")
     sizes = elf_sizes(project.elf, target)
+    stack = project.manifest.get("variables", {}).get("stack_bytes")
+    sizes.stack_bytes = int(stack) if stack else None
     if not sizes.fits:
         raise EdgekitError(f"the firmware does not fit {target.name}: {sizes.summary()}")
     (project.build_dir / "sizes.json").write_text(json.dumps(sizes.to_json(), indent=2) + "\n")

@@ -119,6 +119,7 @@ def test_build_reports_sizes_from_the_elf(tmp_path, artifact, an386):
     assert sizes.bss >= INPUT_BYTES + OUTPUT_BYTES + 64  # the protocol's buffers and the activations
     assert sizes.flash_bytes == sizes.text + sizes.data and sizes.fits
     assert sizes.flash_budget == an386.flash_bytes
+    assert sizes.stack_bytes == firmware.DEFAULT_STACK_BYTES and "16,384 B of stack" in sizes.summary()
     # the vector table's first word is the initial stack pointer: the top of the target's RAM
     nm = subprocess.run(["arm-none-eabi-nm", str(project.elf)], capture_output=True, text=True).stdout
     symbols = {parts[2]: int(parts[0], 16) for parts in (line.split() for line in nm.splitlines()) if len(parts) == 3}
