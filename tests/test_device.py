@@ -348,3 +348,20 @@ def test_the_firmware_cache_rebuilds_only_when_something_changed(standin, an386)
     assert firmware_for(standin, an386).elf.stat().st_mtime_ns == built, "an unchanged artifact and target reuse the build"
     faster = dataclasses.replace(an386, extras={**an386.extras, "uart_baud": 921600})
     assert firmware_for(standin, faster).elf.stat().st_mtime_ns != built, "a changed target rebuilds"
+
+
+@needs_qemu
+def test_flash_starts_the_emulated_board_on_the_port_asked_for(standin, an386):
+    from edgekit.device import flashers
+    from edgekit.device.qemu import free_port
+
+    port = free_port()
+    board = flashers.flash(firmware_for(standin, an386).elf, an386, port=f"socket://127.0.0.1:{port}")
+    try:
+        assert board.url == f"socket://127.0.0.1:{port}"
+        with open_runner(standin, an386, RunOptions(port=board.url)) as runner:
+            np.testing.assert_array_equal(runner.infer({"x": sample(2)})["y"], reference(sample(2)))
+    finally:
+        board.stop()
+    with pytest.raises(EdgekitError, match="listens on a TCP port"):
+        flashers.flash(firmware_for(standin, an386).elf, an386, port="/dev/ttyACM0")

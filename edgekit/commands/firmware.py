@@ -54,7 +54,7 @@ def _report_build(project, jobs=None):
 @click.command("flash")
 @click.argument("firmware_path", metavar="FIRMWARE", type=click.Path(exists=True, path_type=Path))
 @click.option("--target", "-t", metavar="TARGET", help="Target name; default: the project's target.")
-@click.option("--port", metavar="PORT", help="The board's serial port (arduino-cli and esptool need it).")
+@click.option("--port", metavar="PORT", help="The board's serial port (arduino-cli, esptool); for QEMU, the TCP port to listen on.")
 def flash_command(firmware_path, target, port):
     """Flash FIRMWARE (a built project folder or an ELF) onto a board, or start it on the emulated board."""
     from edgekit import firmware, targets

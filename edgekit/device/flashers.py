@@ -67,6 +67,16 @@ def flash_command(firmware: Path, target, port: str | None = None) -> list[str]:
     raise EdgekitError(f"target {target.name} names flash tool {tool!r}, which edgekit cannot drive (pyocd, arduino-cli, esptool, qemu)")
 
 
+def _tcp_port(port: str | None) -> int | None:
+    """The emulated board's TCP port from `5555` or `socket://127.0.0.1:5555` (None: any free one)."""
+    if not port:
+        return None
+    text = port.rsplit(":", 1)[-1]
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise EdgekitError(f"--port {port}: the emulated board listens on a TCP port: give e.g. 5555")
+    return int(text)
+
+
 def flash(firmware: Path, target, port: str | None = None):
     """Flash a real board; for an emulated target, start QEMU and return the running QemuBoard."""
     firmware = Path(firmware)
@@ -75,7 +85,7 @@ def flash(firmware: Path, target, port: str | None = None):
     if (target.flash_tool or {}).get("tool") == "qemu":
         from edgekit.device.qemu import QemuBoard
 
-        return QemuBoard(firmware, target.flash_tool["machine"]).start()
+        return QemuBoard(firmware, target.flash_tool["machine"], port=_tcp_port(port)).start()
     cmd = flash_command(firmware, target, port)
     _run(cmd, Path(cmd[0]).name, target, port)
     return None

@@ -74,9 +74,10 @@ def qemu_command(elf: Path, machine: str, port: int) -> list[str]:
 class QemuBoard:
     """One emulated board running `elf`; `url` is its UART for `serial_for_url`."""
 
-    def __init__(self, elf: Path, machine: str):
+    def __init__(self, elf: Path, machine: str, port: int | None = None):
         self.elf = Path(elf)
         self.machine = machine
+        self.fixed_port = port  # None: a free port is chosen
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
         self._log = None
@@ -100,7 +101,7 @@ class QemuBoard:
                 problem = self.problem()
                 if problem:
                     self.stop()
-                    if "in use" in problem and attempt < 2:
+                    if "in use" in problem and attempt < 2 and self.fixed_port is None:
                         break
                     raise EdgekitError(problem)
                 if time.monotonic() > deadline:
@@ -113,7 +114,7 @@ class QemuBoard:
 
     def _launch(self) -> None:
         self._log = tempfile.TemporaryFile()
-        self.port = free_port()
+        self.port = self.fixed_port or free_port()
         self._proc = subprocess.Popen(
             qemu_command(self.elf, self.machine, self.port),
             stdin=subprocess.DEVNULL,
