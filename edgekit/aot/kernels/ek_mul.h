@@ -13,10 +13,15 @@ EK_INLINE void ek_mul_s8(const int8_t *a, int a_stride, const int8_t *b, int b_s
                          int8_t *y, int n, int32_t a_offset, int32_t b_offset,
                          int32_t y_offset, int32_t multiplier, int shift, int32_t act_min,
                          int32_t act_max) {
+  /* Read the multiplier through a volatile: with it a known constant, GCC 12's loop vectorizer
+   * (x86 AVX2) narrows the high half of product * multiplier to 16 bits although it can reach
+   * -2^15 - 1 and below, and outputs saturate the wrong way. One load per call. */
+  const volatile int32_t opaque_multiplier = multiplier;
+  const int32_t m = opaque_multiplier;
   int i;
   for (i = 0; i < n; ++i) {
     const int32_t product = (a_offset + a[i * a_stride]) * (b_offset + b[i * b_stride]);
-    const int32_t out = ek_mbqm(product, multiplier, shift) + y_offset;
+    const int32_t out = ek_mbqm(product, m, shift) + y_offset;
     y[i] = (int8_t)ek_clamp_i32(out, act_min, act_max);
   }
 }
