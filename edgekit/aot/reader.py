@@ -13,6 +13,12 @@ the flatbuffer into plain records, then an ordered list of small checks
 (`CHECKS`), each raising `ModelCheckError` with its own name in `.check`.
 Every subgraph gets the same checks; `Model` exposes subgraph 0, the one
 interpreters run, and counts the others.
+
+Beyond the format, the operators whose options are decoded here (the
+convolution family, pooling, softmax, add/sub/mul, reshape, concatenation,
+pad, the reducers, quantize/dequantize) are held to what their kernels assume
+without checking: arity, types, channel counts, strides, output shapes. Other
+operators get the format, index and dataflow checks only.
 """
 
 from __future__ import annotations
@@ -668,7 +674,8 @@ def _expect_positive(raw, label, options: dict, *names: str) -> None:
             _fail("operator_shapes", raw, f"{label} has {name} {options[name]}: it must be >= 1")
 
 
-def _spatial(raw, label, x, kernel_h, kernel_w, options, dilated: bool) -> tuple[int, int]:
+def _spatial(raw, label, x, kernel_h, kernel_w, options, dilated: bool, static: bool) -> tuple[int, int]:
+    """Output height and width of a window op; (0, 0) when the input's size is known only at run time."""
     _expect_positive(raw, label, options, "stride_w", "stride_h")
     dh = dw = 1
     if dilated:
@@ -676,6 +683,8 @@ def _spatial(raw, label, x, kernel_h, kernel_w, options, dilated: bool) -> tuple
         dh, dw = options["dilation_h_factor"], options["dilation_w_factor"]
     if kernel_h < 1 or kernel_w < 1:
         _fail("operator_shapes", raw, f"{label} has a {kernel_h}x{kernel_w} window: it must be >= 1x1")
+    if not static:
+        return 0, 0
     h = _window_out(x[1], kernel_h, options["stride_h"], dh, options["padding"])
     w = _window_out(x[2], kernel_w, options["stride_w"], dw, options["padding"])
     if h < 1 or w < 1:
@@ -684,30 +693,40 @@ def _spatial(raw, label, x, kernel_h, kernel_w, options, dilated: bool) -> tuple
     return h, w
 
 
-def _shape_conv(raw, label, graph, op) -> tuple[int, ...]:
+# Each rule checks what it can and returns the output shape the inputs give, or
+# None when that cannot be known from the file. `static` is False when some
+# tensor involved has run-time dimensions: the file holds placeholders there,
+# so only channel counts, weights and parameters are checked.
+
+
+def _shape_conv(raw, label, graph, op, static: bool) -> tuple[int, ...]:
     x = _expect_rank(raw, label, graph, op.inputs[0], 4)
     f = _expect_rank(raw, label, graph, op.inputs[1], 4)
     if f[3] < 1 or x[3] % f[3] or f[0] % (x[3] // f[3] or 1):
         _fail("operator_shapes", raw, f"{label} input channels {x[3]} do not fit filter {f}")
-    h, w = _spatial(raw, label, x, f[1], f[2], op.options, dilated=True)
+    h, w = _spatial(raw, label, x, f[1], f[2], op.options, dilated=True, static=static)
     return (x[0], h, w, f[0])
 
 
-def _shape_depthwise(raw, label, graph, op) -> tuple[int, ...]:
+def _shape_depthwise(raw, label, graph, op, static: bool) -> tuple[int, ...]:
     x = _expect_rank(raw, label, graph, op.inputs[0], 4)
     f = _expect_rank(raw, label, graph, op.inputs[1], 4)
     if x[3] < 1 or f[0] != 1 or f[3] != x[3] * op.options["depth_multiplier"]:
         _fail("operator_shapes", raw, f"{label} filter {f} does not fit {x[3]} input channels with "
               f"depth multiplier {op.options['depth_multiplier']}")
-    h, w = _spatial(raw, label, x, f[1], f[2], op.options, dilated=True)
+    h, w = _spatial(raw, label, x, f[1], f[2], op.options, dilated=True, static=static)
     return (x[0], h, w, f[3])
 
 
-def _shape_fully_connected(raw, label, graph, op) -> tuple[int, ...] | None:
+def _shape_fully_connected(raw, label, graph, op, static: bool) -> None:
     weights = _expect_rank(raw, label, graph, op.inputs[1], 2)
-    count = math.prod(graph.tensors[op.inputs[0]].shape)
     units, depth = weights
-    if depth < 1 or count % depth:
+    if depth < 1:
+        _fail("operator_shapes", raw, f"{label} has weights of shape {weights}")
+    if not static:
+        return None
+    count = math.prod(graph.tensors[op.inputs[0]].shape)
+    if count % depth:
         _fail("operator_shapes", raw, f"{label} input of {count} elements does not split into rows of "
               f"weights {weights}")
     out = graph.tensors[op.outputs[0]].shape
@@ -718,14 +737,14 @@ def _shape_fully_connected(raw, label, graph, op) -> tuple[int, ...] | None:
     return None  # keep_num_dims decides the rank: checked above by element count
 
 
-def _shape_pool(raw, label, graph, op) -> tuple[int, ...]:
+def _shape_pool(raw, label, graph, op, static: bool) -> tuple[int, ...]:
     x = _expect_rank(raw, label, graph, op.inputs[0], 4)
     o = op.options
-    h, w = _spatial(raw, label, x, o["filter_height"], o["filter_width"], o, dilated=False)
+    h, w = _spatial(raw, label, x, o["filter_height"], o["filter_width"], o, dilated=False, static=static)
     return (x[0], h, w, x[3])
 
 
-def _shape_softmax(raw, label, graph, op) -> tuple[int, ...]:
+def _shape_softmax(raw, label, graph, op, static: bool) -> tuple[int, ...]:
     beta = op.options["beta"]
     x = graph.tensors[op.inputs[0]]
     if not (math.isfinite(beta) and beta > 0):
@@ -738,11 +757,13 @@ def _shape_softmax(raw, label, graph, op) -> tuple[int, ...]:
     return x.shape
 
 
-def _shape_same(raw, label, graph, op) -> tuple[int, ...]:
+def _shape_same(raw, label, graph, op, static: bool) -> tuple[int, ...]:
     return graph.tensors[op.inputs[0]].shape
 
 
-def _shape_broadcast(raw, label, graph, op) -> tuple[int, ...]:
+def _shape_broadcast(raw, label, graph, op, static: bool) -> tuple[int, ...] | None:
+    if not static:
+        return None
     a, b = (graph.tensors[t].shape for t in op.inputs[:2])
     try:
         return tuple(np.broadcast_shapes(a, b))
@@ -750,26 +771,15 @@ def _shape_broadcast(raw, label, graph, op) -> tuple[int, ...]:
         _fail("operator_shapes", raw, f"{label} cannot broadcast input shapes {a} and {b}")
 
 
-def _shape_concat(raw, label, graph, op) -> tuple[int, ...]:
+def _shape_concat(raw, label, graph, op, static: bool) -> tuple[int, ...]:
     shapes = [graph.tensors[t].shape for t in op.inputs if t != -1]
     rank = len(shapes[0])
     axis = op.options["axis"] + (rank if op.options["axis"] < 0 else 0)
     if not 0 <= axis < rank or any(len(s) != rank for s in shapes):
         _fail("operator_shapes", raw, f"{label} joins shapes {shapes} along axis {op.options['axis']}")
-    if any(s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:] for s in shapes):
+    if static and any(s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:] for s in shapes):
         _fail("operator_shapes", raw, f"{label} joins shapes {shapes} that differ off axis {axis}")
     return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
-
-
-def _check_parameters(raw, label, graph, op) -> None:
-    """The checks of the shape rules that do not depend on shapes."""
-    if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        _expect_positive(raw, label, op.options, "stride_w", "stride_h", "dilation_w_factor",
-                         "dilation_h_factor")
-    elif op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
-        _expect_positive(raw, label, op.options, "stride_w", "stride_h", "filter_width", "filter_height")
-    elif op.opcode == "SOFTMAX":
-        _shape_softmax(raw, label, graph, op)
 
 
 _OUTPUT_SHAPE = {
@@ -793,26 +803,29 @@ def check_operator_shapes(raw: _RawModel) -> None:
                 if 0 in graph.tensors[t].shape:
                     _fail("operator_shapes", raw, f"{label} uses empty {_tensor_label(graph, t)} of "
                           f"shape {graph.tensors[t].shape}")
-            if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and (
-                len(op.inputs) > 2 and op.inputs[2] != -1
-            ):
-                bias = graph.tensors[op.inputs[2]]
-                weights = graph.tensors[op.inputs[1]].shape
-                channels = weights[0] if op.opcode != "DEPTHWISE_CONV_2D" else weights[-1] if weights else 0
-                if math.prod(bias.shape) != channels:
-                    _fail("operator_shapes", raw, f"{label} has bias {_tensor_label(graph, bias.index)} "
-                          f"of shape {bias.shape} for {channels} output channels")
             involved = _data_inputs(op) + list(op.outputs)
             if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
                 involved.append(op.inputs[1])
-            if any(graph.tensors[t].dynamic for t in involved):
-                _check_parameters(raw, label, graph, op)  # shapes are placeholders until run time
-                continue
-            expected = rule(raw, label, graph, op)
+                _check_bias(raw, label, graph, op)
+            static = not any(graph.tensors[t].dynamic for t in involved)
+            expected = rule(raw, label, graph, op, static)
             actual = graph.tensors[op.outputs[0]].shape
-            if expected is not None and tuple(expected) != actual:
+            if static and expected is not None and tuple(expected) != actual:
                 _fail("operator_shapes", raw, f"{label} output {_tensor_label(graph, op.outputs[0])} "
                       f"has shape {actual}, but its inputs give {tuple(expected)}")
+
+
+def _check_bias(raw, label, graph, op) -> None:
+    if len(op.inputs) < 3 or op.inputs[2] == -1:
+        return
+    bias = graph.tensors[op.inputs[2]]
+    weights = graph.tensors[op.inputs[1]].shape
+    if not weights:
+        return  # the rule reports the weights' rank
+    channels = weights[-1] if op.opcode == "DEPTHWISE_CONV_2D" else weights[0]
+    if math.prod(bias.shape) != channels:
+        _fail("operator_shapes", raw, f"{label} has bias {_tensor_label(graph, bias.index)} "
+              f"of shape {bias.shape} for {channels} output channels")
 
 
 def check_dataflow(raw: _RawModel) -> None:
