@@ -193,6 +193,7 @@ def variables(artifact: Artifact, target, template: Template) -> dict[str, str]:
         "core_clock_hz": int(round(target.clock_mhz * 1_000_000)),
         "uart_base": hex(int(target.extras.get("uart_base", 0x40004000))),
         "uart_baud": int(target.extras.get("uart_baud", 115200)),
+        "uart_rx_irq": int(target.extras.get("uart_rx_irq", 0)),  # UART0 RX on the MPS2 boards
         "use_dwt": int(has_dwt),
         "flash_origin": hex(mm["flash_origin"]),
         "flash_bytes": hex(mm["flash_bytes"]),

@@ -6,7 +6,11 @@
  */
 #include <stdint.h>
 
+#include "ek_config.h"
 #include "ek_protocol.h"
+
+/* External interrupts in the table; only the UART's RX is ever enabled. */
+#define EK_IRQ_COUNT 32
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 extern void (*__preinit_array_start[])(void);
@@ -17,6 +21,7 @@ extern void (*__init_array_end[])(void);
 int main(void);
 void Reset_Handler(void);
 void SysTick_Handler(void);
+void ek_uart_rx_irq(void);
 
 #define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
 
@@ -35,7 +40,7 @@ static void UsageFault_Handler(void) { ek_halt("usagefault"); }
 static void Unused_Handler(void) { ek_halt("unexpected exception"); }
 
 __attribute__((used, section(".isr_vector")))
-const void *const ek_vector_table[16] = {
+const void *const ek_vector_table[16 + EK_IRQ_COUNT] = {
     &_estack,
     (const void *)Reset_Handler,
     (const void *)NMI_Handler,
@@ -49,6 +54,7 @@ const void *const ek_vector_table[16] = {
     0,
     (const void *)Unused_Handler, /* PendSV */
     (const void *)SysTick_Handler,
+    [16 + EK_UART_RX_IRQ] = (const void *)ek_uart_rx_irq,
 };
 
 void Reset_Handler(void)

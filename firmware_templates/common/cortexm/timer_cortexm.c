@@ -60,6 +60,16 @@ void ek_timer_restart(void)
 #endif
 }
 
+/* Stop SysTick while the core sleeps between commands: a running timer
+ * would wake it (and QEMU) every period for nothing. ek_timer_restart
+ * starts it again before a timed run. */
+void ek_timer_pause(void)
+{
+#if !EK_USE_DWT
+    SYST_CSR = 0;
+#endif
+}
+
 uint64_t ek_timer_ticks(void)
 {
 #if EK_USE_DWT

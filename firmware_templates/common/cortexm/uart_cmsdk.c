@@ -1,6 +1,8 @@
 /* ek_platform byte pipe over an ARM CMSDK APB UART (the MPS2 boards' UART0).
  * Registers: DATA +0, STATE +4 (bit0 TX full, bit1 RX full), CTRL +8
- * (bit0 TX enable, bit1 RX enable), BAUDDIV +16. Polled, no interrupts. */
+ * (bit0 TX enable, bit1 RX enable, bit3 RX interrupt enable), INTSTATUS/
+ * INTCLEAR +12, BAUDDIV +16. Bytes are polled; the RX interrupt only wakes
+ * the core from WFI while it waits for the host. */
 #include <stdint.h>
 
 #include "ek_config.h"
@@ -10,12 +12,27 @@
 #define UART_DATA UART_REG(0x00u)
 #define UART_STATE UART_REG(0x04u)
 #define UART_CTRL UART_REG(0x08u)
+#define UART_INTCLEAR UART_REG(0x0Cu)
 #define UART_BAUDDIV UART_REG(0x10u)
+#define UART_RX_FULL 0x2u
+#define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
 
 void ek_uart_init(void)
 {
     UART_BAUDDIV = EK_CORE_CLOCK_HZ / EK_UART_BAUD; /* the UART runs off the core clock */
-    UART_CTRL = 0x3u;
+    UART_CTRL = 0x3u | 0x8u;                /* TX, RX, RX interrupt */
+    NVIC_ISER0 = 1u << EK_UART_RX_IRQ;
+}
+
+/* The RX interrupt only ends WFI; acknowledge it, ek_platform_getc reads. */
+void ek_uart_rx_irq(void)
+{
+    UART_INTCLEAR = UART_RX_FULL;
+}
+
+int ek_uart_rx_ready(void)
+{
+    return (UART_STATE & UART_RX_FULL) != 0;
 }
 
 void ek_platform_putc(char c)
@@ -27,7 +44,7 @@ void ek_platform_putc(char c)
 
 int ek_platform_getc(void)
 {
-    if (UART_STATE & 0x2u) {
+    if (UART_STATE & UART_RX_FULL) {
         return (int)(UART_DATA & 0xFFu);
     }
     return -1;
