@@ -626,6 +626,17 @@ def test_operator_output_shapes(int8_bytes, change, fragment):  # TFLM trusts th
     rejects(mutated(int8_bytes, lambda m: change(m.subgraphs[0])), "operator_shapes", fragment)
 
 
+def test_run_time_batch_does_not_excuse_channel_mismatch(int8_bytes):
+    def bad(m):
+        for t in m.subgraphs[0].tensors:  # mark the batch of every activation as known at run time only
+            if m.buffers[t.buffer].data is None:
+                t.shapeSignature = np.array([-1, *t.shape[1:]], dtype=np.int32)
+        m.subgraphs[0].tensors[0].shape = np.array([1, 8, 8, 3], dtype=np.int32)
+        m.subgraphs[0].tensors[0].shapeSignature = np.array([-1, 8, 8, 3], dtype=np.int32)
+
+    rejects(mutated(int8_bytes, bad), "operator_shapes", "input channels 3")
+
+
 @pytest.mark.parametrize("change, check, fragment", [
     (lambda g: setattr(g.tensors[2], "type", fb.TensorType.STRING), "operator_types", "must be int32"),
     (lambda g: setattr(g.tensors[10], "quantization", None), "operator_types", "without quantization"),

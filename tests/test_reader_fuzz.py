@@ -193,10 +193,14 @@ def _set_field(model, choice: int, which: int, value: int) -> None:
         tensor.type = value
     elif choice == 9:
         g.operators.insert(value % (len(g.operators) + 1), g.operators.pop(which % len(g.operators)))
+    elif choice == 10 and tensor.shape is not None and len(tensor.shape):
+        signature = np.array(tensor.shape, dtype=np.int32)  # a run-time dimension: shape is a placeholder
+        signature[value % len(signature)] = -1
+        tensor.shapeSignature = signature
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 100), small_ints), min_size=1, max_size=3))
+@given(st.lists(st.tuples(st.integers(0, 10), st.integers(0, 100), small_ints), min_size=1, max_size=3))
 def test_wrong_fields_are_rejected_or_safe(changes):
     model = fb.ModelT.InitFromPackedBuf(bytearray(base_model()), 0)
     for choice, which, value in changes:
