@@ -210,7 +210,7 @@ def test_qemu_killed_mid_run_is_one_clear_error(standin, an386):
     with open_runner(standin, an386, RunOptions()) as runner:
         x = sample(0)
         x[0, 0] = HANG  # the model spins: QEMU is busy when it dies
-        threading.Timer(0.5, os.kill, args=(runner.board._proc.pid, signal.SIGKILL)).start()
+        threading.Timer(0.5, os.kill, args=(runner.board.pid, signal.SIGKILL)).start()
         started = time.monotonic()
         with pytest.raises(EdgekitError) as error:
             runner.infer({"x": x})

@@ -88,6 +88,10 @@ class QemuBoard:
             raise EdgekitError("the emulated board is not running")
         return f"socket://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, ready_timeout: float = 10.0) -> QemuBoard:
         """Start QEMU and wait until its serial socket listens."""
         if shutil.which(QEMU) is None:
