@@ -6,10 +6,12 @@ import hashlib
 import json
 import math
 import os
+import struct
 import subprocess
 import sys
 import textwrap
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from edgekit.errors import EdgekitError, InvalidModelError, UnknownChoiceError
 from edgekit.models import SourceModel
 from edgekit.registry import Registry, parse_ref
 from edgekit.registry.location import locate
+from edgekit.registry.signatures import check_signature
 from edgekit.registry.tracking import report_metrics
 
 
@@ -28,9 +31,9 @@ def unique(prefix: str = "m") -> str:
 
 
 def model_file(folder: Path, payload: bytes, name: str = "model.tflite") -> Path:
-    """Bytes with a .tflite suffix: the registry only needs detect_format to accept them."""
+    """Not a real model: the registry only reads the FlatBuffer header (identifier, root offset)."""
     path = folder / name
-    path.write_bytes(b"\x1c\x00\x00\x00TFL3" + payload)
+    path.write_bytes(struct.pack("<I", 8) + b"TFL3" + payload.ljust(16, b"\0"))
     return path
 
 
@@ -215,6 +218,36 @@ def test_bad_input_registers_nothing(registry, tmp_path, kind):
         registry.list_models(name)
     assert not (locate(registry.uri).store_dir / "models" / name).exists()
     assert staging_leftovers(registry) == []
+
+
+def corrupt_model(folder: Path, kind: str) -> Path:
+    if kind == "tflite-garbage":
+        (path := folder / "garbage.tflite").write_bytes(b"this is not a flatbuffer at all")
+    elif kind == "tflite-truncated":  # identifier intact, root table beyond the end
+        (path := folder / "cut.tflite").write_bytes(struct.pack("<I", 4096) + b"TFL3" + b"\0" * 100)
+    elif kind == "keras-truncated":
+        whole = folder / "whole.keras"
+        with zipfile.ZipFile(whole, "w") as archive:
+            archive.writestr("config.json", "{}" * 500)
+            archive.writestr("model.weights.h5", b"\0" * 5000)
+        (path := folder / "cut.keras").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    else:  # an .h5 that is not HDF5
+        (path := folder / "model.h5").write_bytes(b"PK\x03\x04 but not hdf5" * 40)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["tflite-garbage", "tflite-truncated", "keras-truncated", "h5-not-hdf5"])
+def test_corrupt_files_are_refused_and_register_nothing(registry, tmp_path, kind):
+    name = unique("corrupt")
+    with pytest.raises(InvalidModelError, match="give the file as saved"):
+        registry.register(corrupt_model(tmp_path, kind), name)
+    assert not (locate(registry.uri).store_dir / "models" / name).exists()
+    assert staging_leftovers(registry) == []
+
+
+def test_real_models_pass_the_signature_checks(mlperf_dir):
+    for model in sorted(mlperf_dir.glob("*.tflite")):
+        check_signature(model, "tflite")
 
 
 @pytest.mark.parametrize("name", ["has space", "slash/name", "-dash-first", "", "x" * 129, "a:1"])

@@ -22,6 +22,7 @@ from edgekit.errors import EdgekitError, UnknownChoiceError
 from edgekit.hashing import sha256_tree
 from edgekit.models import SourceModel, detect_format
 from edgekit.registry.location import Location, locate
+from edgekit.registry.signatures import check_signature
 from edgekit.registry.store import LocalStore, copy_model, discard
 from edgekit.registry.tracking import Tracking
 
@@ -85,6 +86,7 @@ class Registry:
         check_name(name)
         path = Path(path)
         fmt = detect_format(path)
+        check_signature(path, fmt)
         dataset = _dataset_value(dataset)
         staged = self._store.staging_dir()
         try:
