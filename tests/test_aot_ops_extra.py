@@ -415,8 +415,9 @@ def test_logistic_table_matches_tflm_on_every_input(tmp_path):
     assert checked
 
 
-def test_mean_multiplier_folds_count_like_tflm():
-    """1/count folded into (multiplier, shift): the result approximates s_in/(s_out*count)."""
+def test_mean_multiplier_keeps_the_ratio():
+    """1/count folded into (multiplier, shift) still represents s_in / (s_out * count) to ~30 bits
+    and stays in MultiplyByQuantizedMultiplier's domain (exactness: the MEAN cases against TFLM)."""
     from edgekit.aot.ops.mean import mean_multiplier
     from edgekit.aot.quant import quantize_multiplier
 
@@ -425,7 +426,7 @@ def test_mean_multiplier_folds_count_like_tflm():
             m, s = mean_multiplier(*quantize_multiplier(real), count)
             assert 0 <= m < 2**31 and s >= -31
             approx = m * 2.0 ** (s - 31)
-            assert math.isclose(approx, real / count, rel_tol=2 ** -(29 - (count.bit_length() > 31)))
+            assert math.isclose(approx, real / count, rel_tol=2**-28)
 
 
 def test_pad_folding_reproduces_numpy_pad():
@@ -519,7 +520,9 @@ def random_feed(shapes_dtypes, seed: int, count: int = SAMPLES) -> list[np.ndarr
     return feed
 
 
-def check_against_tflm(model: bytes, tmp_path: Path, seed: int = 0, feed=None, litert: bool = True) -> HostBundle:
+def check_against_tflm(
+    model: bytes, tmp_path: Path, seed: int = 0, feed=None, litert: bool = True
+) -> HostBundle:
     """int8: bit-exact with TFLM. float32: bit-identical to TFLM's float kernels and (unless
     `litert` is False) within 1e-5 of LiteRT, relative to the output's largest magnitude."""
     bundle = HostBundle(model, tmp_path)
