@@ -594,6 +594,16 @@ def test_softmax_beta_the_kernel_cannot_use(int8_bytes, beta):  # aborted LiteRT
     rejects(mutated(int8_bytes, bad), "operator_shapes", "operator 5 (SOFTMAX)", "beta")
 
 
+def test_converter_output_with_vanishing_logits_is_refused(int8_bytes):
+    """A real conversion: near-zero dense weights give the softmax an input scale that aborts
+    the TFLite reference and TFLM int8 kernels."""
+    model = tinymodels.tiny_cnn(seed=1)
+    dense = model.get_layer("dense")
+    dense.set_weights([w * 1e-7 for w in dense.get_weights()])
+    data = tinymodels.to_tflite(model, quantize="int8", calibration=tinymodels.calibration_data((8, 8, 1)))
+    rejects(data, "operator_shapes", "(SOFTMAX) has beta 1.0 and input scale")
+
+
 def test_subnormal_quantization_scale(int8_bytes):  # aborted LiteRT's quantized SOFTMAX
     def bad(m):
         m.subgraphs[0].tensors[12].quantization.scale = np.array([1e-45], dtype=np.float32)
