@@ -50,3 +50,22 @@ def test_mlperf_arena_is_no_larger_than_tflm(mlperf_dir):
     for filename, tflm_bytes in tflm.items():
         bundle = compile_model(mlperf_dir / filename)
         assert 0 < bundle.arena_bytes <= tflm_bytes, filename
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("filename", ["ad01_fp32.tflite", "pretrainedResnet.tflite"])
+def test_mlperf_float_model_within_1e5_of_litert(filename, mlperf_dir, tmp_path):
+    """float32: within 1e-5 of LiteRT relative to the output's magnitude.
+
+    (Element by element, an output near zero can differ more: the sums run in
+    another order than XNNPACK's, so cancellation leaves different last bits.)
+    """
+    from tests.test_aot_builder import litert_outputs
+
+    model = (mlperf_dir / filename).read_bytes()
+    bundle, host = compile_and_load(model, tmp_path, name="mlperf_float")
+    rng = np.random.default_rng(7)
+    feeds = [[rng.uniform(-1, 1, size=bundle.inputs[0].shape).astype(np.float32)] for _ in range(20)]
+    for feed, expected in zip(feeds, litert_outputs(model, feeds)):
+        got = host.run(*feed)[0].reshape(expected.shape)
+        assert np.max(np.abs(got - expected)) <= 1e-5 * np.max(np.abs(expected))
