@@ -2,7 +2,10 @@
 
 Every step after training runs the real `edgekit` command, so what the demo
 shows is what a user gets: register -> convert (float, int8) -> bench on the
-test split -> compare. Outputs go to demo-out/.
+test split -> compare; then the microcontroller story: TFLite Micro arrays with
+a measured arena and a fit report, and the model compiled to C, built into
+firmware and benchmarked on the emulated Cortex-M4 (QEMU). Outputs go to
+demo-out/.
 """
 
 from __future__ import annotations
@@ -84,6 +87,18 @@ def main() -> None:
     step("5. compare")
     edgekit("compare", str(float_report), str(int8_report))
     _check_int8_accuracy(float_report, int8_report)
+
+    step("6. microcontroller: int8 for TFLite Micro, with the measured arena and the fit report")
+    edgekit("convert", "mnist-cnn", "--target", "mcu", "--backend", "tflm", "--out", str(OUT / "tflm-nucleo-l4r5zi"))
+
+    step("7. the emulated Cortex-M4 board: compile to C, build the firmware, run it on QEMU")
+    edgekit("firmware", "mnist-cnn", "--target", "mps2-an386", "--backend", "aot", "--out", str(OUT / "fw-mps2-an386"), "--build")
+    board_report = OUT / "mps2-an386-aot.json"
+    edgekit("bench", "mnist-cnn", "--target", "mps2-an386", "--backend", "aot", "--runs", "10", "--warmup", "1",
+            "--out", str(board_report))
+
+    step("8. the host and the board, side by side")
+    edgekit("compare", str(int8_report), str(board_report))
 
 
 def _check_int8_accuracy(float_report: Path, int8_report: Path) -> None:

@@ -30,6 +30,7 @@ _MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".onnx", ".tflite")
 class Conversion:
     artifact: Artifact
     source: SourceModel
+    target: targets.Target
     cached: bool
     calibration: str | None
 
@@ -140,7 +141,7 @@ def convert(
         artifact = _convert_and_store(registry, the_backend, source, recipe, the_target, samples, calibration_name)
     if out is not None:
         export(artifact, Path(out))
-    return Conversion(artifact=artifact, source=source, cached=cached, calibration=calibration_name)
+    return Conversion(artifact, source, the_target, cached, calibration_name)
 
 
 def _convert_and_store(registry, backend, source, recipe, target, samples, calibration_name) -> Artifact:

@@ -19,7 +19,7 @@ def convert_command(model, target, backend, quantize, calibration, out):
     artifact = result.artifact
     how = "cached" if result.cached else "converted"
     click.echo(
-        f"{how} {result.source.ref} for {target} with {artifact.backend} "
+        f"{how} {result.source.ref} for {result.target.name} with {artifact.backend} "
         f"({artifact.recipe['quantization']}): {artifact.path / artifact.primary}"
     )
     for line in artifact.info.get("summary", []):
