@@ -289,6 +289,17 @@ def test_store_artifact_then_cache_hit(registered, registry):
     assert len(runs_tagged(registry, "edgekit.recipe_key", key, "convert")) == 1
 
 
+def test_an_artifact_with_files_deleted_by_hand_is_converted_again(registered, registry):
+    _, (_, source), _ = registered
+    key = hashlib.sha256(b"damaged-" + uuid.uuid4().bytes).hexdigest()
+    stored = registry.store_artifact(*stage_artifact(registry, key, b"original"), source)
+    (stored.path / "model.tflite").unlink()
+    assert registry.find_artifact(key) is None
+    repaired = registry.store_artifact(*stage_artifact(registry, key, b"again"), source)
+    assert (repaired.path / "model.tflite").read_bytes() == b"again"
+    assert registry.find_artifact(key).path == stored.path
+
+
 def test_cache_hit_in_a_fresh_process_needs_no_mlflow(registered, registry):
     name, (first, source), _ = registered
     key = hashlib.sha256(b"fresh-" + uuid.uuid4().bytes).hexdigest()

@@ -266,7 +266,7 @@ class Registry:
         try:
             self._store.record_conversion_run(key, run_id)
             final = self._store.artifact_dir(key)
-            self._store.clear_incomplete(final)
+            self._store.clear_incomplete(key)
             if not self._store.publish(staged, final):
                 raise EdgekitError(f"{final} appeared while the registry lock was held")
         except BaseException:

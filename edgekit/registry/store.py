@@ -149,6 +149,7 @@ class LocalStore:
         return self.root / "artifacts" / recipe_key
 
     def find_artifact(self, recipe_key: str) -> Artifact | None:
+        """The stored artifact, or None; one whose files were deleted by hand counts as absent."""
         folder = self.artifact_dir(recipe_key)
         if not Artifact.is_artifact(folder):
             return None
@@ -158,11 +159,14 @@ class LocalStore:
                 f"{folder} holds recipe {artifact.recipe_key[:12]}, not {recipe_key[:12]}: "
                 "delete that folder to convert again"
             )
+        if not all((folder / name).is_file() for name in artifact.files):
+            return None
         return artifact
 
-    def clear_incomplete(self, folder: Path) -> None:
-        """Remove an artifact folder that lost its manifest (hold the lock)."""
-        if folder.exists() and not Artifact.is_artifact(folder):
+    def clear_incomplete(self, recipe_key: str) -> None:
+        """Remove an artifact folder that lost its manifest or files (hold the lock)."""
+        folder = self.artifact_dir(recipe_key)
+        if folder.exists() and self.find_artifact(recipe_key) is None:
             self._remove(folder)
 
     def conversion_run(self, recipe_key: str) -> str | None:
