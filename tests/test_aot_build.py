@@ -57,6 +57,13 @@ def test_portable_path_has_no_dsp_instructions(mlperf_dir, tmp_path):
     assert not re.search(r"\bsmlad\b", disassembly)
 
 
+@pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc not installed")
+def test_float_bundle_compiles_for_cortex_m4_fpu(mlperf_dir, tmp_path):
+    bundle = compile_model(mlperf_dir / "pretrainedResnet.tflite", name="net", features={"dsp"})
+    _, source = bundle.write(tmp_path)
+    _compile(ARM_GCC, [*CORTEX_M4, *WARNINGS], source)
+
+
 @pytest.mark.skipif(HOST_GCC is None, reason="gcc not installed")
 @pytest.mark.parametrize(
     "filename", [*MLPERF_INT8, "pretrainedResnet.tflite", "ad01_fp32.tflite"]

@@ -1,0 +1,48 @@
+"""The DSP path (SMLAD/SXTB16) on the emulated Cortex-M4 is bit-exact with TFLM.
+
+The aot bundle for a `dsp` target runs inside edgekit's firmware on
+`qemu-system-arm -M mps2-an386`; its outputs must equal the host TFLM
+interpreter's on the same inputs. Skips without the ARM toolchain, cmake or QEMU.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
+
+TOOLS = ("arm-none-eabi-gcc", "cmake", "qemu-system-arm")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        any(shutil.which(t) is None for t in TOOLS),
+        reason=f"needs {', '.join(TOOLS)} to build and emulate the firmware",
+    ),
+]
+
+
+@pytest.mark.parametrize("filename", ["ad01_int8.tflite", "kws_ref_model.tflite"])
+def test_dsp_bundle_on_emulated_cortex_m4_matches_tflm(filename, mlperf_dir):
+    from edgekit import pipeline
+
+    conversion = pipeline.convert(str(mlperf_dir / filename), "mps2-an386", "aot", "int8")
+    artifact = conversion.artifact
+    assert artifact.info["dsp"] is True
+    reference = pipeline.reference_runner(artifact, conversion.source)
+    runner = pipeline.open_runner(artifact, "mps2-an386")
+    try:
+        spec = runner.inputs[0]
+        rng = np.random.default_rng(11)
+        for i in range(6):
+            x = rng.integers(-128, 128, size=spec.shape, dtype=np.int8)
+            if i == 0:
+                x[...] = 127  # saturating input
+            feed = {spec.name: x}
+            ours, theirs = runner.infer(feed), reference.infer(feed)
+            for name, expected in theirs.items():
+                assert np.array_equal(np.asarray(ours[name]).reshape(expected.shape), expected), (i, name)
+    finally:
+        runner.close()
