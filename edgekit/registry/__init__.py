@@ -101,7 +101,8 @@ class Registry:
             self._tracking.prepare()
             with self._store.lock(), self._tracking.guard():
                 version, run_id = self._tracking.register_version(name, files, tags)
-                self._store.write_entry(staged, _entry(name, version, fmt, sha256, dataset, copied.name, run_id))
+                entry = _entry(name, version, fmt, sha256, dataset, copied.name, run_id)
+                self._store.write_entry(staged, entry)
                 self._store.publish_version(staged, name, version)
         except BaseException:
             discard(staged)
@@ -255,9 +256,9 @@ class Registry:
         logged = run_id is None
         downloads = None
         if logged:
-            run_id = self._tracking.log_conversion(
-                staged, artifact.recipe, self._conversion_tags(artifact, source), _run_name("convert", source, artifact)
-            )
+            tags = self._conversion_tags(artifact, source)
+            run_name = _run_name("convert", source, artifact)
+            run_id = self._tracking.log_conversion(staged, artifact.recipe, tags, run_name)
         else:
             downloads = self._store.staging_dir()
             theirs = self._tracking.download_conversion(run_id, downloads)

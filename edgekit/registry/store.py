@@ -129,7 +129,7 @@ class LocalStore:
         final = self.version_dir(name, version)
         self._remove(final)
         if not self.publish(staged, final):
-            raise EdgekitError(f"{final} appeared while the registry lock was held: is the lock file shared?")
+            raise EdgekitError(f"{final} appeared while the registry lock was held")
         return final
 
     def _remove(self, path: Path) -> None:
