@@ -515,6 +515,7 @@ def test_locations(tmp_path, monkeypatch):
     other = locate("http://mlflow.example:5001")
     assert not server.embedded and server.tracking_uri == "http://mlflow.example:5000"
     assert tmp_path / "cache" in server.store_dir.parents and server.store_dir != other.store_dir
+    assert locate("http://mlflow.example:5000/") == server
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("EDGEKIT_REGISTRY")
     assert locate(None).store_dir == tmp_path / ".edgekit" / "store"

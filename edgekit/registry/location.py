@@ -50,6 +50,8 @@ def locate(uri: str | None = None) -> Location:
             embedded=True,
             database=database,
         )
+    if urlparse(uri).scheme in ("http", "https"):
+        uri = uri.rstrip("/")  # one server, one cache folder, however it is spelt
     return Location(
         uri=uri,
         tracking_uri=uri,
