@@ -636,15 +636,41 @@ def test_operator_output_shapes(int8_bytes, change, fragment):  # TFLM trusts th
     rejects(mutated(int8_bytes, lambda m: change(m.subgraphs[0])), "operator_shapes", fragment)
 
 
-def test_run_time_batch_does_not_excuse_channel_mismatch(int8_bytes):
-    def bad(m):
-        for t in m.subgraphs[0].tensors:  # mark the batch of every activation as known at run time only
-            if m.buffers[t.buffer].data is None:
-                t.shapeSignature = np.array([-1, *t.shape[1:]], dtype=np.int32)
-        m.subgraphs[0].tensors[0].shape = np.array([1, 8, 8, 3], dtype=np.int32)
-        m.subgraphs[0].tensors[0].shapeSignature = np.array([-1, 8, 8, 3], dtype=np.int32)
+def _run_time_batch(m):
+    """Mark the batch of every activation as known at run time only, as converters do for batch None."""
+    for t in m.subgraphs[0].tensors:
+        if m.buffers[t.buffer].data is None:
+            t.shapeSignature = np.array([-1, *t.shape[1:]], dtype=np.int32)
 
-    rejects(mutated(int8_bytes, bad), "operator_shapes", "input channels 3")
+
+def _reshape_activation(m, index, shape):
+    t = m.subgraphs[0].tensors[index]
+    t.shape = np.array(shape, dtype=np.int32)
+    t.shapeSignature = np.array([-1, *shape[1:]], dtype=np.int32)
+
+
+def test_run_time_batch_does_not_excuse_wrong_shapes(int8_bytes):
+    assert read_model(mutated(int8_bytes, _run_time_batch)).tensor(0).shape_signature == (-1, 8, 8, 1)
+
+    def channels(m):
+        _run_time_batch(m)
+        _reshape_activation(m, 0, [1, 8, 8, 3])
+
+    rejects(mutated(int8_bytes, channels), "operator_shapes", "input channels 3")
+
+    def spatial(m):  # the pooling output's width is static, so it is still checked
+        _run_time_batch(m)
+        _reshape_activation(m, 10, [1, 4, 2, 8])
+
+    rejects(mutated(int8_bytes, spatial), "operator_shapes", "(AVERAGE_POOL_2D) output tensor 10")
+
+
+def test_shape_disagreeing_with_its_signature(int8_bytes):
+    def bad(m):
+        _run_time_batch(m)
+        m.subgraphs[0].tensors[9].shape = np.array([1, 8, 38, 4], dtype=np.int32)
+
+    rejects(mutated(int8_bytes, bad), "shapes", "tensor 9", "must agree")
 
 
 @pytest.mark.parametrize("change, check, fragment", [

@@ -436,9 +436,12 @@ def check_shapes(raw: _RawModel) -> None:
             label = f"{_where(graph)}{_tensor_label(graph, tensor.index)}"
             if any(d < 0 for d in tensor.shape):
                 _fail("shapes", raw, f"{label} has negative dimensions in its shape {tensor.shape}")
-            if tensor.signature is not None and len(tensor.signature) != len(tensor.shape):
+            if tensor.signature is not None and (
+                len(tensor.signature) != len(tensor.shape)
+                or any(s not in (-1, d) for s, d in zip(tensor.signature, tensor.shape))
+            ):
                 _fail("shapes", raw, f"{label} has shape {tensor.shape} but shape signature "
-                      f"{tensor.signature} of another rank")
+                      f"{tensor.signature}: they must agree except where the signature has -1")
             count = 1
             for d in tensor.shape:
                 count *= d
@@ -807,10 +810,18 @@ def check_operator_shapes(raw: _RawModel) -> None:
             if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
                 involved.append(op.inputs[1])
                 _check_bias(raw, label, graph, op)
-            static = not any(graph.tensors[t].dynamic for t in involved)
+            run_time_dims = {
+                i for t in involved for i, d in enumerate(graph.tensors[t].signature or ()) if d < 0
+            }
+            # A run-time batch alone leaves every other dimension exact, except where FULLY_CONNECTED
+            # folds the batch into its rows.
+            static = not run_time_dims or (run_time_dims == {0} and op.opcode != "FULLY_CONNECTED")
             expected = rule(raw, label, graph, op, static)
             actual = graph.tensors[op.outputs[0]].shape
-            if static and expected is not None and tuple(expected) != actual:
+            skip = 1 if run_time_dims else 0  # compare the batch only when it is known
+            if static and expected is not None and (
+                len(expected) != len(actual) or tuple(expected)[skip:] != actual[skip:]
+            ):
                 _fail("operator_shapes", raw, f"{label} output {_tensor_label(graph, op.outputs[0])} "
                       f"has shape {actual}, but its inputs give {tuple(expected)}")
 
