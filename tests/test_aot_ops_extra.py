@@ -882,3 +882,42 @@ def test_unsupported_variants_are_listed_in_one_error():
                      "LOGISTIC (int8 output zero point other than -128)",
                      "CONCATENATION (fused activation)", "tflm"):  # fmt: skip
         assert expected in message, message
+
+
+# ---- on the emulated Cortex-M4 --------------------------------------------------------------
+
+needs_qemu = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("qemu-system-arm", "arm-none-eabi-gcc", "cmake")),
+    reason="qemu-system-arm, arm-none-eabi-gcc and cmake are needed for the emulated board",
+)
+
+
+@pytest.mark.slow
+@needs_qemu
+@pytest.mark.parametrize("key,quantize,target", [
+    ("se_block", "int8", "mps2-an386"), ("elementwise_mix", "int8", "mps2-an386"),
+    ("logistic_sweep", "int8", "mps2-an386"), ("requantize_concat", "int8", "mps2-an386"),
+    ("se_block", "none", "mps2-an500"),
+])  # fmt: skip
+def test_firmware_on_emulated_cortex_m_matches_tflm(key, quantize, target, tmp_path):
+    """The same bundles cross-compiled, flashed to QEMU and driven over the serial protocol:
+    every output of every sample equals TFLM's (float32: within 1e-5, newlib's expf is not glibc's)."""
+    from edgekit import backends, pipeline, targets
+    from edgekit.backends.base import RunOptions
+
+    model = tmp_path / f"{key}.tflite"
+    model.write_bytes(converted(key, quantize))
+    artifact = pipeline.convert(str(model), target=target, backend="aot", quantization=quantize).artifact
+    shape = MODELS[key][1]
+    xs = int8_inputs(shape, seed=9)[:8] if quantize == "int8" else float_inputs(shape)[:8]
+    reference = tflm_run(model.read_bytes(), [xs])
+    with backends.get("aot").load(artifact, targets.get(target), RunOptions()) as runner:
+        for i, x in enumerate(xs):
+            got = runner.infer({artifact.inputs[0].name: x})
+            for k, spec in enumerate(artifact.outputs):
+                want = reference[k][i].reshape(spec.shape)
+                if quantize == "int8":
+                    np.testing.assert_array_equal(got[spec.name], want, err_msg=f"sample {i} output {k}")
+                else:
+                    np.testing.assert_allclose(got[spec.name], want, rtol=FLOAT_RTOL,
+                                               atol=FLOAT_RTOL * float(np.abs(want).max()))  # fmt: skip
