@@ -25,7 +25,7 @@ def _out_scale(rng, in_scale, w_scale, k, saturate):
 def conv_model(
     *, n=1, h=7, w=6, c=3, oc=4, k=(3, 3), stride=(1, 1), dilation=(1, 1), padding="SAME",
     act="NONE", depthwise=False, mult=1, in_zp=-5, out_zp=3, per_channel=True, saturate=False,
-    dtype=INT8, bias=True, seed=0,
+    dtype=INT8, bias=True, out_scale=None, seed=0,
 ):  # fmt: skip
     rng = np.random.default_rng(seed)
     out_c = c * mult if depthwise else oc
@@ -36,7 +36,8 @@ def conv_model(
     if dtype == INT8:
         in_scale = 0.02
         w_scale = rng.uniform(0.002, 0.02, size=out_c) if per_channel else np.array([0.01])
-        out_scale = _out_scale(rng, in_scale, w_scale, k[0] * k[1] * (1 if depthwise else c), saturate)
+        if out_scale is None:
+            out_scale = _out_scale(rng, in_scale, w_scale, k[0] * k[1] * (1 if depthwise else c), saturate)
         x = b.tensor((n, h, w, c), scale=in_scale, zero_point=in_zp)
         f = b.tensor(fshape, data=rng.integers(-127, 128, size=fshape), scale=w_scale,
                      zero_point=0, axis=3 if depthwise else 0)  # fmt: skip
@@ -73,6 +74,8 @@ CONV_CASES = {
     "per-tensor-no-bias-batch2": dict(per_channel=False, bias=False, n=2),
     "wide-kernel-even": dict(k=(2, 4), stride=(1, 3), h=5, w=11, act="RELU_N1_TO_1"),
     "odd-channels-5x5": dict(c=5, oc=7, k=(5, 5), h=6, w=6),
+    # effective multipliers above 1 (positive shifts): the left-shift path of the requantization
+    "gain-above-one": dict(out_scale=1e-4, in_zp=0, out_zp=0),
 }
 
 
@@ -88,6 +91,7 @@ DW_CASES = {
     "multiplier3-stride2": dict(c=2, mult=3, stride=(2, 2), act="RELU6"),
     "dilation2": dict(c=4, dilation=(2, 2), h=8, w=8),
     "saturating": dict(c=6, saturate=True, in_zp=127, out_zp=-128),
+    "gain-above-one": dict(c=4, out_scale=2e-5, in_zp=0, out_zp=0),
     "per-tensor-5x1": dict(c=7, per_channel=False, k=(5, 1)),
 }
 
@@ -98,7 +102,7 @@ def test_depthwise_conv2d_int8_matches_tflm(case, tmp_path):
 
 
 def fc_model(*, batch=1, depth=20, units=7, in_zp=-7, out_zp=4, per_channel=False, act="NONE",
-             saturate=False, bias=True, dtype=INT8, seed=0):  # fmt: skip
+             saturate=False, bias=True, dtype=INT8, out_scale=None, seed=0):  # fmt: skip
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     if dtype == INT8:
@@ -109,8 +113,9 @@ def fc_model(*, batch=1, depth=20, units=7, in_zp=-7, out_zp=4, per_channel=Fals
                      scale=w_scale, zero_point=0)  # fmt: skip
         bt = b.tensor((units,), "int32", data=rng.integers(-5000, 5000, size=units),
                       scale=in_scale * w_scale) if bias else -1  # fmt: skip
-        y = b.tensor((batch, units), scale=_out_scale(rng, in_scale, w_scale, depth, saturate),
-                     zero_point=out_zp)  # fmt: skip
+        if out_scale is None:
+            out_scale = _out_scale(rng, in_scale, w_scale, depth, saturate)
+        y = b.tensor((batch, units), scale=out_scale, zero_point=out_zp)
     else:
         x = b.tensor((batch, depth), "float32")
         w = b.tensor((units, depth), "float32", data=rng.standard_normal((units, depth)).astype(np.float32))
@@ -128,6 +133,7 @@ FC_CASES = {
     "long-depth-relu6": dict(depth=640, units=16, act="RELU6"),
     "three-units-short-depth": dict(depth=8, units=3),
     "ragged-blocks": dict(depth=33, units=38, per_channel=True),
+    "gain-above-one": dict(out_scale=1e-4, in_zp=0, out_zp=0, bias=False),
 }
 
 

@@ -171,15 +171,19 @@ EK_INLINE void ek_dot4(const int8_t *x, const int8_t *w, int stride, int n, int3
 }
 
 /* out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], mult[i or 0], shift[i or 0]) + offset):
- * one loop over a row of channels, which the compiler vectorizes. */
+ * one loop over a row of channels, which the compiler vectorizes. When the
+ * compiler knows every shift is <= 0 (`right_shifts_only`, a constant in the
+ * call), the left-shift step is dropped (same result, fewer instructions). */
 EK_INLINE void ek_requantize_s8(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
-                                int per_channel, int8_t *out, int n, int32_t offset,
-                                int32_t act_min, int32_t act_max) {
+                                int per_channel, int right_shifts_only, int8_t *out, int n,
+                                int32_t offset, int32_t act_min, int32_t act_max) {
   int i;
   for (i = 0; i < n; ++i) {
     const int q = per_channel ? i : 0;
-    const int32_t v = ek_mbqm(acc[i], multiplier[q], (int)shift[q]) + offset;
-    out[i] = (int8_t)ek_clamp_i32(v, act_min, act_max);
+    const int32_t scaled = right_shifts_only
+                               ? ek_mbqm_smaller_than_one(acc[i], multiplier[q], (int)shift[q])
+                               : ek_mbqm(acc[i], multiplier[q], (int)shift[q]);
+    out[i] = (int8_t)ek_clamp_i32(scaled + offset, act_min, act_max);
   }
 }
 

@@ -23,7 +23,7 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
                           int out_h, int out_w, int out_c, int k_h, int k_w, int k_pad,
                           int stride_h, int stride_w, int dil_h, int dil_w, int pad_h, int pad_w,
                           int32_t input_offset, int32_t output_offset, int32_t act_min,
-                          int32_t act_max) {
+                          int32_t act_max, int right_shifts_only) {
   const int k_len = k_h * k_w * in_c;
   const int in_place = (k_h == 1 && k_w == 1 && pad_h == 0 && pad_w == 0 && k_pad == k_len);
   int b, oy, ox, oc, ky, kx;
@@ -67,7 +67,8 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
           }
           for (; oc < out_c; ++oc, rows += k_pad) acc[oc] = folded_bias[oc] + ek_dot(window, rows, k_pad);
         }
-        ek_requantize_s8(acc, multiplier, shift, 1, out, out_c, output_offset, act_min, act_max);
+        ek_requantize_s8(acc, multiplier, shift, 1, right_shifts_only, out, out_c, output_offset, act_min,
+                         act_max);
       }
     }
   }
@@ -88,7 +89,7 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
                                     int out_w, int out_c, int depth_multiplier, int k_h, int k_w,
                                     int stride_h, int stride_w, int dil_h, int dil_w, int pad_h,
                                     int pad_w, int32_t input_offset, int32_t output_offset,
-                                    int32_t act_min, int32_t act_max) {
+                                    int32_t act_min, int32_t act_max, int right_shifts_only) {
   int8_t *zero_row = (int8_t *)(acc + out_c);
   int b, oy, ox, c, ky, kx;
   memset(zero_row, (int8_t)(-input_offset), (size_t)in_c);
@@ -132,7 +133,8 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
             }
           }
         }
-        ek_requantize_s8(acc, multiplier, shift, 1, out, out_c, output_offset, act_min, act_max);
+        ek_requantize_s8(acc, multiplier, shift, 1, right_shifts_only, out, out_c, output_offset, act_min,
+                         act_max);
       }
     }
   }

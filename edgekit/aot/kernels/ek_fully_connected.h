@@ -20,7 +20,7 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
                                      const int32_t *shift, int8_t *output, int8_t *x_pad,
                                      int batches, int out_depth, int accum_depth, int k_pad,
                                      int per_channel, int32_t output_offset, int32_t act_min,
-                                     int32_t act_max) {
+                                     int32_t act_max, int right_shifts_only) {
   int32_t acc[EK_FC_BLOCK];
   int b, o0, o;
   if (k_pad != accum_depth) memset(x_pad + accum_depth, 0, (size_t)(k_pad - accum_depth));
@@ -43,7 +43,7 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
       }
       for (o = 0; o < n; ++o) acc[o] += folded_bias[o0 + o];
       ek_requantize_s8(acc, per_channel ? multiplier + o0 : multiplier,
-                       per_channel ? shift + o0 : shift, per_channel,
+                       per_channel ? shift + o0 : shift, per_channel, right_shifts_only,
                        output + b * out_depth + o0, n, output_offset, act_min, act_max);
     }
   }

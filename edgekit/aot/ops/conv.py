@@ -210,13 +210,14 @@ class _ConvBase(Emitter):
             )
         else:
             folded = folded_dot_bias(ctx, raw_bias, -x_zp, filt.sum(axis=(1, 2, 3)), y.name)
+        right_shifts_only = int(np.all(shifts <= 0))
         mults = ctx.const_array(mults, f"{y.name}_mult")
         shifts = ctx.const_array(shifts, f"{y.name}_shift")
         acc = f"(int32_t *){ctx.scratch(node)}"
         if self.depthwise:
             names = [ctx.ptr(x.index), ctx.ptr(w.index), folded, mults, shifts, ctx.ptr(y.index), acc]
             return call("ek_depthwise_conv_s8", *names, *win.args(), *dm, *win.kernel_args(),
-                        -x_zp, y_zp, act_min, act_max)  # fmt: skip
+                        -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
         k_pad = dot_length(ctx, k_h * k_w * win.in_c)
         filters = ctx.const_array(padded_rows(w.data, k_pad), f"{y.name}_filter")
         # the window patch sits after the accumulators in the node's scratch
@@ -224,7 +225,7 @@ class _ConvBase(Emitter):
         names = [ctx.ptr(x.index), filters, folded, mults, shifts, ctx.ptr(y.index), acc, patch]
         k_args = win.kernel_args()
         return call("ek_conv_s8", *names, *win.args(), *k_args[:2], k_pad, *k_args[2:],
-                    -x_zp, y_zp, act_min, act_max)  # fmt: skip
+                    -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
 
 
 @register

@@ -92,7 +92,7 @@ class FullyConnected(Emitter):
             ctx.const_array(mults, f"{y.name}_mult"),
             ctx.const_array(shifts, f"{y.name}_shift"),
             ctx.ptr(y.index), x_pad, batches, out_depth, accum_depth, k_pad, int(per_channel),
-            y_zp, act_min, act_max,
+            y_zp, act_min, act_max, int(np.all(shifts <= 0)),
         )  # fmt: skip
 
     def scratch_bytes(self, node: Node, ctx: EmitContext) -> int:
