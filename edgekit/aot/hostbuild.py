@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -34,12 +35,30 @@ def compiler_version(cc: str) -> str:
     return out.stdout.splitlines()[0] if out.returncode == 0 and out.stdout else cc
 
 
+def machine_identity() -> str:
+    """The CPU a -march=native build is for: an artifact folder may move between machines."""
+    flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = line
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()} {flags}"
+
+
 def build_shared_library(source: Path, cflags: tuple[str, ...] = HOST_CFLAGS) -> Path:
-    """Compile `source` (a bundle .c with its .h beside it) into a cached shared library."""
+    """Compile `source` (a bundle .c with its .h beside it) into a cached shared library.
+
+    The cache key covers the sources, the compiler, the flags and this CPU.
+    """
     source = Path(source)
     cc = host_compiler()
     key = hashlib.sha256(
-        source.read_bytes() + source.with_suffix(".h").read_bytes() + " ".join((cc, *cflags)).encode()
+        source.read_bytes()
+        + source.with_suffix(".h").read_bytes()
+        + " ".join((cc, compiler_version(cc), *cflags, machine_identity())).encode()
     ).hexdigest()[:16]
     library = source.parent / f".{source.stem}-{key}.so"
     if library.is_file():
