@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+from functools import cache
 import os
 import platform
 import shutil
@@ -30,11 +31,13 @@ def host_compiler() -> str:
     raise EdgekitError("no C compiler found: install gcc (or set CC) to run aot bundles on the host")
 
 
+@cache
 def compiler_version(cc: str) -> str:
     out = subprocess.run([cc, "--version"], capture_output=True, text=True)
     return out.stdout.splitlines()[0] if out.returncode == 0 and out.stdout else cc
 
 
+@cache
 def machine_identity() -> str:
     """The CPU a -march=native build is for: an artifact folder may move between machines."""
     flags = ""
