@@ -368,6 +368,16 @@ def test_optional_input_minus_one_is_accepted(int8_bytes):
     assert read_model(mutated(int8_bytes, no_bias)).operators[4].inputs[2] == -1
 
 
+def test_names_from_the_file_cannot_break_the_one_line_message(int8_bytes):
+    def bad(m):
+        t = m.subgraphs[0].tensors[2]
+        t.name = "evil\nname" + "x" * 500
+        t.buffer = 999
+
+    err = rejects(mutated(int8_bytes, bad), "buffer_indices", "tensor 2 (evil?namexxx")
+    assert len(str(err)) < 200
+
+
 def test_opcode_index_past_the_opcode_list(int8_bytes):
     def bad(m):
         m.subgraphs[0].operators[1].opcodeIndex = 40

@@ -223,7 +223,13 @@ def _where(graph: _RawSubgraph) -> str:
 
 def _tensor_label(graph: _RawSubgraph, t: int) -> str:
     tensor = graph.tensors[t]
-    return f"tensor {t} ({tensor.name})" if tensor.name else f"tensor {t}"
+    return f"tensor {t} ({_printable(tensor.name)})" if tensor.name else f"tensor {t}"
+
+
+def _printable(text: str, limit: int = 80) -> str:
+    """A name from the file, safe for a one-line message: no control characters, bounded length."""
+    clean = "".join(c if c.isprintable() else "?" for c in text[: limit + 1])
+    return clean if len(clean) <= limit else clean[:limit] + "..."
 
 
 def _op_label(graph: _RawSubgraph, op: _RawOperator) -> str:
@@ -262,11 +268,11 @@ def parse_structure(raw: _RawModel) -> None:
     root = buf.root()
     raw.version = root.scalar(S.MODEL_VERSION, "I", 0, "version")
     raw.description = root.string(S.MODEL_DESCRIPTION, "description") or ""
-    raw.opcodes = [_parse_opcode(t) for t in root.tables(S.MODEL_OPERATOR_CODES, "operator_codes", "operator code") or []]
+    opcodes = root.tables(S.MODEL_OPERATOR_CODES, "operator_codes", "operator code") or []
+    raw.opcodes = [_parse_opcode(t) for t in opcodes]
     raw.buffers = [_parse_buffer(t) for t in root.tables(S.MODEL_BUFFERS, "buffers", "buffer") or []]
-    raw.subgraphs = [
-        _parse_subgraph(i, t) for i, t in enumerate(root.tables(S.MODEL_SUBGRAPHS, "subgraphs", "subgraph") or [])
-    ]
+    subgraphs = root.tables(S.MODEL_SUBGRAPHS, "subgraphs", "subgraph") or []
+    raw.subgraphs = [_parse_subgraph(i, t) for i, t in enumerate(subgraphs)]
 
 
 def _parse_opcode(t: Table) -> _RawOpcode:
@@ -289,15 +295,15 @@ def _parse_buffer(t: Table) -> _RawBuffer:
 
 
 def _parse_subgraph(index: int, t: Table) -> _RawSubgraph:
+    tensors = t.tables(S.SUBGRAPH_TENSORS, "tensors", "tensor") or []
+    operators = t.tables(S.SUBGRAPH_OPERATORS, "operators", "operator") or []
     return _RawSubgraph(
         index=index,
         name=t.string(S.SUBGRAPH_NAME, "name") or "",
-        tensors=[_parse_tensor(i, x) for i, x in enumerate(t.tables(S.SUBGRAPH_TENSORS, "tensors", "tensor") or [])],
+        tensors=[_parse_tensor(i, x) for i, x in enumerate(tensors)],
         inputs=t.scalars(S.SUBGRAPH_INPUTS, "i", "inputs") or (),
         outputs=t.scalars(S.SUBGRAPH_OUTPUTS, "i", "outputs") or (),
-        operators=[
-            _parse_operator(i, x) for i, x in enumerate(t.tables(S.SUBGRAPH_OPERATORS, "operators", "operator") or [])
-        ],
+        operators=[_parse_operator(i, x) for i, x in enumerate(operators)],
     )
 
 
@@ -362,7 +368,9 @@ def check_operator_codes(raw: _RawModel) -> None:
                       f"{op.opcode_index}, but the model has {len(raw.opcodes)} operator codes")
             opcode = raw.opcodes[op.opcode_index]
             name = S.BUILTIN_OPERATORS[opcode.code]
-            op.opcode = f"CUSTOM:{opcode.custom_code or ''}" if opcode.code == S.CUSTOM_CODE else name
+            if opcode.code == S.CUSTOM_CODE:
+                name = f"CUSTOM:{_printable(opcode.custom_code or '')}"
+            op.opcode = name
             op.version = opcode.version
 
 
@@ -634,7 +642,8 @@ def check_operator_types(raw: _RawModel) -> None:
             data = [graph.tensors[t] for t in _data_inputs(op)]
             if op.opcode not in ("QUANTIZE", "DEQUANTIZE"):
                 for tensor in data:
-                    if tensor.dtype != out.dtype and (op.opcode, tensor.dtype, out.dtype) not in _TYPE_CHANGES:
+                    change = (op.opcode, tensor.dtype, out.dtype)
+                    if tensor.dtype != out.dtype and change not in _TYPE_CHANGES:
                         _fail("operator_types", raw, f"{label} reads {_tensor_label(graph, tensor.index)} "
                               f"of {tensor.dtype} but writes {out.dtype}")
             checked = data + [out]
