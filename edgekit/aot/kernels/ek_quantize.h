@@ -11,9 +11,12 @@
 #define EK_QUANTIZE_H
 
 /* std::round for the range that matters before an int8 clamp, without libm:
- * |q| is clamped to 512 first (anything beyond saturates anyway; NaN goes to
- * the low end, as the x86 conversion TFLM relies on yields INT32_MIN). For
- * |q| <= 512, q - trunc(q) is exact, so the tie test is exact. */
+ * |q| is clamped to 512 first, so anything beyond saturates (+inf to 127,
+ * -inf and NaN to -128). Past the int32 range TFLM's own float -> int32 cast
+ * is undefined (x86 yields INT32_MIN and the zero point is added with
+ * wrap-around; Arm saturates, NaN to 0), so only finite inputs below 2^31
+ * after scaling are comparable with it. For |q| <= 512, q - trunc(q) is
+ * exact, so the tie test is exact. */
 EK_INLINE int32_t ek_round_clamped_f32(float q) {
   int32_t t;
   float frac;
