@@ -921,3 +921,26 @@ def test_firmware_on_emulated_cortex_m_matches_tflm(key, quantize, target, tmp_p
                 else:
                     np.testing.assert_allclose(got[spec.name], want, rtol=FLOAT_RTOL,
                                                atol=FLOAT_RTOL * float(np.abs(want).max()))  # fmt: skip
+
+
+@needs_cc
+def test_single_rounding_build_agrees_with_the_python_arithmetic(tmp_path):
+    """For TFLM builds with TFLITE_SINGLE_ROUNDING (not the pip interpreter, which rounds twice):
+    the C kernels and the compile-time Python arithmetic (used for the LOGISTIC table) implement
+    the same MultiplyByQuantizedMultiplier, including on the rounding ties where the two builds
+    differ."""
+    from edgekit.aot.compiler import compile_model
+    from edgekit.aot.ops.logistic import multiply_by_quantized_multiplier
+    from edgekit.aot.quant import quantize_multiplier
+
+    qa, qb, qy = (0.5, -128), (0.5, 127), (1.0, -5)  # multiplier 1/4: many ties
+    model = mul_model((1, 8, 16), (1, 8, 16), qa, qb, qy)
+    host = HostBundle(compile_model(model, name="net", single_rounding=True), tmp_path)
+    feed = random_feed([((1, 8, 16), "int8")] * 2, seed=4, count=20)
+    got = host.run(feed)[0]
+    m, s = quantize_multiplier(qa[0] * qb[0] / qy[0], single_rounding=True)
+    products = (feed[0].astype(np.int64) - qa[1]) * (feed[1].astype(np.int64) - qb[1])
+    expected = np.vectorize(lambda p: multiply_by_quantized_multiplier(int(p), m, s, True))(products) + qy[1]
+    np.testing.assert_array_equal(got, np.clip(expected, -128, 127).reshape(got.shape))
+    doubled = np.vectorize(lambda p: multiply_by_quantized_multiplier(int(p), m, s, False))(products) + qy[1]
+    assert np.any(np.clip(doubled, -128, 127).reshape(got.shape) != got), "no tie told the builds apart"
