@@ -101,6 +101,32 @@ TFLM_M4 = {
 }
 
 
+CORTEX_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+
+
+def measure_m4_object(model_path: Path, workdir: Path) -> dict | None:
+    """text/data/bss of the bundle (DSP path) compiled alone for Cortex-M4 with -O2 -Werror."""
+    import shutil
+    import subprocess
+
+    from edgekit.aot.compiler import compile_model
+
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size")):
+        return None
+    bundle = compile_model(model_path, name="net", features={"dsp"})
+    folder = workdir / f"{model_path.stem}-m4"
+    _, source = bundle.write(folder)
+    obj = folder / "net.o"
+    subprocess.run(
+        ["arm-none-eabi-gcc", *CORTEX_M4, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
+         "-c", str(source), "-o", str(obj)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    out = subprocess.run(["arm-none-eabi-size", str(obj)], check=True, capture_output=True, text=True)
+    text, data, bss = (int(v) for v in out.stdout.splitlines()[1].split()[:3])
+    return {"text": text, "data": data, "bss": bss, "weights": bundle.weights_bytes, "arena": bundle.arena_bytes}
+
+
 def measure_qemu(model_path: Path, workdir: Path) -> dict:
     """The aot firmware on the emulated Cortex-M4 (DSP path) through `edgekit bench`."""
     import json
@@ -146,6 +172,25 @@ def render_qemu(results: list[dict], command: str) -> str:
             f"{'yes' if q['bit_exact'] else 'NO'} ({q['n']} inputs) | {q['flash']:,} | {flash:,} | {q['ram']:,} |"
         )
     del command
+    return "\n".join(lines) + "\n"
+
+
+def render_m4_objects(results: list[dict]) -> str:
+    lines = [
+        "",
+        "The bundle alone for Cortex-M4 (`arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb",
+        "-mfloat-abi=hard -mfpu=fpv4-sp-d16 -std=c99 -O2 -Wall -Wextra -Werror -c`,",
+        "DSP path; `arm-none-eabi-size`): everything is flash, nothing is mutable and",
+        "global; the caller provides the arena.",
+        "",
+        "| model | text (B) | data (B) | bss (B) | of which weights (B) | arena (B) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        m = r["m4"]
+        lines.append(
+            f"| {r['model']} | {m['text']:,} | {m['data']:,} | {m['bss']:,} | {m['weights']:,} | {m['arena']:,} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -211,6 +256,8 @@ def render(results: list[dict], command: str) -> str:
         "weight sizes than the model's.",
     ]
     text = "\n".join(lines) + "\n"
+    if all(r.get("m4") for r in results):
+        text += render_m4_objects(results)
     if all("qemu" in r for r in results):
         text += render_qemu(results, command)
     return text
@@ -241,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"arena aot {r['aot_arena']} B vs tflm {r['tflm_arena']} B",
                 flush=True,
             )
+            r["m4"] = measure_m4_object(args.models / name, Path(tmp))
             if args.qemu:
                 r["qemu"] = measure_qemu(args.models / name, Path(tmp))
                 print(f"  qemu: {r['qemu']}", flush=True)
