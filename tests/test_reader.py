@@ -805,3 +805,70 @@ def test_kws_operator_counts(mlperf_dir):
                       "FULLY_CONNECTED": 1, "SOFTMAX": 1}
     inp = model.tensor(model.inputs[0])
     assert inp.dtype == "int8" and math.prod(inp.shape) == 490
+
+
+# ----------------------------------------------------------------------------- control flow
+
+
+@pytest.fixture(scope="module")
+def control_flow_bytes() -> bytes:
+    """A converted model with WHILE and IF: five subgraphs."""
+    tf = pytest.importorskip("tensorflow", reason="tensorflow not installed")
+
+    class Loop(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32)])
+        def run(self, x):
+            def body(i, x):
+                return i + 1, tf.nn.relu(x * 2.0 - 1.0)
+
+            _, y = tf.while_loop(lambda i, x: i < 3, body, [tf.constant(0), x])
+            z = tf.cond(tf.reduce_sum(y) > 0, lambda: y + 1.0, lambda: y - 1.0)
+            return tf.nn.softmax(z)
+
+    module = Loop()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.run.get_concrete_function()], module)
+    return bytes(converter.convert())
+
+
+def _control_op(m, name: str):
+    return m.subgraphs[0].operators[op_index(m, name)]
+
+
+def test_control_flow_model_reads(control_flow_bytes):
+    model = read_model(control_flow_bytes)
+    assert model.subgraph_count == 5
+    assert {"WHILE", "IF"} <= set(model.ops_used())
+    loop = next(op for op in model.operators if op.opcode == "WHILE")
+    assert set(loop.options) == {"cond_subgraph_index", "body_subgraph_index"}
+    assert all(0 < i < 5 for i in loop.options.values())
+
+
+def test_while_body_index_out_of_range(control_flow_bytes):  # crashed TFLM with SIGSEGV
+    def bad(m):
+        _control_op(m, "WHILE").builtinOptions.bodySubgraphIndex = -1
+
+    rejects(mutated(control_flow_bytes, bad), "subgraph_calls", "(WHILE) has body_subgraph_index -1")
+
+
+def test_subgraphs_calling_each_other_in_a_loop(control_flow_bytes):
+    def bad(m):  # the main graph's IF takes the main graph itself as its then-branch
+        _control_op(m, "IF").builtinOptions.thenSubgraphIndex = 0
+
+    rejects(mutated(control_flow_bytes, bad), "subgraph_calls", "in a loop (0 -> 0)")
+
+
+def test_if_branch_with_other_arity(control_flow_bytes):
+    def bad(m):
+        branch = _control_op(m, "IF").builtinOptions.thenSubgraphIndex
+        m.subgraphs[branch].inputs = m.subgraphs[branch].inputs[:0]
+
+    rejects(mutated(control_flow_bytes, bad), "subgraph_calls", "(IF) passes")
+
+
+def test_call_loops_are_found_at_any_depth():
+    from edgekit.aot.reader import _find_cycle
+
+    assert _find_cycle({0: {1, 2}, 1: {3}, 2: {3}, 3: set()}) is None  # a diamond is no loop
+    assert _find_cycle({0: {1}, 1: {2}, 2: {3}, 3: {1}}) == [1, 2, 3, 1]
+    chain = {i: {i + 1} for i in range(5000)} | {5000: {0}}  # deep: no recursion limit to hit
+    assert len(_find_cycle(chain)) == 5002

@@ -555,7 +555,11 @@ _OPTIONAL_INPUTS = {"CONV_2D": {2}, "FULLY_CONNECTED": {2}}
 # Inputs that may be quantized per channel: the weights and bias of the convolution family.
 _PER_CHANNEL_INPUTS = {"CONV_2D": {1, 2}, "DEPTHWISE_CONV_2D": {1, 2}, "FULLY_CONNECTED": {1, 2}}
 # Operators whose kernels edgekit knows well enough to hold them to the two tables above.
-_KNOWN_OPERATORS = set(S.OPTIONS_TYPE_OF_OPERATOR) - {"DEQUANTIZE"}  # DEQUANTIZE takes per-channel weights
+_KNOWN_OPERATORS = {
+    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D",
+    "SOFTMAX", "ADD", "SUB", "MUL", "RESHAPE", "CONCATENATION", "PAD", "QUANTIZE",
+    "MEAN", "SUM", "REDUCE_PROD", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_ANY", "REDUCE_ALL",
+}  # not DEQUANTIZE: it takes per-channel weights
 
 
 def check_required_inputs(raw: _RawModel) -> None:
@@ -848,6 +852,75 @@ def _check_bias(raw, label, graph, op) -> None:
               f"of shape {bias.shape} for {channels} output channels")
 
 
+# Control-flow operators: the options that name subgraphs, and how their tensor lists must line up.
+_SUBGRAPH_OPTIONS = {
+    "IF": ("then_subgraph_index", "else_subgraph_index"),
+    "WHILE": ("cond_subgraph_index", "body_subgraph_index"),
+    "CALL_ONCE": ("init_subgraph_index",),
+}
+
+
+def check_subgraph_calls(raw: _RawModel) -> None:
+    """IF/WHILE/CALL_ONCE name existing subgraphs, match their inputs and outputs, and never recurse."""
+    count = len(raw.subgraphs)
+    calls: dict[int, set[int]] = {g.index: set() for g in raw.subgraphs}
+    for graph in raw.subgraphs:
+        for op in graph.operators:
+            for option in _SUBGRAPH_OPTIONS.get(op.opcode, ()):
+                target = op.options[option]
+                if not 0 <= target < count:
+                    _fail("subgraph_calls", raw, f"{_op_label(graph, op)} has {option} {target}, but the "
+                          f"model has {count} subgraphs")
+                calls[graph.index].add(target)
+            if op.opcode in _SUBGRAPH_OPTIONS:
+                _check_call_arity(raw, graph, op)
+    cycle = _find_cycle(calls)
+    if cycle is not None:
+        path = " -> ".join(str(g) for g in cycle)
+        _fail("subgraph_calls", raw, f"subgraphs call each other in a loop ({path}): interpreters "
+              "would recurse without end")
+
+
+def _check_call_arity(raw: _RawModel, graph: _RawSubgraph, op: _RawOperator) -> None:
+    label = _op_label(graph, op)
+    sub = {name: raw.subgraphs[op.options[name]] for name in _SUBGRAPH_OPTIONS[op.opcode]}
+    if op.opcode == "WHILE":
+        cond, body = sub["cond_subgraph_index"], sub["body_subgraph_index"]
+        lengths = (len(op.inputs), len(op.outputs), len(cond.inputs), len(body.inputs), len(body.outputs))
+        if len(set(lengths)) != 1:
+            _fail("subgraph_calls", raw, f"{label} carries {len(op.inputs)} inputs and {len(op.outputs)} "
+                  f"outputs, but its cond takes {len(cond.inputs)} and its body takes {len(body.inputs)} "
+                  f"and gives {len(body.outputs)}")
+    elif op.opcode == "IF":
+        for name, branch in sub.items():
+            if len(branch.inputs) != len(op.inputs) - 1 or len(branch.outputs) != len(op.outputs):
+                _fail("subgraph_calls", raw, f"{label} passes {len(op.inputs) - 1} inputs and takes "
+                      f"{len(op.outputs)} outputs, but subgraph {branch.index} ({name}) has "
+                      f"{len(branch.inputs)} and {len(branch.outputs)}")
+
+
+def _find_cycle(calls: dict[int, set[int]]) -> list[int] | None:
+    """A loop in the call graph as a list of subgraphs, or None; iterative, so depth is no concern."""
+    state: dict[int, int] = {}  # 1: on the current path, 2: done
+    for start in calls:
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(sorted(calls[start]))]
+        state[start] = 1
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                return path[path.index(child):] + [child]
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append(iter(sorted(calls[child])))
+    return None
+
+
 def check_dataflow(raw: _RawModel) -> None:
     """Each tensor an operator reads exists by then; no operator overwrites constants, inputs or results."""
     for graph in raw.subgraphs:
@@ -949,6 +1022,7 @@ CHECKS = (
     check_constant_sizes,
     check_quantization,
     check_options,
+    check_subgraph_calls,
     check_required_inputs,
     check_per_channel_use,
     check_dataflow,

@@ -163,6 +163,13 @@ OPTIONS_TABLES = {
     28: OptionsTable("SubOptions", (_ACTIVATION(0), OptionField("pot_scale_int16", 1, "bool", True))),
     38: OptionsTable("DequantizeOptions", ()),
     89: OptionsTable("QuantizeOptions", ()),
+    92: OptionsTable("IfOptions", (
+        OptionField("then_subgraph_index", 0, "i32"), OptionField("else_subgraph_index", 1, "i32"),
+    )),
+    93: OptionsTable("WhileOptions", (
+        OptionField("cond_subgraph_index", 0, "i32"), OptionField("body_subgraph_index", 1, "i32"),
+    )),
+    103: OptionsTable("CallOnceOptions", (OptionField("init_subgraph_index", 0, "i32"),)),
 }
 
 # Builtin operator -> the BuiltinOptions union type its options must have (when present).
@@ -171,5 +178,5 @@ OPTIONS_TYPE_OF_OPERATOR = {
     "AVERAGE_POOL_2D": 5, "MAX_POOL_2D": 5, "L2_POOL_2D": 5, "CONCATENATION": 10,
     "ADD": 11, "SUB": 28, "MUL": 21, "RESHAPE": 17, "PAD": 22, "DEQUANTIZE": 38, "QUANTIZE": 89,
     "MEAN": 27, "SUM": 27, "REDUCE_PROD": 27, "REDUCE_MAX": 27, "REDUCE_MIN": 27,
-    "REDUCE_ANY": 27, "REDUCE_ALL": 27,
+    "REDUCE_ANY": 27, "REDUCE_ALL": 27, "IF": 92, "WHILE": 93, "CALL_ONCE": 103,
 }
