@@ -171,6 +171,26 @@ def requantize_concat():
     return keras.Model(x, [first, second])
 
 
+def mobile_block():
+    """A MobileNet-style block around the operators of this file and the compiler's: PAD before a
+    stride-2 VALID depthwise conv (a pad SAME cannot express, so the converter keeps it), 1x1
+    convs with RELU6, a squeeze-excite gate (MEAN, LOGISTIC, MUL), global MEAN, dense head."""
+    import tensorflow as tf
+
+    keras = _keras()
+    layers = keras.layers
+    x = keras.Input(shape=(9, 9, 4), batch_size=1)
+    h = layers.Conv2D(8, 1, activation="relu6", name="expand")(x)
+    h = layers.ZeroPadding2D(((2, 1), (1, 0)), name="pad")(h)
+    h = layers.DepthwiseConv2D(3, strides=2, padding="valid", activation="relu6", name="dw")(h)
+    gate = layers.Lambda(lambda v: tf.reduce_mean(v, axis=[1, 2], keepdims=True), name="squeeze")(h)
+    gate = layers.Conv2D(8, 1, activation="sigmoid", name="excite")(gate)
+    h = layers.Multiply(name="scale")([h, gate])
+    h = layers.Conv2D(6, 1, name="project")(h)
+    pooled = layers.GlobalAveragePooling2D(name="pool")(h)
+    return keras.Model(x, [layers.Dense(3, name="head")(pooled), h])
+
+
 def logistic_sweep():
     """LOGISTIC on input scales and zero points of several sizes and signs."""
     keras = _keras()
@@ -214,6 +234,7 @@ MODELS = {
     "elementwise_mix": (elementwise_mix, (5, 4, 3), (-1.5, 0.5)),
     "logistic_sweep": (logistic_sweep, (256,), (-0.3, 1.7)),
     "requantize_concat": (requantize_concat, (4, 3), (-1.5, 0.5)),
+    "mobile_block": (mobile_block, (9, 9, 4), (-1.0, 1.5)),
 }
 
 _CACHE: dict = {}
@@ -281,6 +302,9 @@ def test_models_hold_the_ops_under_test():
     assert "PADV2" in [o for o, _ in mix]
     assert [opt.get("axis") for o, opt in mix if o == "CONCATENATION"] == [2]
     assert "QUANTIZE" in [o for o, _ in ops("requantize_concat")]
+    mobile = [o for o, _ in ops("mobile_block")]
+    for op in ("PAD", "DEPTHWISE_CONV_2D", "CONV_2D", "MEAN", "LOGISTIC", "MUL", "FULLY_CONNECTED"):
+        assert op in mobile, mobile
 
 
 # ---- tests: float32 within 1e-5 of LiteRT -------------------------------------------------
