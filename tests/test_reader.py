@@ -872,3 +872,35 @@ def test_call_loops_are_found_at_any_depth():
     assert _find_cycle({0: {1}, 1: {2}, 2: {3}, 3: {1}}) == [1, 2, 3, 1]
     chain = {i: {i + 1} for i in range(5000)} | {5000: {0}}  # deep: no recursion limit to hit
     assert len(_find_cycle(chain)) == 5002
+
+
+def test_control_flow_input_left_empty(control_flow_bytes):  # crashed TFLM and LiteRT with SIGSEGV
+    def bad(m):
+        _control_op(m, "WHILE").inputs[1] = -1
+
+    rejects(mutated(control_flow_bytes, bad), "required_inputs", "(WHILE) leaves its required input 1")
+
+
+def test_control_flow_type_mismatch(control_flow_bytes):  # crashed TFLM with SIGSEGV
+    def bad(m):
+        m.subgraphs[0].tensors[m.subgraphs[0].inputs[0]].type = fb.TensorType.BFLOAT16
+
+    rejects(mutated(control_flow_bytes, bad), "subgraph_calls", "(WHILE) hands tensor", "bfloat16")
+
+
+def test_reducer_axes_of_the_wrong_type(control_flow_bytes):  # crashed TFLM with SIGSEGV
+    def bad(m):
+        axes = _control_op(m, "SUM").inputs[1]
+        m.subgraphs[0].tensors[axes].type = fb.TensorType.STRING
+
+    rejects(mutated(control_flow_bytes, bad), "operator_types", "(SUM) reads its axes", "string")
+
+
+def test_graph_input_with_constant_data(int8_bytes):  # crashed LiteRT with SIGSEGV
+    def bad(m):
+        data = fb.BufferT()
+        data.data = np.zeros(64, dtype=np.uint8)  # (1, 8, 8, 1) int8
+        m.buffers.append(data)
+        m.subgraphs[0].tensors[m.subgraphs[0].inputs[0]].buffer = len(m.buffers) - 1
+
+    rejects(mutated(int8_bytes, bad), "dataflow", "graph input tensor 0", "constant data")

@@ -566,7 +566,7 @@ def check_required_inputs(raw: _RawModel) -> None:
     """Kernels fetch their required inputs without a null check: -1 there crashes them."""
     for graph in raw.subgraphs:
         for op in graph.operators:
-            if op.opcode not in _KNOWN_OPERATORS:
+            if op.opcode not in _KNOWN_OPERATORS and op.opcode not in _SUBGRAPH_OPTIONS:
                 continue
             optional = _OPTIONAL_INPUTS.get(op.opcode, set())
             for position, t in enumerate(op.inputs):
@@ -610,6 +610,11 @@ _ARITY = {
 # Inputs that carry the data (the rest are weights, shapes, axes or paddings), per operator.
 _DATA_INPUTS = {"ADD": (0, 1), "SUB": (0, 1), "MUL": (0, 1)}
 _QUANTIZED_DTYPES = ("int8", "uint8", "int16")
+# Operators whose input 1 holds integers that steer the kernel: what they are.
+_INDEX_INPUT = {
+    "RESHAPE": "new shape", "PAD": "paddings", "MEAN": "axes", "SUM": "axes", "REDUCE_PROD": "axes",
+    "REDUCE_MAX": "axes", "REDUCE_MIN": "axes", "REDUCE_ANY": "axes", "REDUCE_ALL": "axes",
+}
 # Kernels that write another type than they read, besides QUANTIZE and DEQUANTIZE.
 _TYPE_CHANGES = {("SOFTMAX", "int8", "int16")}
 
@@ -658,6 +663,11 @@ def check_operator_types(raw: _RawModel) -> None:
                     if bias.dtype not in ("int32", "int64", "float32"):
                         _fail("operator_types", raw, f"{label} has bias {_tensor_label(graph, bias.index)} "
                               f"of {bias.dtype}: it must be int32, int64 or float32")
+            if op.opcode in _INDEX_INPUT and len(op.inputs) > 1:
+                index = graph.tensors[op.inputs[1]]
+                if index.dtype not in ("int32", "int64"):
+                    _fail("operator_types", raw, f"{label} reads its {_INDEX_INPUT[op.opcode]} from "
+                          f"{_tensor_label(graph, index.index)} of {index.dtype}: it must be int32 or int64")
             if op.opcode == "DEQUANTIZE":
                 checked = data
             elif op.opcode == "QUANTIZE":
@@ -882,6 +892,7 @@ def check_subgraph_calls(raw: _RawModel) -> None:
 
 
 def _check_call_arity(raw: _RawModel, graph: _RawSubgraph, op: _RawOperator) -> None:
+    """Tensor counts and types handed to a called subgraph match what it takes and gives back."""
     label = _op_label(graph, op)
     sub = {name: raw.subgraphs[op.options[name]] for name in _SUBGRAPH_OPTIONS[op.opcode]}
     if op.opcode == "WHILE":
@@ -891,12 +902,28 @@ def _check_call_arity(raw: _RawModel, graph: _RawSubgraph, op: _RawOperator) -> 
             _fail("subgraph_calls", raw, f"{label} carries {len(op.inputs)} inputs and {len(op.outputs)} "
                   f"outputs, but its cond takes {len(cond.inputs)} and its body takes {len(body.inputs)} "
                   f"and gives {len(body.outputs)}")
+        _check_call_types(raw, label, graph, op.inputs, cond, cond.inputs)
+        _check_call_types(raw, label, graph, op.inputs, body, body.inputs)
+        _check_call_types(raw, label, graph, op.outputs, body, body.outputs)
     elif op.opcode == "IF":
         for name, branch in sub.items():
             if len(branch.inputs) != len(op.inputs) - 1 or len(branch.outputs) != len(op.outputs):
                 _fail("subgraph_calls", raw, f"{label} passes {len(op.inputs) - 1} inputs and takes "
                       f"{len(op.outputs)} outputs, but subgraph {branch.index} ({name}) has "
                       f"{len(branch.inputs)} and {len(branch.outputs)}")
+            _check_call_types(raw, label, graph, op.inputs[1:], branch, branch.inputs)
+            _check_call_types(raw, label, graph, op.outputs, branch, branch.outputs)
+        if op.inputs and graph.tensors[op.inputs[0]].dtype != "bool":
+            _fail("subgraph_calls", raw, f"{label} branches on {_tensor_label(graph, op.inputs[0])} of "
+                  f"{graph.tensors[op.inputs[0]].dtype}: it must be bool")
+
+
+def _check_call_types(raw, label, graph, ours, callee: _RawSubgraph, theirs) -> None:
+    for a, b in zip(ours, theirs):
+        if graph.tensors[a].dtype != callee.tensors[b].dtype:
+            _fail("subgraph_calls", raw, f"{label} hands {_tensor_label(graph, a)} of "
+                  f"{graph.tensors[a].dtype} to subgraph {callee.index}, whose "
+                  f"{_tensor_label(callee, b)} is {callee.tensors[b].dtype}")
 
 
 def _find_cycle(calls: dict[int, set[int]]) -> list[int] | None:
@@ -925,6 +952,10 @@ def check_dataflow(raw: _RawModel) -> None:
     """Each tensor an operator reads exists by then; no operator overwrites constants, inputs or results."""
     for graph in raw.subgraphs:
         graph_inputs = set(graph.inputs)
+        for t in graph.inputs:
+            if graph.tensors[t].constant:
+                _fail("dataflow", raw, f"{_where(graph)}graph input {_tensor_label(graph, t)} has "
+                      "constant data: an input is written by the caller")
         available = graph_inputs | {t.index for t in graph.tensors if t.constant or t.is_variable}
         written_by: dict[int, int] = {}
         for op in graph.operators:
@@ -1022,8 +1053,8 @@ CHECKS = (
     check_constant_sizes,
     check_quantization,
     check_options,
-    check_subgraph_calls,
     check_required_inputs,
+    check_subgraph_calls,
     check_per_channel_use,
     check_dataflow,
     check_reshape,
