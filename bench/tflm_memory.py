@@ -1,12 +1,19 @@
 """Arena and flash as edgekit's tflm backend predicts them, beside what TFLM used on a Cortex-M4.
 
     .venv/bin/python bench/tflm_memory.py [MLPERF_DIR]
+    TFLM_DIR=... [TFLM_LIBRARY=...] .venv/bin/python bench/tflm_memory.py --firmware [MLPERF_DIR]
 
 For each int8 MLPerf Tiny model: the arena measured by bisection with the host
 TFLM interpreter (and how long the measurement took), the arena written into
 the firmware (measured + alignment margin), and the flash estimate (model +
 TFLM runtime with CMSIS-NN) next to the figures measured on the emulated
 Cortex-M4 with TFLM + CMSIS-NN (from the models' README). Prints Markdown.
+
+With --firmware (needs TFLM_DIR, qemu-system-arm and arm-none-eabi-gcc): the
+tflm-cmake firmware of each model is built and run on the emulated
+Cortex-M4 (mps2-an386): its flash (text+data), its instructions per
+inference, and whether its outputs equal the host TFLM interpreter's on
+three seeded inputs, next to the README's count for TFLM's reference kernels.
 """
 
 from __future__ import annotations
@@ -42,7 +49,53 @@ def convert(path: Path, target_name: str):
         return result.info, time.perf_counter() - started
 
 
+# instructions per inference of TFLM with reference kernels on the emulated Cortex-M4 (README)
+REFERENCE_INSTRUCTIONS = {
+    "kws_ref_model.tflite": 43_045_360,
+    "pretrainedResnet_quant.tflite": 107_400_200,
+    "ad01_int8.tflite": 1_952_360,
+}
+
+
+def firmware_rows(mlperf: Path) -> None:
+    import os
+
+    import numpy as np
+
+    from edgekit import firmware, pipeline
+    from edgekit.backends.base import RunOptions
+
+    if not os.environ.get("TFLM_DIR"):
+        raise SystemExit("--firmware needs TFLM_DIR (a TensorFlow Lite Micro tree)")
+    backend = backends.get("tflm")
+    board, host_target = targets.get("mps2-an386"), targets.get("nucleo-l4r5zi")
+    print("| model | flash text+data (B) | instructions / inference | TFLM reference kernels (README) "
+          "| ratio | outputs equal host TFLM |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, reference in REFERENCE_INSTRUCTIONS.items():
+        artifact = pipeline.convert(str(mlperf / name), board.name, backend="tflm").artifact
+        host = backend.load(artifact, host_target, RunOptions())
+        with backend.load(artifact, board, RunOptions()) as device:
+            (spec,) = device.inputs
+            pattern = ((np.arange(int(np.prod(spec.shape))) * 7) % 256 - 128).astype(np.int8)
+            device.infer({spec.name: pattern.reshape(spec.shape)})
+            instructions = int(device.device_timing()["instructions"])
+            rng = np.random.default_rng(0)
+            equal = True
+            for _ in range(3):
+                x = rng.integers(-128, 128, size=spec.shape, dtype=np.int8)
+                ours, theirs = device.infer({spec.name: x}), host.infer({spec.name: x})
+                equal &= all(np.array_equal(ours[k], theirs[k]) for k in theirs)
+            sizes = firmware.elf_sizes(device.project.elf)
+        print(f"| {name} | {sizes.text + sizes.data:,} | {instructions:,} | {reference:,} "
+              f"| {instructions / reference:.2f} | {'yes' if equal else 'NO'} |")
+
+
 def main(argv: list[str]) -> int:
+    if "--firmware" in argv:
+        argv = [a for a in argv if a != "--firmware"]
+        firmware_rows(Path(argv[0]) if argv else DEFAULT_MLPERF_DIR)
+        return 0
     mlperf = Path(argv[0]) if argv else DEFAULT_MLPERF_DIR
     print("| model | arena measured (host) | arena in firmware | arena used on Cortex-M4 | host / target "
           "| flash estimate | flash measured | estimate / measured | convert time (s) |")
