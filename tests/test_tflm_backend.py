@@ -246,3 +246,18 @@ def test_kws_on_host_runner_equals_litert(mlperf_dir, tmp_path):
         x = rng.integers(-128, 128, size=spec.shape, dtype=np.int8)
         ours, theirs = runner.infer({spec.name: x}), litert.infer({spec.name: x})
         assert np.argmax(ours["Identity"]) == np.argmax(theirs["Identity"])
+
+
+def test_fit_basis_follows_the_core():
+    from edgekit.tflm.fit import fit_report, kib
+
+    facts = dict(model_bytes=10_000, kernel_count=9, arena_bytes=20_000, io_bytes=100)
+    m4 = fit_report(targets.get("nucleo-l4r5zi"), **facts)
+    xtensa = fit_report(targets.get("esp32-s3"), **facts)
+    assert m4.kernels == "cmsis-nn" and xtensa.kernels == "reference"
+    # two kernels beyond the seven of the measured runtime, 4 KiB each
+    assert m4.runtime_flash_bytes == 105_500 + 512 + 2 * 4096
+    assert xtensa.runtime_flash_bytes == 60_700 + 512 + 2 * 4096
+    assert m4.ram_bytes == 20_000 + 4096 + 100
+    assert [kib(212 * 1024), kib(1536), kib(2 * 1024**2), kib(24 * 1024**3)] == [
+        "212 KiB", "1.5 KiB", "2 MiB", "24 GiB"]

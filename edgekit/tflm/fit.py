@@ -122,7 +122,9 @@ class FitReport:
 
 
 def kib(n: int) -> str:
-    """Bytes as KiB for people: '212 KiB', '1.5 KiB', or MiB from 1 MiB up."""
+    """Bytes for people: '212 KiB', '1.5 KiB', '2 MiB', '24.1 GiB'."""
+    if n >= 1024**3:
+        return f"{n / 1024**3:.3g} GiB"
     if n >= 1024 * 1024:
         return f"{n / (1024 * 1024):.3g} MiB"
     value = n / 1024
@@ -130,8 +132,9 @@ def kib(n: int) -> str:
 
 
 def kernels_for(target: Target) -> str:
-    """The kernels a TFLM build for `target` normally uses: CMSIS-NN where the core has DSP."""
-    return "cmsis-nn" if "dsp" in tuple(target.features) else "reference"
+    """The kernels a TFLM build for `target` normally uses: CMSIS-NN on Arm cores with DSP."""
+    arm_with_dsp = str(target.arch).startswith("armv") and "dsp" in tuple(target.features)
+    return "cmsis-nn" if arm_with_dsp else "reference"
 
 
 def runtime_flash_estimate(kernel_count: int, kernels: str) -> int:
