@@ -296,8 +296,15 @@ def _shared_shape_model(tensors: int, dims: int) -> bytes:
     for t in reversed(offsets):
         b.PrependUOffsetTRelative(t)
     tensor_vector = b.EndVector()
+    io = []
+    for _ in range(2):  # tensor 0 is both the graph input and its output
+        fb.SubGraphStartInputsVector(b, 1)
+        b.PrependInt32(0)
+        io.append(b.EndVector())
     fb.SubGraphStart(b)
     fb.SubGraphAddTensors(b, tensor_vector)
+    fb.SubGraphAddInputs(b, io[0])
+    fb.SubGraphAddOutputs(b, io[1])
     subgraph = fb.SubGraphEnd(b)
     fb.ModelStartSubgraphsVector(b, 1)
     b.PrependUOffsetTRelative(subgraph)
@@ -326,7 +333,14 @@ def test_schema_version(int8_bytes):
 
 
 def test_no_subgraph(int8_bytes):
-    rejects(mutated(int8_bytes, lambda m: setattr(m, "subgraphs", [])), "subgraphs")
+    rejects(mutated(int8_bytes, lambda m: setattr(m, "subgraphs", [])), "subgraphs", "no subgraph")
+
+
+def test_no_outputs(int8_bytes):
+    def bad(m):
+        m.subgraphs[0].outputs = np.array([], dtype=np.int32)
+
+    rejects(mutated(int8_bytes, bad), "subgraphs", "no outputs")
 
 
 # ----------------------------------------------------------------------------- indices

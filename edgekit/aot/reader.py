@@ -354,6 +354,8 @@ def check_schema_version(raw: _RawModel) -> None:
 def check_subgraphs(raw: _RawModel) -> None:
     if not raw.subgraphs:
         _fail("subgraphs", raw, "the model has no subgraph: there is nothing to run")
+    if not raw.subgraphs[0].outputs:
+        _fail("subgraphs", raw, "the model has no outputs: there is nothing to compute")
 
 
 def check_operator_codes(raw: _RawModel) -> None:
