@@ -30,6 +30,7 @@ What the number means on the target:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -39,7 +40,7 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, MissingDependencyError
 
 ALIGNMENT = 16
 _START = 16 * 1024
@@ -78,6 +79,8 @@ def measure_arena(model_path: Path) -> ArenaMeasurement:
     gets a fresh child.
     """
     model_path = Path(model_path)
+    if importlib.util.find_spec("tflite_micro") is None:  # the child would only fail on it
+        raise MissingDependencyError("tflite_micro", "tflm")
     with _ProbeWorker(model_path) as worker:
         low, high = 0, _START  # once a working size is known: low fails, high works
         while not worker.works(high):
