@@ -170,6 +170,61 @@ EK_INLINE void ek_dot4(const int8_t *x, const int8_t *w, int stride, int n, int3
   out[3] = a3;
 }
 
+/* Two inputs against two rows: out0[j] = ek_dot(x0, wj, n), out1[j] = ek_dot(x1, wj, n).
+ * On the DSP path each unpacked word of input and of weights feeds two SMLADs
+ * (the 2x2 blocking CMSIS-NN uses), a quarter fewer instructions per MAC than
+ * ek_dot4. */
+EK_INLINE void ek_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1,
+                         int n, int32_t *out0, int32_t *out1) {
+  int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+  int i = 0;
+#if EK_USE_DSP
+  for (; i + 4 <= n; i += 4) {
+    uint32_t v;
+    int32_t x0e, x0o, x1e, x1o, we, wo;
+    memcpy(&v, x0 + i, 4);
+    x0e = __sxtb16(v);
+    x0o = __sxtb16((v >> 8) | (v << 24));
+    memcpy(&v, x1 + i, 4);
+    x1e = __sxtb16(v);
+    x1o = __sxtb16((v >> 8) | (v << 24));
+    memcpy(&v, w0 + i, 4);
+    we = __sxtb16(v);
+    wo = __sxtb16((v >> 8) | (v << 24));
+    a00 = __smlad(x0e, we, a00);
+    a00 = __smlad(x0o, wo, a00);
+    a10 = __smlad(x1e, we, a10);
+    a10 = __smlad(x1o, wo, a10);
+    memcpy(&v, w1 + i, 4);
+    we = __sxtb16(v);
+    wo = __sxtb16((v >> 8) | (v << 24));
+    a01 = __smlad(x0e, we, a01);
+    a01 = __smlad(x0o, wo, a01);
+    a11 = __smlad(x1e, we, a11);
+    a11 = __smlad(x1o, wo, a11);
+  }
+  for (; i < n; ++i) {
+    a00 += (int32_t)x0[i] * w0[i];
+    a01 += (int32_t)x0[i] * w1[i];
+    a10 += (int32_t)x1[i] * w0[i];
+    a11 += (int32_t)x1[i] * w1[i];
+  }
+#else
+  for (; i < n; ++i) {
+    const int32_t u0 = (int32_t)(uint8_t)((uint8_t)x0[i] ^ 0x80u);
+    const int32_t u1 = (int32_t)(uint8_t)((uint8_t)x1[i] ^ 0x80u);
+    a00 += u0 * w0[i];
+    a01 += u0 * w1[i];
+    a10 += u1 * w0[i];
+    a11 += u1 * w1[i];
+  }
+#endif
+  out0[0] = a00;
+  out0[1] = a01;
+  out1[0] = a10;
+  out1[1] = a11;
+}
+
 /* out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], mult[i or 0], shift[i or 0]) + offset):
  * one loop over a row of channels, which the compiler vectorizes. When the
  * compiler knows every shift is <= 0 (`right_shifts_only`, a constant in the

@@ -8,15 +8,45 @@
 #ifndef EK_CONV_H
 #define EK_CONV_H
 
-/* `acc` is out_c int32 of scratch memory (one pixel's accumulators, requantized
- * together in one vectorizable loop); `patch` is k_pad bytes of scratch. Each
- * window is gathered into `patch` with taps outside the image set to the
- * input zero point, where x + input_offset is 0: exactly the reference's
- * skipping of those taps, and every pixel becomes one contiguous dot product.
+/* The window of output pixel `q` (batch-major): a pointer into the input for a
+ * 1x1 window read in place, else `patch` filled with the window's taps, taps
+ * outside the image set to the input zero point (where x + input_offset is 0:
+ * exactly the reference's skipping of those taps). */
+EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int in_place, int q,
+                                       int in_h, int in_w, int in_c, int out_h, int out_w,
+                                       int k_h, int k_w, int stride_h, int stride_w, int dil_h,
+                                       int dil_w, int pad_h, int pad_w, int32_t input_offset) {
+  const int b = q / (out_h * out_w), r = q % (out_h * out_w);
+  const int y0 = (r / out_w) * stride_h - pad_h, x0 = (r % out_w) * stride_w - pad_w;
+  const int8_t *in_b = input + b * in_h * in_w * in_c;
+  int ky, kx;
+  if (in_place) return in_b + (y0 * in_w + x0) * in_c;
+  for (ky = 0; ky < k_h; ++ky) {
+    const int y = y0 + dil_h * ky;
+    int8_t *dst = patch + ky * k_w * in_c;
+    if (y < 0 || y >= in_h) {
+      memset(dst, (int8_t)(-input_offset), (size_t)(k_w * in_c));
+      continue;
+    }
+    for (kx = 0; kx < k_w; ++kx) {
+      const int x = x0 + dil_w * kx;
+      if (x < 0 || x >= in_w)
+        memset(dst + kx * in_c, (int8_t)(-input_offset), (size_t)in_c);
+      else
+        memcpy(dst + kx * in_c, in_b + (y * in_w + x) * in_c, (size_t)in_c);
+    }
+  }
+  return patch;
+}
+
+/* Output pixels go in pairs. `acc` is 2 * out_c int32 of scratch memory (two
+ * pixels' accumulators, each row requantized in one vectorizable loop);
+ * `patch` is 2 * k_pad bytes of scratch, one window per pixel of the pair.
  * The filter rows are zero-padded from k_h * k_w * in_c to k_pad bytes (a
- * multiple of the vector length, so the dot product has no scalar tail);
- * a 1x1 window whose rows need no padding is read in place.
- * `folded_bias` holds bias + (input_offset - EK_DOT_BIAS) * sum(w). */
+ * multiple of the vector length, so the dot product has no scalar tail); a
+ * 1x1 window whose rows need no padding is read in place. On the DSP path a
+ * pair shares each unpacked filter word (ek_dot2x2); elsewhere each pixel
+ * runs ek_dot4. `folded_bias` holds bias + (input_offset - EK_DOT_BIAS) * sum(w). */
 EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32_t *folded_bias,
                           const int32_t *multiplier, const int32_t *shift, int8_t *output,
                           int32_t *acc, int8_t *patch, int batches, int in_h, int in_w, int in_c,
@@ -26,50 +56,45 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
                           int32_t act_max, int right_shifts_only) {
   const int k_len = k_h * k_w * in_c;
   const int in_place = (k_h == 1 && k_w == 1 && pad_h == 0 && pad_w == 0 && k_pad == k_len);
-  int b, oy, ox, oc, ky, kx;
-  if (!in_place) memset(patch + k_len, 0, (size_t)(k_pad - k_len));
-  for (b = 0; b < batches; ++b) {
-    const int8_t *in_b = input + b * in_h * in_w * in_c;
-    for (oy = 0; oy < out_h; ++oy) {
-      const int y0 = oy * stride_h - pad_h;
-      for (ox = 0; ox < out_w; ++ox) {
-        const int x0 = ox * stride_w - pad_w;
-        int8_t *out = output + ((b * out_h + oy) * out_w + ox) * out_c;
-        const int8_t *window;
-        if (in_place) {
-          window = in_b + (y0 * in_w + x0) * in_c;
-        } else {
-          for (ky = 0; ky < k_h; ++ky) {
-            const int y = y0 + dil_h * ky;
-            int8_t *dst = patch + ky * k_w * in_c;
-            if (y < 0 || y >= in_h) {
-              memset(dst, (int8_t)(-input_offset), (size_t)(k_w * in_c));
-              continue;
-            }
-            for (kx = 0; kx < k_w; ++kx) {
-              const int x = x0 + dil_w * kx;
-              if (x < 0 || x >= in_w)
-                memset(dst + kx * in_c, (int8_t)(-input_offset), (size_t)in_c);
-              else
-                memcpy(dst + kx * in_c, in_b + (y * in_w + x) * in_c, (size_t)in_c);
-            }
-          }
-          window = patch;
-        }
-        {
-          const int8_t *rows = filter;
-          for (oc = 0; oc + 4 <= out_c; oc += 4, rows += 4 * (size_t)k_pad) {
-            ek_dot4(window, rows, k_pad, k_pad, acc + oc);
-            acc[oc] += folded_bias[oc];
-            acc[oc + 1] += folded_bias[oc + 1];
-            acc[oc + 2] += folded_bias[oc + 2];
-            acc[oc + 3] += folded_bias[oc + 3];
-          }
-          for (; oc < out_c; ++oc, rows += k_pad) acc[oc] = folded_bias[oc] + ek_dot(window, rows, k_pad);
-        }
-        ek_requantize_s8(acc, multiplier, shift, 1, right_shifts_only, out, out_c, output_offset, act_min,
-                         act_max);
-      }
+  const int pixels = batches * out_h * out_w;
+  int32_t *acc0 = acc, *acc1 = acc + out_c;
+  int q, oc;
+  if (!in_place) {
+    memset(patch + k_len, 0, (size_t)(k_pad - k_len));
+    memset(patch + k_pad + k_len, 0, (size_t)(k_pad - k_len));
+  }
+  for (q = 0; q < pixels; q += 2) {
+    const int pair = q + 1 < pixels;
+    const int8_t *win0 = ek_conv_window(input, patch, in_place, q, in_h, in_w, in_c, out_h, out_w,
+                                        k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
+                                        input_offset);
+    const int8_t *win1 =
+        pair ? ek_conv_window(input, patch + k_pad, in_place, q + 1, in_h, in_w, in_c, out_h,
+                              out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
+                              input_offset)
+             : win0;
+    const int8_t *rows = filter;
+    for (oc = 0; oc + 4 <= out_c; oc += 4, rows += 4 * (size_t)k_pad) {
+#if EK_USE_DSP
+      ek_dot2x2(win0, win1, rows, rows + k_pad, k_pad, acc0 + oc, acc1 + oc);
+      ek_dot2x2(win0, win1, rows + 2 * k_pad, rows + 3 * k_pad, k_pad, acc0 + oc + 2,
+                acc1 + oc + 2);
+#else
+      ek_dot4(win0, rows, k_pad, k_pad, acc0 + oc);
+      if (pair) ek_dot4(win1, rows, k_pad, k_pad, acc1 + oc);
+#endif
+    }
+    for (; oc < out_c; ++oc, rows += k_pad) {
+      acc0[oc] = ek_dot(win0, rows, k_pad);
+      if (pair) acc1[oc] = ek_dot(win1, rows, k_pad);
+    }
+    for (oc = 0; oc < out_c; ++oc) acc0[oc] += folded_bias[oc];
+    ek_requantize_s8(acc0, multiplier, shift, 1, right_shifts_only, output + (size_t)q * out_c,
+                     out_c, output_offset, act_min, act_max);
+    if (pair) {
+      for (oc = 0; oc < out_c; ++oc) acc1[oc] += folded_bias[oc];
+      ek_requantize_s8(acc1, multiplier, shift, 1, right_shifts_only,
+                       output + (size_t)(q + 1) * out_c, out_c, output_offset, act_min, act_max);
     }
   }
 }

@@ -172,10 +172,10 @@ class _ConvBase(Emitter):
         y, w = ctx.tensor(node.outputs[0]), ctx.tensor(node.inputs[1])
         if y.dtype != "int8":
             return 0
-        accumulators = 4 * y.shape[3]  # one pixel's int32 accumulators
-        if self.depthwise:
-            return accumulators + ctx.tensor(node.inputs[0]).shape[3]  # + a row of the zero point
-        return accumulators + dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])  # + the patch
+        if self.depthwise:  # one pixel's int32 accumulators and a row of the zero point
+            return 4 * y.shape[3] + ctx.tensor(node.inputs[0]).shape[3]
+        # a pair of pixels: two rows of accumulators, two window patches
+        return 2 * 4 * y.shape[3] + 2 * dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
         x, w, bias, y = self._tensors(node, ctx)
@@ -220,8 +220,8 @@ class _ConvBase(Emitter):
                         -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
         k_pad = dot_length(ctx, k_h * k_w * win.in_c)
         filters = ctx.const_array(padded_rows(w.data, k_pad), f"{y.name}_filter")
-        # the window patch sits after the accumulators in the node's scratch
-        patch = f"(int8_t *)((uint8_t *){ctx.scratch(node)} + {4 * win.out_c})"
+        # the window patches sit after the two rows of accumulators in the node's scratch
+        patch = f"(int8_t *)((uint8_t *){ctx.scratch(node)} + {2 * 4 * win.out_c})"
         names = [ctx.ptr(x.index), filters, folded, mults, shifts, ctx.ptr(y.index), acc, patch]
         k_args = win.kernel_args()
         return call("ek_conv_s8", *names, *win.args(), *k_args[:2], k_pad, *k_args[2:],
