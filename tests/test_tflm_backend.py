@@ -261,3 +261,26 @@ def test_fit_basis_follows_the_core():
     assert m4.ram_bytes == 20_000 + 4096 + 100
     assert [kib(212 * 1024), kib(1536), kib(2 * 1024**2), kib(24 * 1024**3)] == [
         "212 KiB", "1.5 KiB", "2 MiB", "24 GiB"]
+
+
+def test_convert_command_prints_arena_and_fit(mlperf_dir, capsys):
+    from edgekit.cli import main
+
+    main(["convert", str(mlperf_dir / "ad01_int8.tflite"), "--target", "mcu", "--backend", "tflm"])
+    out = capsys.readouterr().out
+    assert "int8 model 276,976 B, 1 op: FULLY_CONNECTED" in out
+    assert re.search(r"arena [\d,]+ B \(measured [\d,]+ B \+ \d+ B alignment margin\)", out), out
+    assert re.search(r"needs [\d.]+ KiB RAM, nucleo-l4r5zi has 640 KiB: fits", out), out
+
+
+def test_convert_command_refuses_a_float_model_without_calibration(tmp_path, capsys):
+    from edgekit.cli import main
+
+    source = tmp_path / "tiny.h5"
+    tinymodels.tiny_cnn(seed=2).save(source)
+    with pytest.raises(SystemExit) as exited:
+        main(["convert", str(source), "--target", "mcu", "--backend", "tflm"])
+    assert exited.value.code == 1
+    # (TensorFlow, imported by this test process to build the model, logs on stderr too)
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert "--calibration digits|mnist5k|FILE.npz" in line
