@@ -741,6 +741,49 @@ def test_quantize_int8_to_int8_cases(case, tmp_path):
 
 
 @needs_cc
+@pytest.mark.parametrize("case", [
+    ("uint8", (0.02, 128), "int8", (0.02, 0)),  # the shift of 128 TFLM special-cases
+    ("uint8", (0.05, 200), "int8", (0.03, -100)),
+    ("int8", (0.1, -7), "uint8", (0.07, 10)),
+])  # fmt: skip
+def test_quantize_uint8_edges(case, tmp_path):
+    in_dtype, q_in, out_dtype, q_out = case
+    b = _builder.ModelBuilder()
+    x = b.tensor((1, 256), in_dtype, scale=q_in[0], zero_point=q_in[1])
+    y = b.tensor((1, 256), out_dtype, scale=q_out[0], zero_point=q_out[1])
+    b.op("QUANTIZE", [x], [y])
+    model = b.build([x], [y])
+    every = np.arange(256, dtype=np.int64) - (128 if in_dtype == "int8" else 0)
+    feed = [every.astype(in_dtype).reshape(1, 1, 256)]
+    bundle = HostBundle(model, tmp_path)
+    np.testing.assert_array_equal(bundle.run(feed)[0].reshape(-1), tflm_run(model, feed)[0].reshape(-1))
+
+
+@needs_cc
+def test_uint8_io_model_bit_exact(tmp_path):
+    """A converter model with uint8 input and output: QUANTIZE uint8 -> int8 in, int8 -> uint8 out."""
+    import tensorflow as tf
+
+    from edgekit.aot.reader import read_model
+
+    keras_model = _weights(dense_head())
+    calibration = np.random.default_rng(8).uniform(-1, 2, size=(24, 8)).astype(np.float32)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([s[None, ...]] for s in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    model = bytes(converter.convert())
+    opcodes = [op.opcode for op in read_model(model).operators]
+    assert opcodes[0] == "QUANTIZE" and opcodes[-1] == "QUANTIZE", opcodes
+    bundle = HostBundle(model, tmp_path)
+    x = np.random.default_rng(9).integers(0, 256, size=(SAMPLES, 1, 8)).astype(np.uint8)
+    for got, want in zip(bundle.run([x]), tflm_run(model, [x])):
+        np.testing.assert_array_equal(got, want.reshape(got.shape))
+
+
+@needs_cc
 @pytest.mark.parametrize("q", [(0.5, 0), (0.1, -3), (0.0123, 120)])
 def test_quantize_float_ties_and_dequantize(q, tmp_path):
     """float -> int8 on exact and near rounding ties, then int8 -> float back: both bit-exact."""

@@ -1,7 +1,7 @@
-"""QUANTIZE (float32 -> int8, int8 -> int8) and DEQUANTIZE (int8 -> float32).
+"""QUANTIZE (float32 -> int8; int8 -> int8; uint8 <-> int8) and DEQUANTIZE (int8 -> float32).
 
 As TFLM's micro kernels: AffineQuantize for float input, Requantize with
-QuantizeMultiplier(s_in / s_out) for int8 input, Dequantize for float output.
+QuantizeMultiplier(s_in / s_out) for integer input, Dequantize for float output.
 """
 
 from __future__ import annotations
@@ -9,6 +9,14 @@ from __future__ import annotations
 from edgekit.aot.graph import Node
 from edgekit.aot.ops.base import EmitContext, Emitter, c_literal, call, per_tensor_qparams, register
 from edgekit.aot.quant import quantize_multiplier
+
+
+#: integer -> integer QUANTIZE kernels (TFLM's Requantize), by (input, output) dtype
+_REQUANTIZE = {
+    ("int8", "int8"): "ek_quantize_s8_s8",
+    ("uint8", "int8"): "ek_quantize_u8_s8",
+    ("int8", "uint8"): "ek_quantize_s8_u8",
+}
 
 
 def _per_tensor(t) -> bool:
@@ -22,9 +30,9 @@ class Quantize(Emitter):
 
     def check(self, node: Node, ctx: EmitContext) -> str | None:
         x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
-        if (x.dtype, y.dtype) not in (("float32", "int8"), ("int8", "int8")):
+        if (x.dtype, y.dtype) != ("float32", "int8") and (x.dtype, y.dtype) not in _REQUANTIZE:
             return f"{x.dtype} -> {y.dtype}"
-        if not _per_tensor(y) or (x.dtype == "int8" and not _per_tensor(x)):
+        if not _per_tensor(y) or (x.dtype != "float32" and not _per_tensor(x)):
             return "per-channel or missing quantization"
         return None
 
@@ -39,7 +47,7 @@ class Quantize(Emitter):
         x_scale, x_zp = per_tensor_qparams(x)
         multiplier, shift = quantize_multiplier(x_scale / y_scale, ctx.single_rounding)
         return call(
-            "ek_quantize_s8_s8", ctx.ptr(x.index), ctx.ptr(y.index), x.size,
+            _REQUANTIZE[(x.dtype, y.dtype)], ctx.ptr(x.index), ctx.ptr(y.index), x.size,
             x_zp, y_zp, multiplier, shift,
         )  # fmt: skip
 
