@@ -225,6 +225,80 @@ EK_INLINE void ek_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, c
   out1[1] = a11;
 }
 
+/* Output channels in SIMD lanes (x86 with AVX-512 VNNI, built by gcc): one
+ * 512-bit register holds the accumulators of 16 output channels, and each
+ * 4-byte word of the input, broadcast, meets 64 bytes of weights packed
+ * [channel block][k / 4][16 channels][4] at compile time (ops/conv.py
+ * lane_packed), one vpdpbusd per 64 multiply-accumulates. No horizontal sum
+ * ends a dot product (with the short rows of 1x1 convolutions that sum cost
+ * more than the products), and one broadcast input word feeds every block of
+ * channels. Like ek_dot it sums (x + EK_DOT_BIAS) * w with EK_DOT_BIAS 128.
+ * Not on DSP bundles (EK_DSP), whose weights are laid out for SMLAD. */
+#if !(defined(EK_DSP) && EK_DSP) && defined(__GNUC__) && !defined(__clang__) && \
+    defined(__AVX512F__) && defined(__AVX512VNNI__)
+#define EK_LANES 16
+typedef int32_t ek_lanes_t __attribute__((vector_size(64)));
+
+/* `groups` (1, 2 or 4) blocks of 16 channels for one or two inputs (`two`):
+ * out_p[16 * g + j] = sum over k < 4 * k4 of (x_p[k] + 128) * w[g][k / 4][j][k % 4].
+ * `groups` and `two` are constants at every call, so the accumulators stay in
+ * registers. Each pixel always keeps four accumulators: with fewer than four
+ * blocks, consecutive input words go to separate accumulators (summed at the
+ * end), because one vpdpbusd chain waits on its previous result and a single
+ * chain per pixel ran at a third of the multiply rate. */
+EK_INLINE void ek_lanes_group(const int8_t *x0, const int8_t *x1, int two, const int8_t *w,
+                              int k4, int groups, int32_t *out0, int32_t *out1) {
+  const int splits = 4 / groups;
+  ek_lanes_t a0[4], a1[4];
+  int k, g, s;
+  for (g = 0; g < 4; ++g) {
+    a0[g] = (ek_lanes_t){0};
+    a1[g] = (ek_lanes_t){0};
+  }
+  for (k = 0; k < k4; k += splits) {
+    for (s = 0; s < splits && k + s < k4; ++s) {
+      uint32_t u0, u1 = 0;
+      ek_lanes_t b0, b1;
+      memcpy(&u0, x0 + 4 * (k + s), 4);
+      if (two) memcpy(&u1, x1 + 4 * (k + s), 4);
+      b0 = (ek_lanes_t){0} + (int32_t)(u0 ^ 0x80808080u); /* broadcast, bytes + 128 */
+      b1 = (ek_lanes_t){0} + (int32_t)(u1 ^ 0x80808080u);
+      for (g = 0; g < groups; ++g) {
+        ek_lanes_t wv;
+        memcpy(&wv, w + ((size_t)g * (size_t)k4 + (size_t)(k + s)) * 64, 64);
+        a0[s * groups + g] = __builtin_ia32_vpdpbusd_v16si(a0[s * groups + g], b0, wv);
+        if (two) a1[s * groups + g] = __builtin_ia32_vpdpbusd_v16si(a1[s * groups + g], b1, wv);
+      }
+    }
+  }
+  for (g = 0; g < groups; ++g) {
+    ek_lanes_t r0 = a0[g], r1 = a1[g];
+    for (s = 1; s < splits; ++s) {
+      r0 += a0[s * groups + g];
+      r1 += a1[s * groups + g];
+    }
+    memcpy(out0 + 16 * g, &r0, 64);
+    if (two) memcpy(out1 + 16 * g, &r1, 64);
+  }
+}
+
+/* Every one of `blocks` blocks of 16 channels, four blocks per pass over the input. */
+EK_INLINE void ek_lanes_dot(const int8_t *x0, const int8_t *x1, int two, const int8_t *w, int k4,
+                            int blocks, int32_t *out0, int32_t *out1) {
+  int b = 0;
+  const size_t block_bytes = (size_t)k4 * 64;
+  for (; b + 4 <= blocks; b += 4)
+    ek_lanes_group(x0, x1, two, w + b * block_bytes, k4, 4, out0 + 16 * b, out1 + 16 * b);
+  if (b + 2 <= blocks) {
+    ek_lanes_group(x0, x1, two, w + b * block_bytes, k4, 2, out0 + 16 * b, out1 + 16 * b);
+    b += 2;
+  }
+  if (b < blocks) ek_lanes_group(x0, x1, two, w + b * block_bytes, k4, 1, out0 + 16 * b, out1 + 16 * b);
+}
+#else
+#define EK_LANES 0
+#endif
+
 /* out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], mult[i or 0], shift[i or 0]) + offset):
  * one loop over a row of channels, which the compiler vectorizes. When the
  * compiler knows every shift is <= 0 (`right_shifts_only`, a constant in the

@@ -39,14 +39,17 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
   return patch;
 }
 
-/* Output pixels go in pairs. `acc` is 2 * out_c int32 of scratch memory (two
- * pixels' accumulators, each row requantized in one vectorizable loop);
- * `patch` is 2 * k_pad bytes of scratch, one window per pixel of the pair.
- * The filter rows are zero-padded from k_h * k_w * in_c to k_pad bytes (a
- * multiple of the vector length, so the dot product has no scalar tail); a
- * 1x1 window whose rows need no padding is read in place. On the DSP path a
- * pair shares each unpacked filter word (ek_dot2x2); elsewhere each pixel
- * runs ek_dot4. `folded_bias` holds bias + (input_offset - EK_DOT_BIAS) * sum(w). */
+/* Output pixels go in pairs. `acc` is two rows of int32 scratch (two
+ * pixels' accumulators, out_c each, rounded up to whole blocks of EK_LANES;
+ * each row is requantized in one vectorizable loop); `patch` is 2 * k_pad
+ * bytes of scratch, one window per pixel of the pair. `filter` is laid out
+ * for the path compiled: with EK_LANES, channel blocks packed for
+ * ek_lanes_dot with rows of k_h * k_w * in_c rounded up to 4 bytes;
+ * otherwise rows zero-padded to k_pad bytes (a multiple of the vector length,
+ * so the dot product has no scalar tail). A 1x1 window whose rows need no
+ * padding is read in place. On the DSP path a pair shares each unpacked
+ * filter word (ek_dot2x2); the portable path runs ek_dot4 per pixel.
+ * `folded_bias` holds bias + (input_offset - EK_DOT_BIAS) * sum(w). */
 EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32_t *folded_bias,
                           const int32_t *multiplier, const int32_t *shift, int8_t *output,
                           int32_t *acc, int8_t *patch, int batches, int in_h, int in_w, int in_c,
@@ -55,13 +58,20 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
                           int32_t input_offset, int32_t output_offset, int32_t act_min,
                           int32_t act_max, int right_shifts_only) {
   const int k_len = k_h * k_w * in_c;
-  const int in_place = (k_h == 1 && k_w == 1 && pad_h == 0 && pad_w == 0 && k_pad == k_len);
+#if EK_LANES
+  const int k_row = (k_len + 3) & ~3;
+  const int acc_row = (out_c + EK_LANES - 1) / EK_LANES * EK_LANES;
+#else
+  const int k_row = k_pad;
+  const int acc_row = out_c;
+#endif
+  const int in_place = (k_h == 1 && k_w == 1 && pad_h == 0 && pad_w == 0 && k_row == k_len);
   const int pixels = batches * out_h * out_w;
-  int32_t *acc0 = acc, *acc1 = acc + out_c;
+  int32_t *acc0 = acc, *acc1 = acc + acc_row;
   int q, oc;
   if (!in_place) {
-    memset(patch + k_len, 0, (size_t)(k_pad - k_len));
-    memset(patch + k_pad + k_len, 0, (size_t)(k_pad - k_len));
+    memset(patch + k_len, 0, (size_t)(k_row - k_len));
+    memset(patch + k_pad + k_len, 0, (size_t)(k_row - k_len));
   }
   for (q = 0; q < pixels; q += 2) {
     const int pair = q + 1 < pixels;
@@ -73,21 +83,30 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
                               out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
                               input_offset)
              : win0;
-    const int8_t *rows = filter;
-    for (oc = 0; oc + 4 <= out_c; oc += 4, rows += 4 * (size_t)k_pad) {
-#if EK_USE_DSP
-      ek_dot2x2(win0, win1, rows, rows + k_pad, k_pad, acc0 + oc, acc1 + oc);
-      ek_dot2x2(win0, win1, rows + 2 * k_pad, rows + 3 * k_pad, k_pad, acc0 + oc + 2,
-                acc1 + oc + 2);
+#if EK_LANES
+    if (pair)
+      ek_lanes_dot(win0, win1, 1, filter, k_row / 4, acc_row / EK_LANES, acc0, acc1);
+    else
+      ek_lanes_dot(win0, win1, 0, filter, k_row / 4, acc_row / EK_LANES, acc0, acc1);
 #else
-      ek_dot4(win0, rows, k_pad, k_pad, acc0 + oc);
-      if (pair) ek_dot4(win1, rows, k_pad, k_pad, acc1 + oc);
+    {
+      const int8_t *rows = filter;
+      for (oc = 0; oc + 4 <= out_c; oc += 4, rows += 4 * (size_t)k_pad) {
+#if EK_USE_DSP
+        ek_dot2x2(win0, win1, rows, rows + k_pad, k_pad, acc0 + oc, acc1 + oc);
+        ek_dot2x2(win0, win1, rows + 2 * k_pad, rows + 3 * k_pad, k_pad, acc0 + oc + 2,
+                  acc1 + oc + 2);
+#else
+        ek_dot4(win0, rows, k_pad, k_pad, acc0 + oc);
+        if (pair) ek_dot4(win1, rows, k_pad, k_pad, acc1 + oc);
 #endif
+      }
+      for (; oc < out_c; ++oc, rows += k_pad) {
+        acc0[oc] = ek_dot(win0, rows, k_pad);
+        if (pair) acc1[oc] = ek_dot(win1, rows, k_pad);
+      }
     }
-    for (; oc < out_c; ++oc, rows += k_pad) {
-      acc0[oc] = ek_dot(win0, rows, k_pad);
-      if (pair) acc1[oc] = ek_dot(win1, rows, k_pad);
-    }
+#endif
     for (oc = 0; oc < out_c; ++oc) acc0[oc] += folded_bias[oc];
     ek_requantize_s8(acc0, multiplier, shift, 1, right_shifts_only, output + (size_t)q * out_c,
                      out_c, output_offset, act_min, act_max);

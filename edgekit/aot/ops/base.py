@@ -164,6 +164,22 @@ class EmitContext:
         return name
 
 
+    def const_array_layouts(
+        self, condition: str, if_true: np.ndarray, if_false: np.ndarray, hint: str, ctype: str | None = None
+    ) -> str:
+        """Like `const_array_choice`, for two layouts of different lengths (e.g. weights
+        packed for SIMD lanes or padded to rows); `WEIGHTS_SIZE` counts the larger."""
+        a, b = np.asarray(if_true).reshape(-1), np.asarray(if_false).reshape(-1)
+        ctype = ctype or c_type(a.dtype.name)
+        name = self.unique(hint)
+        self.constants.append(
+            f"#if {condition}\nstatic const {ctype} {name}[{a.size}] EK_ALIGNED = {{\n  {_initializer(a, ctype)}\n}};\n"
+            f"#else\nstatic const {ctype} {name}[{b.size}] EK_ALIGNED = {{\n  {_initializer(b, ctype)}\n}};\n#endif"
+        )
+        self.constant_bytes += max(a.size, b.size) * np.dtype(a.dtype).itemsize
+        return name
+
+
 def _initializer(flat: np.ndarray, ctype: str) -> str:
     """Comma-separated C literals, 24 to a line so the .c stays readable in an editor."""
     items = [c_literal(v, ctype) for v in flat.tolist()]

@@ -116,6 +116,39 @@ def padded_rows(rows: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
+LANES = 16  # EK_LANES of the x86 VNNI path (kernels/ek_common.h): output channels per vector
+
+
+def lane_packed(rows: np.ndarray, lanes: int = LANES) -> np.ndarray:
+    """int8 rows [out][k] packed for ek_lanes_dot: [out / lanes][k / 4][lanes][4].
+
+    Outputs are zero-padded to whole blocks and k to whole 4-byte words (zero
+    weights add nothing), so one 64-byte load holds four taps of 16 channels.
+    """
+    rows = np.asarray(rows, dtype=np.int8).reshape(rows.shape[0], -1)
+    out_n, k = rows.shape
+    blocks, words = -(-out_n // lanes), -(-k // 4)
+    padded = np.zeros((blocks * lanes, words * 4), dtype=np.int8)
+    padded[:out_n, :k] = rows
+    return padded.reshape(blocks, lanes, words, 4).transpose(0, 2, 1, 3).copy()
+
+
+def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str) -> str:
+    """The weight rows of a conv or fully connected layer in flash, laid out for the C path.
+
+    DSP targets: rows padded to k_pad; hosts: lane_packed when the C compiler
+    takes the EK_LANES path, else rows padded to k_pad.
+    """
+    if "dsp" in ctx.features:
+        return ctx.const_array(padded_rows(rows, k_pad), hint)
+    return ctx.const_array_layouts(f"EK_LANES == {LANES}", lane_packed(rows), padded_rows(rows, k_pad), hint)
+
+
+def acc_row(ctx: EmitContext, out_c: int) -> int:
+    """int32 accumulators one output pixel needs: whole lane blocks on hosts."""
+    return out_c if "dsp" in ctx.features else -(-out_c // LANES) * LANES
+
+
 def folded_dot_bias(ctx: EmitContext, bias: np.ndarray, input_offset: int, wsum: np.ndarray, hint: str) -> str:
     """bias + (input_offset - EK_DOT_BIAS) * sum(w) per output, for whichever ek_dot the C compiles.
 
@@ -175,7 +208,7 @@ class _ConvBase(Emitter):
         if self.depthwise:  # one pixel's int32 accumulators and a row of the zero point
             return 4 * y.shape[3] + ctx.tensor(node.inputs[0]).shape[3]
         # a pair of pixels: two rows of accumulators, two window patches
-        return 2 * 4 * y.shape[3] + 2 * dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
+        return 2 * 4 * acc_row(ctx, y.shape[3]) + 2 * dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
         x, w, bias, y = self._tensors(node, ctx)
@@ -219,9 +252,9 @@ class _ConvBase(Emitter):
             return call("ek_depthwise_conv_s8", *names, *win.args(), *dm, *win.kernel_args(),
                         -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
         k_pad = dot_length(ctx, k_h * k_w * win.in_c)
-        filters = ctx.const_array(padded_rows(w.data, k_pad), f"{y.name}_filter")
+        filters = dot_rows(ctx, w.data, k_pad, f"{y.name}_filter")
         # the window patches sit after the two rows of accumulators in the node's scratch
-        patch = f"(int8_t *)((uint8_t *){ctx.scratch(node)} + {2 * 4 * win.out_c})"
+        patch = f"(int8_t *)((uint8_t *){ctx.scratch(node)} + {2 * 4 * acc_row(ctx, win.out_c)})"
         names = [ctx.ptr(x.index), filters, folded, mults, shifts, ctx.ptr(y.index), acc, patch]
         k_args = win.kernel_args()
         return call("ek_conv_s8", *names, *win.args(), *k_args[:2], k_pad, *k_args[2:],
