@@ -238,62 +238,76 @@ EK_INLINE void ek_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, c
     defined(__AVX512F__) && defined(__AVX512VNNI__)
 #define EK_LANES 16
 typedef int32_t ek_lanes_t __attribute__((vector_size(64)));
+typedef uint8_t ek_bytes16_t __attribute__((vector_size(16)));
 
-/* `groups` (1, 2 or 4) blocks of 16 channels for one or two inputs (`two`):
- * out_p[16 * g + j] = sum over k < 4 * k4 of (x_p[k] + 128) * w[g][k / 4][j][k % 4].
- * `groups` and `two` are constants at every call, so the accumulators stay in
- * registers. Each pixel always keeps four accumulators: with fewer than four
- * blocks, consecutive input words go to separate accumulators (summed at the
- * end), because one vpdpbusd chain waits on its previous result and a single
- * chain per pixel ran at a third of the multiply rate. */
-EK_INLINE void ek_lanes_group(const int8_t *x0, const int8_t *x1, int two, const int8_t *w,
-                              int k4, int groups, int32_t *out0, int32_t *out1) {
-  const int splits = 4 / groups;
-  ek_lanes_t a0[4], a1[4];
-  int k, g, s;
-  for (g = 0; g < 4; ++g) {
-    a0[g] = (ek_lanes_t){0};
-    a1[g] = (ek_lanes_t){0};
-  }
+#define EK_LANES_PIXELS 4 /* inputs (output pixels) sharing each weight load */
+
+/* `groups` (1, 2 or 4) blocks of 16 channels for `npix` (1 to 4) inputs:
+ * out[p][16 * g + j] = sum over k < 4 * k4 of (x[p][k] + 128) * w[g][k / 4][j][k % 4],
+ * where x[p] is read XORed with `flip` (0x80808080, or 0 when the caller stored
+ * x + 128 already); out[p] is `out + p * out_stride`. `groups` and `npix` are
+ * constants at every call, so the accumulators stay in registers and each
+ * weight load feeds `npix` vpdpbusd. With few pixels and blocks, consecutive
+ * input words also go to separate accumulators (summed at the end): each
+ * vpdpbusd waits on its accumulator's previous one, and with one chain per
+ * pixel the 16-channel layers ran at a third of the multiply rate. */
+EK_INLINE void ek_lanes_group(const int8_t *const *x, int npix, uint32_t flip, const int8_t *w,
+                              int k4, int groups, int32_t *out, int out_stride) {
+  const int chains = npix * groups;
+  const int splits = chains >= 8 ? 1 : (8 / chains > 4 / groups ? 4 / groups : 8 / chains);
+  ek_lanes_t a[EK_LANES_PIXELS][4];
+  int k, g, s, p;
+  for (p = 0; p < npix; ++p)
+    for (g = 0; g < 4; ++g) a[p][g] = (ek_lanes_t){0};
   for (k = 0; k < k4; k += splits) {
     for (s = 0; s < splits && k + s < k4; ++s) {
-      uint32_t u0, u1 = 0;
-      ek_lanes_t b0, b1;
-      memcpy(&u0, x0 + 4 * (k + s), 4);
-      if (two) memcpy(&u1, x1 + 4 * (k + s), 4);
-      b0 = (ek_lanes_t){0} + (int32_t)(u0 ^ 0x80808080u); /* broadcast, bytes + 128 */
-      b1 = (ek_lanes_t){0} + (int32_t)(u1 ^ 0x80808080u);
+      ek_lanes_t bx[EK_LANES_PIXELS];
+      for (p = 0; p < npix; ++p) {
+        uint32_t u;
+        memcpy(&u, x[p] + 4 * (k + s), 4);
+        bx[p] = (ek_lanes_t){0} + (int32_t)(u ^ flip); /* broadcast, bytes + 128 */
+      }
       for (g = 0; g < groups; ++g) {
         ek_lanes_t wv;
         memcpy(&wv, w + ((size_t)g * (size_t)k4 + (size_t)(k + s)) * 64, 64);
-        a0[s * groups + g] = __builtin_ia32_vpdpbusd_v16si(a0[s * groups + g], b0, wv);
-        if (two) a1[s * groups + g] = __builtin_ia32_vpdpbusd_v16si(a1[s * groups + g], b1, wv);
+        for (p = 0; p < npix; ++p)
+          a[p][s * groups + g] = __builtin_ia32_vpdpbusd_v16si(a[p][s * groups + g], bx[p], wv);
       }
     }
   }
-  for (g = 0; g < groups; ++g) {
-    ek_lanes_t r0 = a0[g], r1 = a1[g];
-    for (s = 1; s < splits; ++s) {
-      r0 += a0[s * groups + g];
-      r1 += a1[s * groups + g];
+  for (p = 0; p < npix; ++p) {
+    for (g = 0; g < groups; ++g) {
+      ek_lanes_t r = a[p][g];
+      for (s = 1; s < splits; ++s) r += a[p][s * groups + g];
+      memcpy(out + (size_t)p * (size_t)out_stride + 16 * g, &r, 64);
     }
-    memcpy(out0 + 16 * g, &r0, 64);
-    if (two) memcpy(out1 + 16 * g, &r1, 64);
   }
 }
 
-/* Every one of `blocks` blocks of 16 channels, four blocks per pass over the input. */
-EK_INLINE void ek_lanes_dot(const int8_t *x0, const int8_t *x1, int two, const int8_t *w, int k4,
-                            int blocks, int32_t *out0, int32_t *out1) {
+/* Every one of `blocks` blocks of 16 channels, four blocks per pass over the inputs. */
+EK_INLINE void ek_lanes_dot(const int8_t *const *x, int npix, uint32_t flip, const int8_t *w,
+                            int k4, int blocks, int32_t *out, int out_stride) {
   int b = 0;
   const size_t block_bytes = (size_t)k4 * 64;
   for (; b + 4 <= blocks; b += 4)
-    ek_lanes_group(x0, x1, two, w + b * block_bytes, k4, 4, out0 + 16 * b, out1 + 16 * b);
+    ek_lanes_group(x, npix, flip, w + b * block_bytes, k4, 4, out + 16 * b, out_stride);
   if (b + 2 <= blocks) {
-    ek_lanes_group(x0, x1, two, w + b * block_bytes, k4, 2, out0 + 16 * b, out1 + 16 * b);
+    ek_lanes_group(x, npix, flip, w + b * block_bytes, k4, 2, out + 16 * b, out_stride);
     b += 2;
   }
-  if (b < blocks) ek_lanes_group(x0, x1, two, w + b * block_bytes, k4, 1, out0 + 16 * b, out1 + 16 * b);
+  if (b < blocks) ek_lanes_group(x, npix, flip, w + b * block_bytes, k4, 1, out + 16 * b, out_stride);
+}
+
+/* ek_lanes_dot for a run-time count of inputs (1 to EK_LANES_PIXELS): one
+ * specialized body per count. */
+EK_INLINE void ek_lanes_dot_n(const int8_t *const *x, int npix, uint32_t flip, const int8_t *w,
+                              int k4, int blocks, int32_t *out, int out_stride) {
+  switch (npix) {
+    case 4: ek_lanes_dot(x, 4, flip, w, k4, blocks, out, out_stride); break;
+    case 3: ek_lanes_dot(x, 3, flip, w, k4, blocks, out, out_stride); break;
+    case 2: ek_lanes_dot(x, 2, flip, w, k4, blocks, out, out_stride); break;
+    default: ek_lanes_dot(x, 1, flip, w, k4, blocks, out, out_stride); break;
+  }
 }
 #else
 #define EK_LANES 0

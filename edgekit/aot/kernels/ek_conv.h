@@ -11,45 +11,69 @@
 /* The window of output pixel `q` (batch-major): a pointer into the input for a
  * 1x1 window read in place, else `patch` filled with the window's taps, taps
  * outside the image set to the input zero point (where x + input_offset is 0:
- * exactly the reference's skipping of those taps). */
+ * exactly the reference's skipping of those taps). With `flip` (the lanes
+ * path when in_c is a multiple of 16) every byte is stored XORed with 0x80,
+ * i.e. as x + 128, the unsigned byte vpdpbusd takes: cheaper here, 16 bytes
+ * at a time, than a scalar XOR per input word in the inner loop. */
 EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int in_place, int q,
                                        int in_h, int in_w, int in_c, int out_h, int out_w,
                                        int k_h, int k_w, int stride_h, int stride_w, int dil_h,
-                                       int dil_w, int pad_h, int pad_w, int32_t input_offset) {
+                                       int dil_w, int pad_h, int pad_w, int32_t input_offset,
+                                       int flip) {
+  const int8_t pad_value = (int8_t)((uint8_t)(-input_offset) ^ (flip ? 0x80u : 0u));
   const int b = q / (out_h * out_w), r = q % (out_h * out_w);
   const int y0 = (r / out_w) * stride_h - pad_h, x0 = (r % out_w) * stride_w - pad_w;
   const int8_t *in_b = input + b * in_h * in_w * in_c;
-  int ky, kx;
+  int ky, kx, i;
   if (in_place) return in_b + (y0 * in_w + x0) * in_c;
   for (ky = 0; ky < k_h; ++ky) {
     const int y = y0 + dil_h * ky;
     int8_t *dst = patch + ky * k_w * in_c;
     if (y < 0 || y >= in_h) {
-      memset(dst, (int8_t)(-input_offset), (size_t)(k_w * in_c));
+      memset(dst, pad_value, (size_t)(k_w * in_c));
       continue;
     }
     for (kx = 0; kx < k_w; ++kx) {
       const int x = x0 + dil_w * kx;
-      if (x < 0 || x >= in_w)
-        memset(dst + kx * in_c, (int8_t)(-input_offset), (size_t)in_c);
-      else
+      if (x < 0 || x >= in_w) {
+        memset(dst + kx * in_c, pad_value, (size_t)in_c);
+      } else if (flip) {
+#if EK_LANES
+        /* 16 bytes at a time (flip needs in_c % 16 == 0): the inner loop's 4-byte
+         * loads then each fall inside one store and are forwarded from it */
+        const int8_t *src = in_b + (y * in_w + x) * in_c;
+        for (i = 0; i < in_c; i += 16) {
+          ek_bytes16_t v;
+          memcpy(&v, src + i, 16);
+          v ^= (ek_bytes16_t){0} + 0x80u;
+          memcpy(dst + kx * in_c + i, &v, 16);
+        }
+#endif
+      } else {
         memcpy(dst + kx * in_c, in_b + (y * in_w + x) * in_c, (size_t)in_c);
+      }
     }
   }
   return patch;
 }
 
-/* Output pixels go in pairs. `acc` is two rows of int32 scratch (two
- * pixels' accumulators, out_c each, rounded up to whole blocks of EK_LANES;
- * each row is requantized in one vectorizable loop); `patch` is 2 * k_pad
- * bytes of scratch, one window per pixel of the pair. `filter` is laid out
- * for the path compiled: with EK_LANES, channel blocks packed for
- * ek_lanes_dot with rows of k_h * k_w * in_c rounded up to 4 bytes;
- * otherwise rows zero-padded to k_pad bytes (a multiple of the vector length,
- * so the dot product has no scalar tail). A 1x1 window whose rows need no
- * padding is read in place. On the DSP path a pair shares each unpacked
- * filter word (ek_dot2x2); the portable path runs ek_dot4 per pixel.
- * `folded_bias` holds bias + (input_offset - EK_DOT_BIAS) * sum(w). */
+/* Output pixels go in groups of EK_CONV_PIXELS. `acc` is that many rows of
+ * int32 scratch (one pixel's accumulators each, out_c rounded up to whole
+ * blocks of EK_LANES; each row is requantized in one vectorizable loop);
+ * `patch` is EK_CONV_PIXELS * k_pad bytes of scratch, one window per pixel.
+ * `filter` is laid out for the path compiled: with EK_LANES, channel blocks
+ * packed for ek_lanes_dot with rows of k_h * k_w * in_c rounded up to 4
+ * bytes, four pixels sharing each weight load; otherwise rows zero-padded to
+ * k_pad bytes (a multiple of the vector length, so the dot product has no
+ * scalar tail) and pixels in pairs. A 1x1 window whose rows need no padding
+ * is read in place. On the DSP path a pair shares each unpacked filter word
+ * (ek_dot2x2); the portable path runs ek_dot4 per pixel. `folded_bias` holds
+ * bias + (input_offset - EK_DOT_BIAS) * sum(w). */
+#if EK_LANES
+#define EK_CONV_PIXELS EK_LANES_PIXELS
+#else
+#define EK_CONV_PIXELS 2
+#endif
 EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32_t *folded_bias,
                           const int32_t *multiplier, const int32_t *shift, int8_t *output,
                           int32_t *acc, int8_t *patch, int batches, int in_h, int in_w, int in_c,
@@ -66,30 +90,29 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
   const int acc_row = out_c;
 #endif
   const int in_place = (k_h == 1 && k_w == 1 && pad_h == 0 && pad_w == 0 && k_row == k_len);
+  /* on the lanes path, patches of whole 16-byte taps hold x + 128; other windows are
+   * flipped word by word in the inner loop */
+  const int flip = EK_LANES && !in_place && in_c % 16 == 0;
+  const uint32_t word_flip = EK_LANES && !flip ? 0x80808080u : 0u;
   const int pixels = batches * out_h * out_w;
-  int32_t *acc0 = acc, *acc1 = acc + acc_row;
-  int q, oc;
-  if (!in_place) {
-    memset(patch + k_len, 0, (size_t)(k_row - k_len));
-    memset(patch + k_pad + k_len, 0, (size_t)(k_row - k_len));
-  }
-  for (q = 0; q < pixels; q += 2) {
-    const int pair = q + 1 < pixels;
-    const int8_t *win0 = ek_conv_window(input, patch, in_place, q, in_h, in_w, in_c, out_h, out_w,
-                                        k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
-                                        input_offset);
-    const int8_t *win1 =
-        pair ? ek_conv_window(input, patch + k_pad, in_place, q + 1, in_h, in_w, in_c, out_h,
+  const int8_t *win[EK_CONV_PIXELS];
+  int q, p, oc;
+  if (!in_place)
+    for (p = 0; p < EK_CONV_PIXELS; ++p) memset(patch + p * k_pad + k_len, 0, (size_t)(k_row - k_len));
+  for (q = 0; q < pixels; q += EK_CONV_PIXELS) {
+    const int npix = pixels - q < EK_CONV_PIXELS ? pixels - q : EK_CONV_PIXELS;
+    for (p = 0; p < npix; ++p)
+      win[p] = ek_conv_window(input, patch + p * k_pad, in_place, q + p, in_h, in_w, in_c, out_h,
                               out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
-                              input_offset)
-             : win0;
+                              input_offset, flip);
 #if EK_LANES
-    if (pair)
-      ek_lanes_dot(win0, win1, 1, filter, k_row / 4, acc_row / EK_LANES, acc0, acc1);
-    else
-      ek_lanes_dot(win0, win1, 0, filter, k_row / 4, acc_row / EK_LANES, acc0, acc1);
+    ek_lanes_dot_n(win, npix, word_flip, filter, k_row / 4, acc_row / EK_LANES, acc, acc_row);
+    (void)oc;
 #else
     {
+      const int pair = npix == 2;
+      const int8_t *win0 = win[0], *win1 = pair ? win[1] : win[0];
+      int32_t *acc0 = acc, *acc1 = acc + acc_row;
       const int8_t *rows = filter;
       for (oc = 0; oc + 4 <= out_c; oc += 4, rows += 4 * (size_t)k_pad) {
 #if EK_USE_DSP
@@ -107,13 +130,11 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
       }
     }
 #endif
-    for (oc = 0; oc < out_c; ++oc) acc0[oc] += folded_bias[oc];
-    ek_requantize_s8(acc0, multiplier, shift, 1, right_shifts_only, output + (size_t)q * out_c,
-                     out_c, output_offset, act_min, act_max);
-    if (pair) {
-      for (oc = 0; oc < out_c; ++oc) acc1[oc] += folded_bias[oc];
-      ek_requantize_s8(acc1, multiplier, shift, 1, right_shifts_only,
-                       output + (size_t)(q + 1) * out_c, out_c, output_offset, act_min, act_max);
+    for (p = 0; p < npix; ++p) {
+      int32_t *row = acc + p * acc_row;
+      for (oc = 0; oc < out_c; ++oc) row[oc] += folded_bias[oc];
+      ek_requantize_s8(row, multiplier, shift, 1, right_shifts_only,
+                       output + (size_t)(q + p) * out_c, out_c, output_offset, act_min, act_max);
     }
   }
 }

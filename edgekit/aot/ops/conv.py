@@ -149,6 +149,11 @@ def acc_row(ctx: EmitContext, out_c: int) -> int:
     return out_c if "dsp" in ctx.features else -(-out_c // LANES) * LANES
 
 
+def conv_pixels(ctx: EmitContext) -> int:
+    """Output pixels ek_conv_s8 computes together (EK_CONV_PIXELS): 4 for the lanes path, 2 on DSP."""
+    return 2 if "dsp" in ctx.features else 4
+
+
 def folded_dot_bias(ctx: EmitContext, bias: np.ndarray, input_offset: int, wsum: np.ndarray, hint: str) -> str:
     """bias + (input_offset - EK_DOT_BIAS) * sum(w) per output, for whichever ek_dot the C compiles.
 
@@ -207,8 +212,9 @@ class _ConvBase(Emitter):
             return 0
         if self.depthwise:  # one pixel's int32 accumulators and a row of the zero point
             return 4 * y.shape[3] + ctx.tensor(node.inputs[0]).shape[3]
-        # a pair of pixels: two rows of accumulators, two window patches
-        return 2 * 4 * acc_row(ctx, y.shape[3]) + 2 * dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
+        # a group of pixels: a row of accumulators and a window patch each
+        pix = conv_pixels(ctx)
+        return pix * 4 * acc_row(ctx, y.shape[3]) + pix * dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
         x, w, bias, y = self._tensors(node, ctx)
@@ -253,8 +259,8 @@ class _ConvBase(Emitter):
                         -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
         k_pad = dot_length(ctx, k_h * k_w * win.in_c)
         filters = dot_rows(ctx, w.data, k_pad, f"{y.name}_filter")
-        # the window patches sit after the two rows of accumulators in the node's scratch
-        patch = f"(int8_t *)((uint8_t *){ctx.scratch(node)} + {2 * 4 * acc_row(ctx, win.out_c)})"
+        # the window patches sit after the rows of accumulators in the node's scratch
+        patch = f"(int8_t *)((uint8_t *){ctx.scratch(node)} + {conv_pixels(ctx) * 4 * acc_row(ctx, win.out_c)})"
         names = [ctx.ptr(x.index), filters, folded, mults, shifts, ctx.ptr(y.index), acc, patch]
         k_args = win.kernel_args()
         return call("ek_conv_s8", *names, *win.args(), *k_args[:2], k_pad, *k_args[2:],
