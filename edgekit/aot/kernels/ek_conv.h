@@ -24,7 +24,7 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
   const int b = q / (out_h * out_w), r = q % (out_h * out_w);
   const int y0 = (r / out_w) * stride_h - pad_h, x0 = (r % out_w) * stride_w - pad_w;
   const int8_t *in_b = input + b * in_h * in_w * in_c;
-  int ky, kx, i;
+  int ky, kx;
   if (in_place) return in_b + (y0 * in_w + x0) * in_c;
   for (ky = 0; ky < k_h; ++ky) {
     const int y = y0 + dil_h * ky;
@@ -42,6 +42,7 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
         /* 16 bytes at a time (flip needs in_c % 16 == 0): the inner loop's 4-byte
          * loads then each fall inside one store and are forwarded from it */
         const int8_t *src = in_b + (y * in_w + x) * in_c;
+        int i;
         for (i = 0; i < in_c; i += 16) {
           ek_bytes16_t v;
           memcpy(&v, src + i, 16);
@@ -107,8 +108,8 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
                               input_offset, flip);
 #if EK_LANES
     ek_lanes_dot_n(win, npix, word_flip, filter, k_row / 4, acc_row / EK_LANES, acc, acc_row);
-    (void)oc;
 #else
+    (void)word_flip;
     {
       const int pair = npix == 2;
       const int8_t *win0 = win[0], *win1 = pair ? win[1] : win[0];
