@@ -13,7 +13,8 @@ With --firmware (needs TFLM_DIR, qemu-system-arm and arm-none-eabi-gcc): the
 tflm-cmake firmware of each model is built and run on the emulated
 Cortex-M4 (mps2-an386): its flash (text+data), its instructions per
 inference, and whether its outputs equal the host TFLM interpreter's on
-three seeded inputs, next to the README's count for TFLM's reference kernels.
+three seeded inputs, next to the README's count for the same kernels
+(CMSIS-NN when the TFLM tree has third_party/cmsis_nn, else reference).
 """
 
 from __future__ import annotations
@@ -49,11 +50,11 @@ def convert(path: Path, target_name: str):
         return result.info, time.perf_counter() - started
 
 
-# instructions per inference of TFLM with reference kernels on the emulated Cortex-M4 (README)
-REFERENCE_INSTRUCTIONS = {
-    "kws_ref_model.tflite": 43_045_360,
-    "pretrainedResnet_quant.tflite": 107_400_200,
-    "ad01_int8.tflite": 1_952_360,
+# instructions per inference of TFLM on the emulated Cortex-M4 (README): reference kernels, CMSIS-NN
+README_INSTRUCTIONS = {
+    "kws_ref_model.tflite": {"reference": 43_045_360, "cmsis-nn": 7_700_400},
+    "pretrainedResnet_quant.tflite": {"reference": 107_400_200, "cmsis-nn": 29_861_040},
+    "ad01_int8.tflite": {"reference": 1_952_360, "cmsis-nn": 582_960},
 }
 
 
@@ -67,12 +68,15 @@ def firmware_rows(mlperf: Path) -> None:
 
     if not os.environ.get("TFLM_DIR"):
         raise SystemExit("--firmware needs TFLM_DIR (a TensorFlow Lite Micro tree)")
+    tree = Path(os.environ["TFLM_DIR"])
+    kernels = "cmsis-nn" if (tree / "third_party" / "cmsis_nn").is_dir() else "reference"
     backend = backends.get("tflm")
     board, host_target = targets.get("mps2-an386"), targets.get("nucleo-l4r5zi")
-    print("| model | flash text+data (B) | instructions / inference | TFLM reference kernels (README) "
+    print(f"| model | kernels | flash text+data (B) | instructions / inference | TFLM {kernels} (README) "
           "| ratio | outputs equal host TFLM |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for name, reference in REFERENCE_INSTRUCTIONS.items():
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, counts in README_INSTRUCTIONS.items():
+        reference = counts[kernels]
         artifact = pipeline.convert(str(mlperf / name), board.name, backend="tflm").artifact
         host = backend.load(artifact, host_target, RunOptions())
         with backend.load(artifact, board, RunOptions()) as device:
@@ -87,7 +91,7 @@ def firmware_rows(mlperf: Path) -> None:
                 ours, theirs = device.infer({spec.name: x}), host.infer({spec.name: x})
                 equal &= all(np.array_equal(ours[k], theirs[k]) for k in theirs)
             sizes = firmware.elf_sizes(device.project.elf)
-        print(f"| {name} | {sizes.text + sizes.data:,} | {instructions:,} | {reference:,} "
+        print(f"| {name} | {kernels} | {sizes.text + sizes.data:,} | {instructions:,} | {reference:,} "
               f"| {instructions / reference:.2f} | {'yes' if equal else 'NO'} |")
 
 
