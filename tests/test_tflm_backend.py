@@ -100,6 +100,7 @@ def test_runner_memory_reports_arena_flash_ram_ops_and_budgets(tiny_artifact):
     memory = host_runner(tiny_artifact, "arduino-nano-33-ble").memory()
     info = tiny_artifact.info
     assert memory["arena_bytes"] == info["arena_bytes"]
+    assert memory["arena_persistent_bytes"] + memory["arena_nonpersistent_bytes"] <= info["arena_measured_bytes"]
     assert memory["ops"] == info["ops"]
     # six kernels on a Cortex-M4F: the CMSIS-NN runtime figure plus the model code
     assert memory["flash_bytes"] == info["model_bytes"] + 105_500 + 512
