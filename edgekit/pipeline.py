@@ -85,7 +85,28 @@ def choose_backend(target: targets.Target, name: str | None) -> Backend:
     return backend
 
 
-def choose_quantization(backend: Backend, target: targets.Target, asked: str | None) -> str:
+def choose_quantization(backend: Backend, target: targets.Target, asked: str | None, source: SourceModel) -> str:
+    """The quantization to convert with: what the user asked, else the target's default.
+
+    A full-integer .tflite already is int8 and is taken as it is: its
+    quantization is the file's, not the target's default.
+    """
+    if source.format == "tflite" and "int8" in backend.quantizations:
+        from edgekit.backends.tflite import is_full_int8
+
+        inherent = "int8" if is_full_int8(source.path) else "none"
+        if inherent not in backend.quantizations:
+            raise EdgekitError(
+                f"{source.path} is a float .tflite and backend {backend.name} runs int8 models only: "
+                "give the source model (.keras, .h5 or SavedModel) with --calibration, or a full-integer .tflite"
+            )
+        if asked not in (None, inherent):
+            raise EdgekitError(
+                f"{source.path} is a {'full-integer int8' if inherent == 'int8' else 'float'} .tflite, "
+                f"which cannot be converted to --quantize {asked}: give the source model "
+                "(.keras, .h5 or SavedModel), or leave --quantize out"
+            )
+        return inherent
     if asked is None:
         # the target's default where the backend has it, else the backend's first
         return target.quantization if target.quantization in backend.quantizations else backend.quantizations[0]
@@ -123,7 +144,7 @@ def convert(
     if isinstance(source, Artifact):
         raise EdgekitError(f"{ref} is already a converted artifact: bench or predict it instead")
     the_backend = choose_backend(the_target, backend)
-    quant = choose_quantization(the_backend, the_target, quantization)
+    quant = choose_quantization(the_backend, the_target, quantization, source)
     samples, calibration_sha, calibration_name = calibration_for(source, quant, calibration)
     recipe = Recipe(
         source_sha256=source.sha256,

@@ -172,3 +172,19 @@ def test_two_simultaneous_converts_leave_one_artifact(tmp_path, digits_model):
     assert len(manifests) == 2 and len({(m.recipe_key, m.sha256) for m in manifests}) == 1
     paths = {line.rsplit(": ", 1)[1] for out, _ in outs for line in out.splitlines() if "model.tflite" in line}
     assert len(paths) == 1 and Path(paths.pop()).parent in {m.path for m in manifests}
+
+
+def test_an_int8_tflite_keeps_its_quantization_and_refuses_another(tmp_path):
+    from tinymodels import tiny_float_cnn_bytes, tiny_int8_cnn_bytes
+
+    int8_file, float_file = tmp_path / "q.tflite", tmp_path / "f.tflite"
+    int8_file.write_bytes(tiny_int8_cnn_bytes())
+    float_file.write_bytes(tiny_float_cnn_bytes())
+    # host-cpu's default is float, but a full-integer file is int8 as it is, byte for byte
+    conversion = pipeline.convert(str(int8_file), "host-cpu", "tflite")
+    assert conversion.artifact.recipe["quantization"] == "int8"
+    assert conversion.artifact.primary_path.read_bytes() == int8_file.read_bytes()
+    with pytest.raises(EdgekitError, match="cannot be converted to --quantize fp16"):
+        pipeline.convert(str(int8_file), "host-cpu", "tflite", "fp16")
+    with pytest.raises(EdgekitError, match="runs int8 models only"):
+        pipeline.convert(str(float_file), "nucleo-l4r5zi", "tflm")

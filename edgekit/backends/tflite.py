@@ -75,10 +75,15 @@ def _converter_for(source: SourceModel, workdir: Path):
 
 
 def is_full_int8(path: Path) -> bool:
-    """True when every model input and output is int8 (an already-quantized model)."""
-    interpreter = load_interpreter(path)
-    details = interpreter.get_input_details() + interpreter.get_output_details()
-    return all(np.dtype(d["dtype"]) == np.int8 for d in details)
+    """True when every model input and output is int8 (an already-quantized model).
+
+    Read with edgekit's own validating reader: no interpreter sees a user's
+    file before it has been checked.
+    """
+    from edgekit.aot.reader import read_model
+
+    model = read_model(path)
+    return all(model.tensors[i].dtype == "int8" for i in (*model.inputs, *model.outputs))
 
 
 def convert_to_tflite(
@@ -91,12 +96,12 @@ def convert_to_tflite(
     """
     out_path = Path(out_path)
     if source.format == "tflite":
-        if quantization == "none" or (quantization == "int8" and is_full_int8(source.path)):
+        if quantization == ("int8" if is_full_int8(source.path) else "none"):
             shutil.copyfile(source.path, out_path)
             return out_path
         raise EdgekitError(
             f"{source.path} is a .tflite file, which cannot be re-quantized to {quantization}: "
-            "give the source model (.keras, .h5 or SavedModel), or --quantize none"
+            "give the source model (.keras, .h5 or SavedModel), or leave --quantize out"
         )
     with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
         converter, input_shape = _converter_for(source, Path(tmp))
