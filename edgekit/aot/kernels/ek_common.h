@@ -225,6 +225,50 @@ EK_INLINE void ek_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, c
   out1[1] = a11;
 }
 
+#if EK_USE_DSP
+/* int8 -> int16 once, in SMLAD order. For every 4 bytes x0..x3, `out` gets the
+ * words (x0, x2) and (x1, x3) (SXTB16 of the word and of it rotated by 8).
+ * Weights stored in the same order at compile time (ops/conv.py smlad_rows)
+ * then need no unpacking in the dot products: an input is widened once per
+ * output pixel and serves every output channel. */
+EK_INLINE void ek_widen_q15(const int8_t *x, int32_t *out, int n4) {
+  int i;
+  for (i = 0; i < n4; ++i) {
+    uint32_t v;
+    memcpy(&v, x + 4 * i, 4);
+    out[2 * i] = __sxtb16(v);
+    out[2 * i + 1] = __sxtb16((v >> 8) | (v << 24));
+  }
+}
+
+/* Two widened inputs against two int16 weight rows (SMLAD order), 4 * n4 taps:
+ * out_p[j] = sum x_p * w_j. Each pair of loaded words feeds two SMLADs:
+ * 12 loads and SMLADs per 16 multiply-accumulates, nothing to unpack. */
+EK_INLINE void ek_dot2x2_q15(const int32_t *x0, const int32_t *x1, const int32_t *w0,
+                             const int32_t *w1, int n4, int32_t *out0, int32_t *out1) {
+  int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+  int i;
+  for (i = 0; i < 2 * n4; i += 2) {
+    const int32_t xa = x0[i], xb = x0[i + 1], ya = x1[i], yb = x1[i + 1];
+    int32_t wa = w0[i], wb = w0[i + 1];
+    a00 = __smlad(xa, wa, a00);
+    a00 = __smlad(xb, wb, a00);
+    a10 = __smlad(ya, wa, a10);
+    a10 = __smlad(yb, wb, a10);
+    wa = w1[i];
+    wb = w1[i + 1];
+    a01 = __smlad(xa, wa, a01);
+    a01 = __smlad(xb, wb, a01);
+    a11 = __smlad(ya, wa, a11);
+    a11 = __smlad(yb, wb, a11);
+  }
+  out0[0] = a00;
+  out0[1] = a01;
+  out1[0] = a10;
+  out1[1] = a11;
+}
+#endif
+
 /* Output channels in SIMD lanes (x86 with AVX-512 VNNI, built by gcc): one
  * 512-bit register holds the accumulators of 16 output channels, and each
  * 4-byte word of the input, broadcast, meets 64 bytes of weights packed

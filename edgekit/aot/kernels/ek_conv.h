@@ -67,15 +67,17 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
  * bytes, four pixels sharing each weight load; otherwise rows zero-padded to
  * k_pad bytes (a multiple of the vector length, so the dot product has no
  * scalar tail) and pixels in pairs. A 1x1 window whose rows need no padding
- * is read in place. On the DSP path a pair shares each unpacked filter word
- * (ek_dot2x2); the portable path runs ek_dot4 per pixel. `folded_bias` holds
+ * is read in place. On the DSP path the filter rows are int16 in SMLAD order
+ * (twice the flash of int8, no unpacking in the loop) and `patch` is followed by
+ * 2 * k_pad int16 for the pair's widened windows (ek_dot2x2_q15); the portable
+ * path runs ek_dot4 per pixel. `folded_bias` holds
  * bias + (input_offset - EK_DOT_BIAS) * sum(w). */
 #if EK_LANES
 #define EK_CONV_PIXELS EK_LANES_PIXELS
 #else
 #define EK_CONV_PIXELS 2
 #endif
-EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32_t *folded_bias,
+EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t *folded_bias,
                           const int32_t *multiplier, const int32_t *shift, int8_t *output,
                           int32_t *acc, int8_t *patch, int batches, int in_h, int in_w, int in_c,
                           int out_h, int out_w, int out_c, int k_h, int k_w, int k_pad,
@@ -107,23 +109,36 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const int8_t *filter, const int32
                               out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
                               input_offset, flip);
 #if EK_LANES
-    ek_lanes_dot_n(win, npix, word_flip, filter, k_row / 4, acc_row / EK_LANES, acc, acc_row);
+    ek_lanes_dot_n(win, npix, word_flip, (const int8_t *)filter, k_row / 4, acc_row / EK_LANES, acc, acc_row);
+#elif EK_USE_DSP
+    (void)word_flip;
+    {
+      /* both windows widened to int16 once (after the patches in scratch), then
+       * every pair of filter rows (int16, SMLAD order) meets both */
+      int32_t *xq0 = (int32_t *)(void *)(patch + EK_CONV_PIXELS * k_pad);
+      int32_t *xq1 = npix == 2 ? xq0 + k_pad / 2 : xq0;
+      int32_t *acc0 = acc, *acc1 = acc + acc_row, tail[2];
+      const int32_t *rows = (const int32_t *)filter;
+      ek_widen_q15(win[0], xq0, k_pad / 4);
+      if (npix == 2) ek_widen_q15(win[1], xq1, k_pad / 4);
+      for (oc = 0; oc + 2 <= out_c; oc += 2, rows += k_pad)
+        ek_dot2x2_q15(xq0, xq1, rows, rows + k_pad / 2, k_pad / 4, acc0 + oc, acc1 + oc);
+      if (oc < out_c) {
+        ek_dot2x2_q15(xq0, xq1, rows, rows, k_pad / 4, tail, tail + 1);
+        acc0[oc] = tail[0];
+        acc1[oc] = tail[1];
+      }
+    }
 #else
     (void)word_flip;
     {
       const int pair = npix == 2;
       const int8_t *win0 = win[0], *win1 = pair ? win[1] : win[0];
       int32_t *acc0 = acc, *acc1 = acc + acc_row;
-      const int8_t *rows = filter;
+      const int8_t *rows = (const int8_t *)filter;
       for (oc = 0; oc + 4 <= out_c; oc += 4, rows += 4 * (size_t)k_pad) {
-#if EK_USE_DSP
-        ek_dot2x2(win0, win1, rows, rows + k_pad, k_pad, acc0 + oc, acc1 + oc);
-        ek_dot2x2(win0, win1, rows + 2 * k_pad, rows + 3 * k_pad, k_pad, acc0 + oc + 2,
-                  acc1 + oc + 2);
-#else
         ek_dot4(win0, rows, k_pad, k_pad, acc0 + oc);
         if (pair) ek_dot4(win1, rows, k_pad, k_pad, acc1 + oc);
-#endif
       }
       for (; oc < out_c; ++oc, rows += k_pad) {
         acc0[oc] = ek_dot(win0, rows, k_pad);

@@ -167,16 +167,16 @@ class EmitContext:
     def const_array_layouts(
         self, condition: str, if_true: np.ndarray, if_false: np.ndarray, hint: str, ctype: str | None = None
     ) -> str:
-        """Like `const_array_choice`, for two layouts of different lengths (e.g. weights
-        packed for SIMD lanes or padded to rows); `WEIGHTS_SIZE` counts the larger."""
+        """Like `const_array_choice`, for two layouts of different lengths or types (e.g.
+        weights packed for SIMD lanes or padded to rows); `WEIGHTS_SIZE` counts the larger."""
         a, b = np.asarray(if_true).reshape(-1), np.asarray(if_false).reshape(-1)
-        ctype = ctype or c_type(a.dtype.name)
+        ta, tb = ctype or c_type(a.dtype.name), ctype or c_type(b.dtype.name)
         name = self.unique(hint)
         self.constants.append(
-            f"#if {condition}\nstatic const {ctype} {name}[{a.size}] EK_ALIGNED = {{\n  {_initializer(a, ctype)}\n}};\n"
-            f"#else\nstatic const {ctype} {name}[{b.size}] EK_ALIGNED = {{\n  {_initializer(b, ctype)}\n}};\n#endif"
+            f"#if {condition}\nstatic const {ta} {name}[{a.size}] EK_ALIGNED = {{\n  {_initializer(a, ta)}\n}};\n"
+            f"#else\nstatic const {tb} {name}[{b.size}] EK_ALIGNED = {{\n  {_initializer(b, tb)}\n}};\n#endif"
         )
-        self.constant_bytes += max(a.size, b.size) * np.dtype(a.dtype).itemsize
+        self.constant_bytes += max(a.nbytes, b.nbytes)
         return name
 
 

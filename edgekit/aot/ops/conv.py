@@ -133,14 +133,24 @@ def lane_packed(rows: np.ndarray, lanes: int = LANES) -> np.ndarray:
     return padded.reshape(blocks, lanes, words, 4).transpose(0, 2, 1, 3).copy()
 
 
+def smlad_rows(rows: np.ndarray, length: int) -> np.ndarray:
+    """int8 rows as int16, zero-padded to `length` (a multiple of 4), each group of four
+    taps in SMLAD order (0, 2, 1, 3): the order ek_widen_q15 gives the input."""
+    padded = padded_rows(rows, length).astype(np.int16)
+    return padded.reshape(padded.shape[0], -1, 4)[:, :, [0, 2, 1, 3]].reshape(padded.shape[0], -1).copy()
+
+
 def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str) -> str:
     """The weight rows of a conv or fully connected layer in flash, laid out for the C path.
 
-    DSP targets: rows padded to k_pad; hosts: lane_packed when the C compiler
-    takes the EK_LANES path, else rows padded to k_pad.
+    DSP targets: smlad_rows when the C compiler has the DSP instructions, else
+    rows padded to k_pad; hosts: lane_packed when the C compiler takes the
+    EK_LANES path, else rows padded to k_pad.
     """
     if "dsp" in ctx.features:
-        return ctx.const_array(padded_rows(rows, k_pad), hint)
+        return ctx.const_array_layouts(
+            "EK_USE_DSP", smlad_rows(rows, k_pad), padded_rows(rows, k_pad), hint
+        )
     return ctx.const_array_layouts(f"EK_LANES == {LANES}", lane_packed(rows), padded_rows(rows, k_pad), hint)
 
 
@@ -214,7 +224,9 @@ class _ConvBase(Emitter):
             return 4 * y.shape[3] + ctx.tensor(node.inputs[0]).shape[3]
         # a group of pixels: a row of accumulators and a window patch each
         pix = conv_pixels(ctx)
-        return pix * 4 * acc_row(ctx, y.shape[3]) + pix * dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
+        k_pad = dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
+        widened = 2 * 2 * k_pad if "dsp" in ctx.features else 0  # the DSP path's int16 windows
+        return pix * 4 * acc_row(ctx, y.shape[3]) + pix * k_pad + widened
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
         x, w, bias, y = self._tensors(node, ctx)
