@@ -33,6 +33,14 @@ OPTIONS = {
     "SOFTMAX": "SoftmaxOptions",
     "TANH": None,
     "FLOOR": None,
+    "MUL": "MulOptions",
+    "CONCATENATION": "ConcatenationOptions",
+    "PAD": "PadOptions",
+    "PADV2": "PadV2Options",
+    "MEAN": "ReducerOptions",
+    "QUANTIZE": "QuantizeOptions",
+    "DEQUANTIZE": "DequantizeOptions",
+    "LOGISTIC": None,
 }
 
 

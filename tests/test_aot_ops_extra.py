@@ -521,13 +521,6 @@ def test_bundles_compile_for_cortex_m4(quantize, tmp_path):
 
 from tests import test_aot_builder as _builder  # noqa: E402
 
-for _opcode, _options in {
-    "MUL": "MulOptions", "CONCATENATION": "ConcatenationOptions", "PAD": "PadOptions",
-    "PADV2": "PadV2Options", "MEAN": "ReducerOptions", "QUANTIZE": "QuantizeOptions",
-    "DEQUANTIZE": "DequantizeOptions", "LOGISTIC": None,
-}.items():  # fmt: skip
-    _builder.OPTIONS.setdefault(_opcode, _options)
-
 
 def random_feed(shapes_dtypes, seed: int, count: int = SAMPLES) -> list[np.ndarray]:
     """One batch per input: int8 over the whole range (first samples all -128 / all 127),
