@@ -272,3 +272,77 @@ FLOAT_CASES = {
 @pytest.mark.parametrize("case", sorted(FLOAT_CASES))
 def test_float32_within_1e5_of_litert(case, tmp_path):
     assert_close_to_litert(FLOAT_CASES[case](), tmp_path)
+
+
+# ----- the requantization shortcut and the portable path ----------------------------------
+
+RIGHT_SHIFT_HARNESS = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#define EK_SINGLE_ROUNDING 0
+#include "ek_common.h"
+int main(void) {
+  int32_t x, m, s;
+  long bad = 0, n = 0;
+  while (scanf("%d %d %d", &x, &m, &s) == 3) {
+    n++;
+    if (ek_mbqm_right(x, m, s) != ek_rdbpot(ek_srdhm(x, m), -s)) {
+      if (bad++ < 5) printf("x=%d m=%d shift=%d\n", x, m, s);
+    }
+  }
+  printf("%ld of %ld differ\n", bad, n);
+  return bad != 0;
+}
+"""
+
+
+def test_right_shift_requantization_equals_the_double_rounding(tmp_path):
+    """ek_mbqm_right (the Cortex-M form: one 64-bit sum, its high word shifted) equals
+    SaturatingRoundingDoublingHighMul then RoundingDivideByPOT on rounding ties, extremes
+    and random values, for every right shift 1..31 and multipliers QuantizeMultiplier makes."""
+    import subprocess
+    from importlib import resources
+
+    from edgekit.aot.hostbuild import host_compiler
+
+    try:
+        cc = host_compiler()
+    except Exception as exc:  # noqa: BLE001 - the skip names the reason
+        pytest.skip(str(exc))
+    kernels = resources.files("edgekit.aot") / "kernels"
+    (tmp_path / "t.c").write_text(RIGHT_SHIFT_HARNESS)
+    exe = tmp_path / "t"
+    subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(kernels),
+                    str(tmp_path / "t.c"), "-o", str(exe)], check=True)  # fmt: skip
+    rng = np.random.default_rng(5)
+    rows = []
+    mults = [0, 1 << 30, (1 << 30) + 1, (1 << 31) - 1, *rng.integers(1 << 30, 1 << 31, size=6).tolist()]
+    for shift in range(-31, 0):
+        for m in mults:
+            e = -shift
+            # x near the ties of both roundings: r = x*m/2^31 at half-integers of 2^e
+            ties = [((k << (31 + e - 1)) // max(m, 1)) + d for k in range(-5, 6) for d in (-1, 0, 1)]
+            xs = ties + [-(2**31), 2**31 - 1, -1, 0, 1] + rng.integers(-(2**31), 2**31, size=20).tolist()
+            rows += [f"{max(min(x, 2**31 - 1), -(2**31))} {m} {shift}" for x in xs]
+    out = subprocess.run([str(exe)], input="\n".join(rows), capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+    assert out.stdout.strip().endswith(f"0 of {len(rows)} differ")
+
+
+def test_portable_path_matches_tflm_without_simd(tmp_path):
+    """Bundles built without -march=native (no VNNI lanes) stay exact: the padded-row layout."""
+    from edgekit.aot.compiler import compile_model
+    from edgekit.aot.hostbuild import load_bundle
+    from tests.test_aot_builder import random_int8, tflm_outputs
+
+    portable = ("-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
+    for k, case in enumerate(["1x1-pointwise", "odd-channels-5x5", "stride2-same-relu"]):
+        model = conv_model(**CONV_CASES[case])
+        bundle = compile_model(model, name="m")
+        bundle.write(tmp_path / str(k))
+        host = load_bundle(bundle, tmp_path / str(k), portable)
+        rng = np.random.default_rng(k)
+        feeds = [[random_int8(rng, bundle.inputs[0].shape)] for _ in range(4)]
+        for feed, ref in zip(feeds, tflm_outputs(model, feeds)):
+            assert np.array_equal(host.run(*feed)[0].reshape(ref.shape), ref), case

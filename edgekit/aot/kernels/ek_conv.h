@@ -122,9 +122,11 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
       ek_widen_q15(win[0], xq0, k_pad / 4);
       if (npix == 2) ek_widen_q15(win[1], xq1, k_pad / 4);
       for (oc = 0; oc + 2 <= out_c; oc += 2, rows += k_pad)
-        ek_dot2x2_q15(xq0, xq1, rows, rows + k_pad / 2, k_pad / 4, acc0 + oc, acc1 + oc);
+        ek_dot2x2_q15(xq0, xq1, rows, rows + k_pad / 2, k_pad / 4, folded_bias[oc],
+                      folded_bias[oc + 1], acc0 + oc, acc1 + oc);
       if (oc < out_c) {
-        ek_dot2x2_q15(xq0, xq1, rows, rows, k_pad / 4, tail, tail + 1);
+        ek_dot2x2_q15(xq0, xq1, rows, rows, k_pad / 4, folded_bias[oc], folded_bias[oc], tail,
+                      tail + 1);
         acc0[oc] = tail[0];
         acc1[oc] = tail[1];
       }
@@ -148,7 +150,8 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
 #endif
     for (p = 0; p < npix; ++p) {
       int32_t *row = acc + p * acc_row;
-      for (oc = 0; oc < out_c; ++oc) row[oc] += folded_bias[oc];
+      if (!EK_USE_DSP) /* the DSP dot products start from the bias */
+        for (oc = 0; oc < out_c; ++oc) row[oc] += folded_bias[oc];
       ek_requantize_s8(row, multiplier, shift, 1, right_shifts_only,
                        output + (size_t)(q + p) * out_c, out_c, output_offset, act_min, act_max);
     }

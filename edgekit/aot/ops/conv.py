@@ -159,6 +159,12 @@ def acc_row(ctx: EmitContext, out_c: int) -> int:
     return out_c if "dsp" in ctx.features else -(-out_c // LANES) * LANES
 
 
+def shift_kind(shifts: np.ndarray) -> int:
+    """ek_requantize_s8's `right_shifts_only`: 2 if every shift is <= -1, 1 if <= 0, else 0."""
+    shifts = np.asarray(shifts)
+    return 2 if np.all(shifts <= -1) else int(np.all(shifts <= 0))
+
+
 def conv_pixels(ctx: EmitContext) -> int:
     """Output pixels ek_conv_s8 computes together (EK_CONV_PIXELS): 4 for the lanes path, 2 on DSP."""
     return 2 if "dsp" in ctx.features else 4
@@ -261,7 +267,7 @@ class _ConvBase(Emitter):
             )
         else:
             folded = folded_dot_bias(ctx, raw_bias, -x_zp, filt.sum(axis=(1, 2, 3)), y.name)
-        right_shifts_only = int(np.all(shifts <= 0))
+        right_shifts_only = shift_kind(shifts)
         mults = ctx.const_array(mults, f"{y.name}_mult")
         shifts = ctx.const_array(shifts, f"{y.name}_shift")
         acc = f"(int32_t *){ctx.scratch(node)}"

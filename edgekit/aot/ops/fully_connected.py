@@ -10,7 +10,7 @@ import numpy as np
 
 from edgekit.aot.graph import Node
 from edgekit.aot.ops.base import EmitContext, Emitter, call, per_tensor_qparams, register
-from edgekit.aot.ops.conv import dot_length, folded_dot_bias, padded_rows
+from edgekit.aot.ops.conv import dot_length, folded_dot_bias, padded_rows, shift_kind
 from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
 
 
@@ -92,7 +92,7 @@ class FullyConnected(Emitter):
             ctx.const_array(mults, f"{y.name}_mult"),
             ctx.const_array(shifts, f"{y.name}_shift"),
             ctx.ptr(y.index), x_pad, batches, out_depth, accum_depth, k_pad, int(per_channel),
-            y_zp, act_min, act_max, int(np.all(shifts <= 0)),
+            y_zp, act_min, act_max, shift_kind(shifts),
         )  # fmt: skip
 
     def scratch_bytes(self, node: Node, ctx: EmitContext) -> int:
