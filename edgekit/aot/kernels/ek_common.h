@@ -43,6 +43,19 @@ EK_INLINE int32_t ek_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 EK_INLINE int32_t ek_clamp_i32(int32_t v, int32_t lo, int32_t hi) {
   return v < lo ? lo : (v > hi ? hi : v);
 }
+/* ek_clamp_i32 into an int8 range: on Cortex-M one SSAT does the saturation to
+ * [-128, 127], and the activation bounds (constants in every call) cost only
+ * when they are narrower. */
+EK_INLINE int32_t ek_clamp_s8(int32_t v, int32_t lo, int32_t hi) {
+#if EK_USE_DSP
+  v = __ssat(v, 8);
+  if (lo > -128) v = ek_max_i32(v, lo);
+  if (hi < 127) v = ek_min_i32(v, hi);
+  return v;
+#else
+  return ek_clamp_i32(v, lo, hi);
+#endif
+}
 EK_INLINE float ek_clamp_f32(float v, float lo, float hi) {
   return v < lo ? lo : (v > hi ? hi : v);
 }
@@ -393,7 +406,7 @@ EK_INLINE void ek_requantize_s8(const int32_t *acc, const int32_t *multiplier, c
       scaled = ek_mbqm_smaller_than_one(acc[i], multiplier[q], (int)shift[q]);
     else
       scaled = ek_mbqm(acc[i], multiplier[q], (int)shift[q]);
-    out[i] = (int8_t)ek_clamp_i32(scaled + offset, act_min, act_max);
+    out[i] = (int8_t)ek_clamp_s8(scaled + offset, act_min, act_max);
   }
 }
 
