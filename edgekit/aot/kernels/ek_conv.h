@@ -164,9 +164,11 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
  * the tap, so every pixel runs the same loops with `folded_bias`
  * (bias + input_offset * sum(w)). With depth_multiplier 1 the channel loops
  * are contiguous in input, filter and output; other multipliers map output
- * channel oc to input channel oc / m. */
+ * channel oc to input channel oc / m. On the DSP path, with depth_multiplier 1
+ * and in_c % 4 == 0, `filter_data` is int16 in SMLABB/SMLATT order (ops/conv.py
+ * depthwise_dsp_filter); otherwise it is the int8 filter [k_h][k_w][out_c]. */
 #define EK_DW_MAX_TAPS 64
-EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
+EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data,
                                     const int32_t *folded_bias, const int32_t *multiplier,
                                     const int32_t *shift, int8_t *output, int32_t *acc,
                                     int batches, int in_h, int in_w, int in_c, int out_h,
@@ -174,6 +176,7 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
                                     int stride_h, int stride_w, int dil_h, int dil_w, int pad_h,
                                     int pad_w, int32_t input_offset, int32_t output_offset,
                                     int32_t act_min, int32_t act_max, int right_shifts_only) {
+  const int8_t *filter = (const int8_t *)filter_data;
   int8_t *zero_row = (int8_t *)(acc + out_c);
   int b, oy, ox, c, ky, kx;
   memset(zero_row, (int8_t)(-input_offset), (size_t)in_c);
@@ -197,7 +200,37 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const int8_t *filter,
               taps[ky * k_w + kx] = inside ? in_b + (y * in_w + xx) * in_c : zero_row;
             }
           }
-          for (c = 0; c < out_c; ++c) {
+          c = 0;
+#if EK_USE_DSP
+          /* four channels per word: SXTB16 splits the input word into the halfword
+           * pairs (c0, c2) and (c1, c3), and SMLABB/SMLATT multiply each half by the
+           * filter, stored widened in the same order at compile time (two words per
+           * tap and four channels) */
+          if (in_c % 4 == 0) {
+            const int32_t *wq = (const int32_t *)filter;
+            for (; c < out_c; c += 4) {
+              int32_t a0 = folded_bias[c], a1 = folded_bias[c + 1], a2 = folded_bias[c + 2],
+                      a3 = folded_bias[c + 3];
+              const int32_t *w = wq + c / 2;
+              for (t = 0; t < k_h * k_w; ++t, w += out_c / 2) {
+                uint32_t v;
+                int32_t xe, xo;
+                memcpy(&v, taps[t] + c, 4);
+                xe = __sxtb16(v);
+                xo = __sxtb16((v >> 8) | (v << 24));
+                a0 = __smlabb(xe, w[0], a0);
+                a2 = __smlatt(xe, w[0], a2);
+                a1 = __smlabb(xo, w[1], a1);
+                a3 = __smlatt(xo, w[1], a3);
+              }
+              acc[c] = a0;
+              acc[c + 1] = a1;
+              acc[c + 2] = a2;
+              acc[c + 3] = a3;
+            }
+          }
+#endif
+          for (; c < out_c; ++c) {
             int32_t a = folded_bias[c];
             /* products fit in int16: narrow multiplies pack twice as densely */
             for (t = 0; t < k_h * k_w; ++t)

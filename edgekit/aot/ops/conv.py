@@ -140,6 +140,13 @@ def smlad_rows(rows: np.ndarray, length: int) -> np.ndarray:
     return padded.reshape(padded.shape[0], -1, 4)[:, :, [0, 2, 1, 3]].reshape(padded.shape[0], -1).copy()
 
 
+def depthwise_dsp_filter(filt: np.ndarray) -> np.ndarray:
+    """A depthwise filter [1][k_h][k_w][c] (c % 4 == 0) as int16, each tap's channels
+    in groups of four ordered (0, 2, 1, 3): the halfwords SXTB16 makes of an input word."""
+    f = np.asarray(filt, dtype=np.int16).reshape(-1, filt.shape[-1])
+    return f.reshape(f.shape[0], -1, 4)[:, :, [0, 2, 1, 3]].reshape(f.shape[0], -1).copy()
+
+
 def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str) -> str:
     """The weight rows of a conv or fully connected layer in flash, laid out for the C path.
 
@@ -272,7 +279,13 @@ class _ConvBase(Emitter):
         shifts = ctx.const_array(shifts, f"{y.name}_shift")
         acc = f"(int32_t *){ctx.scratch(node)}"
         if self.depthwise:
-            names = [ctx.ptr(x.index), ctx.ptr(w.index), folded, mults, shifts, ctx.ptr(y.index), acc]
+            if "dsp" in ctx.features and dm == [1] and win.in_c % 4 == 0:
+                filt_name = ctx.const_array_layouts(
+                    "EK_USE_DSP", depthwise_dsp_filter(w.data), np.asarray(w.data, np.int8), f"{y.name}_filter"
+                )
+            else:
+                filt_name = ctx.ptr(w.index)
+            names = [ctx.ptr(x.index), filt_name, folded, mults, shifts, ctx.ptr(y.index), acc]
             return call("ek_depthwise_conv_s8", *names, *win.args(), *dm, *win.kernel_args(),
                         -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
         k_pad = dot_length(ctx, k_h * k_w * win.in_c)
