@@ -361,6 +361,58 @@ EK_INLINE void ek_lanes_dot(const int8_t *const *x, int npix, uint32_t flip, con
   if (b < blocks) ek_lanes_group(x, npix, flip, w + b * block_bytes, k4, 1, out + 16 * b, out_stride);
 }
 
+/* A row of n accumulators (+ folded bias) requantized to int8 like
+ * ek_requantize_s8 with per-channel shifts all <= 0 in the double-rounding build,
+ * 16 channels per step in explicit vector code: the 64-bit products of the even
+ * and odd lanes come from vpmuldq (gcc's own vectorization of ek_srdhm widened
+ * every lane and used the slower 64-bit vpmullq), the rest is 32-bit lane
+ * arithmetic. Channels past the last whole block go through the scalar loop. */
+typedef long long ek_lanes64_t __attribute__((vector_size(64)));
+typedef int8_t ek_bytes16s_t __attribute__((vector_size(16)));
+EK_INLINE void ek_lanes_requantize(const int32_t *acc, const int32_t *bias,
+                                   const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                                   int n, int32_t offset, int32_t act_min, int32_t act_max) {
+  const ek_lanes_t one = (ek_lanes_t){0} + 1, lo = (ek_lanes_t){0} + act_min,
+                   hi = (ek_lanes_t){0} + act_max;
+  const ek_lanes64_t nudge = (ek_lanes64_t){0} + ((int64_t)1 << 30);
+  int c = 0;
+  for (; c + 16 <= n; c += 16) {
+    ek_lanes_t x, m, e, b, mask, rem, thr, r, sel;
+    ek_lanes64_t even, odd;
+    ek_bytes16s_t narrow;
+    memcpy(&x, acc + c, 64);
+    memcpy(&b, bias + c, 64);
+    memcpy(&m, multiplier + c, 64);
+    memcpy(&e, shift + c, 64);
+    x += b;
+    e = -e;
+    /* SaturatingRoundingDoublingHighMul: floor((x * m + 2^30) / 2^31), m never INT32_MIN */
+    even = (ek_lanes64_t)__builtin_ia32_pmuldq512_mask(x, m, (ek_lanes64_t){0}, (uint8_t)0xff);
+    odd = (ek_lanes64_t)__builtin_ia32_pmuldq512_mask(
+        (ek_lanes_t)((ek_lanes64_t)x >> 32), (ek_lanes_t)((ek_lanes64_t)m >> 32),
+        (ek_lanes64_t){0}, (uint8_t)0xff);
+    even = (even + nudge) >> 31;
+    odd = (odd + nudge) >> 31;
+    r = (ek_lanes_t)((even & 0xffffffffLL) | (odd << 32));
+    /* RoundingDivideByPOT (comparisons give -1 for true) */
+    mask = (one << e) - one;
+    rem = r & mask;
+    thr = (mask >> 1) - (r < 0);
+    r = (r >> e) - (rem > thr);
+    r += offset;
+    sel = r < lo;
+    r = (r & ~sel) | (lo & sel);
+    sel = r > hi;
+    r = (r & ~sel) | (hi & sel);
+    narrow = __builtin_convertvector(r, ek_bytes16s_t);
+    memcpy(out + c, &narrow, 16);
+  }
+  for (; c < n; ++c)
+    out[c] = (int8_t)ek_clamp_i32(
+        ek_mbqm_smaller_than_one(acc[c] + bias[c], multiplier[c], (int)shift[c]) + offset, act_min,
+        act_max);
+}
+
 /* ek_lanes_dot for a run-time count of inputs (1 to EK_LANES_PIXELS): one
  * specialized body per count. */
 EK_INLINE void ek_lanes_dot_n(const int8_t *const *x, int npix, uint32_t flip, const int8_t *w,

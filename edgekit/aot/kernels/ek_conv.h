@@ -150,6 +150,13 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
 #endif
     for (p = 0; p < npix; ++p) {
       int32_t *row = acc + p * acc_row;
+#if EK_LANES
+      if (right_shifts_only && !EK_SINGLE_ROUNDING) {
+        ek_lanes_requantize(row, folded_bias, multiplier, shift, output + (size_t)(q + p) * out_c,
+                            out_c, output_offset, act_min, act_max);
+        continue;
+      }
+#endif
       if (!EK_USE_DSP) /* the DSP dot products start from the bias */
         for (oc = 0; oc < out_c; ++oc) row[oc] += folded_bias[oc];
       ek_requantize_s8(row, multiplier, shift, 1, right_shifts_only,
