@@ -346,3 +346,47 @@ def test_portable_path_matches_tflm_without_simd(tmp_path):
         feeds = [[random_int8(rng, bundle.inputs[0].shape)] for _ in range(4)]
         for feed, ref in zip(feeds, tflm_outputs(model, feeds)):
             assert np.array_equal(host.run(*feed)[0].reshape(ref.shape), ref), case
+
+
+MBQM_HARNESS = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#include "ek_common.h"
+int main(void) {
+  int32_t x, m, s;
+  while (scanf("%d %d %d", &x, &m, &s) == 3) printf("%d\n", ek_mbqm_smaller_than_one(x, m, s));
+  return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("single_rounding", [False, True])
+def test_python_add_terms_equal_the_c_requantization(single_rounding, tmp_path):
+    """ADD's compile-time tables (DSP targets) use quant.multiply_by_quantized_multiplier_smaller_than_one:
+    it must equal the C ek_mbqm_smaller_than_one of either TFLM rounding on the terms ADD feeds it."""
+    import subprocess
+    from importlib import resources
+
+    from edgekit.aot.hostbuild import host_compiler
+    from edgekit.aot.quant import multiply_by_quantized_multiplier_smaller_than_one, quantize_multiplier
+
+    try:
+        cc = host_compiler()
+    except Exception as exc:  # noqa: BLE001 - the skip names the reason
+        pytest.skip(str(exc))
+    kernels = resources.files("edgekit.aot") / "kernels"
+    (tmp_path / "t.c").write_text(MBQM_HARNESS)
+    exe = tmp_path / "t"
+    subprocess.run([cc, "-std=c99", "-O2", f"-DEK_SINGLE_ROUNDING={int(single_rounding)}", "-I", str(kernels),
+                    str(tmp_path / "t.c"), "-o", str(exe)], check=True)  # fmt: skip
+    rng = np.random.default_rng(9)
+    cases = []
+    for real in [0.5, 0.25, 0.3, *rng.uniform(1e-4, 0.99, size=12).tolist()]:
+        m, shift = quantize_multiplier(real, single_rounding)
+        cases += [((v - zp) << 20, m, shift) for v in range(-128, 128) for zp in (-128, 0, 17)]
+    out = subprocess.run([str(exe)], input="\n".join(f"{x} {m} {s}" for x, m, s in cases),
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    got = [int(v) for v in out.stdout.split()]
+    want = [multiply_by_quantized_multiplier_smaller_than_one(x, m, s, single_rounding) for x, m, s in cases]
+    assert got == want

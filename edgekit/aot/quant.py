@@ -50,6 +50,17 @@ def quantize_multiplier_smaller_than_one(real: float, single_rounding: bool = Fa
     return quantize_multiplier(real, single_rounding)
 
 
+def multiply_by_quantized_multiplier_smaller_than_one(x: int, multiplier: int, shift: int, single_rounding: bool = False) -> int:
+    """TFLM MultiplyByQuantizedMultiplierSmallerThanOneExp (shift <= 0) on an int32, in Python:
+    the C kernels' ek_mbqm_smaller_than_one, for tables computed at compile time."""
+    from edgekit.aot.fixedpoint import rdbpot, srdhm
+
+    if single_rounding:
+        total = 31 - shift
+        return (x * multiplier + (1 << (total - 1))) >> total
+    return rdbpot(srdhm(x, multiplier), -shift)
+
+
 def conv_multipliers(
     input_scale: float,
     filter_scales: np.ndarray,
