@@ -333,6 +333,10 @@ EK_INLINE void ek_lanes_group(const int8_t *const *x, int npix, uint32_t flip, c
       for (g = 0; g < groups; ++g) {
         ek_lanes_t wv;
         memcpy(&wv, w + ((size_t)g * (size_t)k4 + (size_t)(k + s)) * 64, 64);
+        /* an empty asm that "changes" wv: gcc then loads the weights into a register
+         * once for all pixels instead of folding a 64-byte load into every vpdpbusd
+         * (the loads, not the multiplies, were the bottleneck) */
+        __asm__("" : "+v"(wv));
         for (p = 0; p < npix; ++p)
           a[p][s * groups + g] = __builtin_ia32_vpdpbusd_v16si(a[p][s * groups + g], bx[p], wv);
       }
