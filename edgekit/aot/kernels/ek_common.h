@@ -372,18 +372,19 @@ EK_INLINE void ek_lanes_dot(const int8_t *const *x, int npix, uint32_t flip, con
  * every lane and used the slower 64-bit vpmullq), the rest is 32-bit lane
  * arithmetic. Channels past the last whole block go through the scalar loop. */
 typedef long long ek_lanes64_t __attribute__((vector_size(64)));
-typedef int8_t ek_bytes16s_t __attribute__((vector_size(16)));
+typedef char ek_bytes16s_t __attribute__((vector_size(16))); /* the builtins take char; signed on x86 */
 EK_INLINE void ek_lanes_requantize(const int32_t *acc, const int32_t *bias,
                                    const int32_t *multiplier, const int32_t *shift, int8_t *out,
                                    int n, int32_t offset, int32_t act_min, int32_t act_max) {
-  const ek_lanes_t one = (ek_lanes_t){0} + 1, lo = (ek_lanes_t){0} + act_min,
-                   hi = (ek_lanes_t){0} + act_max;
+  const ek_lanes_t one = (ek_lanes_t){0} + 1;
+  const ek_bytes16s_t lo = (ek_bytes16s_t){0} + (int8_t)act_min,
+                      hi = (ek_bytes16s_t){0} + (int8_t)act_max;
   const ek_lanes64_t nudge = (ek_lanes64_t){0} + ((int64_t)1 << 30);
   int c = 0;
   for (; c + 16 <= n; c += 16) {
-    ek_lanes_t x, m, e, b, mask, rem, thr, r, sel;
+    ek_lanes_t x, m, e, b, mask, rem, thr, r;
     ek_lanes64_t even, odd;
-    ek_bytes16s_t narrow;
+    ek_bytes16s_t narrow, sel;
     memcpy(&x, acc + c, 64);
     memcpy(&b, bias + c, 64);
     memcpy(&m, multiplier + c, 64);
@@ -404,11 +405,17 @@ EK_INLINE void ek_lanes_requantize(const int32_t *acc, const int32_t *bias,
     thr = (mask >> 1) - (r < 0);
     r = (r >> e) - (rem > thr);
     r += offset;
-    sel = r < lo;
-    r = (r & ~sel) | (lo & sel);
-    sel = r > hi;
-    r = (r & ~sel) | (hi & sel);
-    narrow = __builtin_convertvector(r, ek_bytes16s_t);
+    /* saturating narrowing (vpmovsdb) is the clamp to [-128, 127]; narrower
+     * activation bounds (constants) clamp the bytes */
+    narrow = __builtin_ia32_pmovsdb512_mask(r, (ek_bytes16s_t){0}, (uint16_t)0xffff);
+    if (act_min > -128) {
+      sel = narrow < lo;
+      narrow = (narrow & ~sel) | (lo & sel);
+    }
+    if (act_max < 127) {
+      sel = narrow > hi;
+      narrow = (narrow & ~sel) | (hi & sel);
+    }
     memcpy(out + c, &narrow, 16);
   }
   for (; c < n; ++c)
