@@ -365,58 +365,70 @@ EK_INLINE void ek_lanes_dot(const int8_t *const *x, int npix, uint32_t flip, con
   if (b < blocks) ek_lanes_group(x, npix, flip, w + b * block_bytes, k4, 1, out + 16 * b, out_stride);
 }
 
-/* A row of n accumulators (+ folded bias) requantized to int8 like
- * ek_requantize_s8 with per-channel shifts all <= 0 in the double-rounding build,
- * 16 channels per step in explicit vector code: the 64-bit products of the even
- * and odd lanes come from vpmuldq (gcc's own vectorization of ek_srdhm widened
- * every lane and used the slower 64-bit vpmullq), the rest is 32-bit lane
- * arithmetic. Channels past the last whole block go through the scalar loop. */
 typedef long long ek_lanes64_t __attribute__((vector_size(64)));
 typedef char ek_bytes16s_t __attribute__((vector_size(16))); /* the builtins take char; signed on x86 */
+
+/* ek_mbqm_smaller_than_one (double rounding) on 16 lanes, with per-lane
+ * multipliers m and right shifts e (= -shift >= 0): the 64-bit products of the
+ * even and odd lanes come from vpmuldq (gcc's own vectorization of ek_srdhm
+ * widened every lane and used the slower vpmullq), the rest is 32-bit lane
+ * arithmetic; comparisons give -1 for true. */
+EK_INLINE ek_lanes_t ek_lanes_mbqm(ek_lanes_t x, ek_lanes_t m, ek_lanes_t e) {
+  const ek_lanes_t one = (ek_lanes_t){0} + 1;
+  const ek_lanes64_t nudge = (ek_lanes64_t){0} + ((int64_t)1 << 30);
+  ek_lanes64_t even, odd;
+  ek_lanes_t r, mask, rem, thr;
+  /* SaturatingRoundingDoublingHighMul: floor((x * m + 2^30) / 2^31), m never INT32_MIN */
+  even = (ek_lanes64_t)__builtin_ia32_pmuldq512_mask(x, m, (ek_lanes64_t){0}, (uint8_t)0xff);
+  odd = (ek_lanes64_t)__builtin_ia32_pmuldq512_mask(
+      (ek_lanes_t)((ek_lanes64_t)x >> 32), (ek_lanes_t)((ek_lanes64_t)m >> 32), (ek_lanes64_t){0},
+      (uint8_t)0xff);
+  even = (even + nudge) >> 31;
+  odd = (odd + nudge) >> 31;
+  r = (ek_lanes_t)((even & 0xffffffffLL) | (odd << 32));
+  /* RoundingDivideByPOT */
+  mask = (one << e) - one;
+  rem = r & mask;
+  thr = (mask >> 1) - (r < 0);
+  return (r >> e) - (rem > thr);
+}
+
+/* 16 int32 lanes + offset to int8 with the activation bounds: the saturating
+ * narrowing (vpmovsdb) is the clamp to [-128, 127]; narrower bounds (constants
+ * in every call) clamp the bytes. */
+EK_INLINE void ek_lanes_store_s8(ek_lanes_t r, int8_t *out, int32_t offset, int32_t act_min,
+                                 int32_t act_max) {
+  ek_bytes16s_t narrow, sel;
+  r += offset;
+  narrow = __builtin_ia32_pmovsdb512_mask(r, (ek_bytes16s_t){0}, (uint16_t)0xffff);
+  if (act_min > -128) {
+    const ek_bytes16s_t lo = (ek_bytes16s_t){0} + (char)act_min;
+    sel = narrow < lo;
+    narrow = (narrow & ~sel) | (lo & sel);
+  }
+  if (act_max < 127) {
+    const ek_bytes16s_t hi = (ek_bytes16s_t){0} + (char)act_max;
+    sel = narrow > hi;
+    narrow = (narrow & ~sel) | (hi & sel);
+  }
+  memcpy(out, &narrow, 16);
+}
+
+/* A row of n accumulators (+ folded bias) requantized to int8 like
+ * ek_requantize_s8 with per-channel shifts all <= 0 in the double-rounding build,
+ * 16 channels per step; channels past the last whole block go through the
+ * scalar loop. */
 EK_INLINE void ek_lanes_requantize(const int32_t *acc, const int32_t *bias,
                                    const int32_t *multiplier, const int32_t *shift, int8_t *out,
                                    int n, int32_t offset, int32_t act_min, int32_t act_max) {
-  const ek_lanes_t one = (ek_lanes_t){0} + 1;
-  const ek_bytes16s_t lo = (ek_bytes16s_t){0} + (int8_t)act_min,
-                      hi = (ek_bytes16s_t){0} + (int8_t)act_max;
-  const ek_lanes64_t nudge = (ek_lanes64_t){0} + ((int64_t)1 << 30);
   int c = 0;
   for (; c + 16 <= n; c += 16) {
-    ek_lanes_t x, m, e, b, mask, rem, thr, r;
-    ek_lanes64_t even, odd;
-    ek_bytes16s_t narrow, sel;
+    ek_lanes_t x, b, m, e;
     memcpy(&x, acc + c, 64);
     memcpy(&b, bias + c, 64);
     memcpy(&m, multiplier + c, 64);
     memcpy(&e, shift + c, 64);
-    x += b;
-    e = -e;
-    /* SaturatingRoundingDoublingHighMul: floor((x * m + 2^30) / 2^31), m never INT32_MIN */
-    even = (ek_lanes64_t)__builtin_ia32_pmuldq512_mask(x, m, (ek_lanes64_t){0}, (uint8_t)0xff);
-    odd = (ek_lanes64_t)__builtin_ia32_pmuldq512_mask(
-        (ek_lanes_t)((ek_lanes64_t)x >> 32), (ek_lanes_t)((ek_lanes64_t)m >> 32),
-        (ek_lanes64_t){0}, (uint8_t)0xff);
-    even = (even + nudge) >> 31;
-    odd = (odd + nudge) >> 31;
-    r = (ek_lanes_t)((even & 0xffffffffLL) | (odd << 32));
-    /* RoundingDivideByPOT (comparisons give -1 for true) */
-    mask = (one << e) - one;
-    rem = r & mask;
-    thr = (mask >> 1) - (r < 0);
-    r = (r >> e) - (rem > thr);
-    r += offset;
-    /* saturating narrowing (vpmovsdb) is the clamp to [-128, 127]; narrower
-     * activation bounds (constants) clamp the bytes */
-    narrow = __builtin_ia32_pmovsdb512_mask(r, (ek_bytes16s_t){0}, (uint16_t)0xffff);
-    if (act_min > -128) {
-      sel = narrow < lo;
-      narrow = (narrow & ~sel) | (lo & sel);
-    }
-    if (act_max < 127) {
-      sel = narrow > hi;
-      narrow = (narrow & ~sel) | (hi & sel);
-    }
-    memcpy(out + c, &narrow, 16);
+    ek_lanes_store_s8(ek_lanes_mbqm(x + b, m, -e), out + c, offset, act_min, act_max);
   }
   for (; c < n; ++c)
     out[c] = (int8_t)ek_clamp_i32(
