@@ -121,7 +121,9 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
       const int32_t *rows = (const int32_t *)filter;
       ek_widen_q15(win[0], xq0, k_pad / 4);
       if (npix == 2) ek_widen_q15(win[1], xq1, k_pad / 4);
-      for (oc = 0; oc + 2 <= out_c; oc += 2, rows += k_pad)
+      for (oc = 0; oc + 4 <= out_c; oc += 4, rows += 2 * k_pad)
+        ek_dot2x4_q15(xq0, xq1, rows, k_pad / 2, k_pad / 4, folded_bias + oc, acc0 + oc, acc1 + oc);
+      for (; oc + 2 <= out_c; oc += 2, rows += k_pad)
         ek_dot2x2_q15(xq0, xq1, rows, rows + k_pad / 2, k_pad / 4, folded_bias[oc],
                       folded_bias[oc + 1], acc0 + oc, acc1 + oc);
       if (oc < out_c) {
