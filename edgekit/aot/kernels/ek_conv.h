@@ -69,7 +69,7 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
  * scalar tail) and pixels in pairs. A 1x1 window whose rows need no padding
  * is read in place. On the DSP path the filter rows are int16 in SMLAD order
  * (twice the flash of int8, no unpacking in the loop) and `patch` is followed by
- * 2 * k_pad int16 for the pair's widened windows (ek_dot2x2_q15); the portable
+ * 2 * k_pad int16 for the pair's widened windows (ek_dot2x4_q15, ek_dot2x2_q15); the portable
  * path runs ek_dot4 per pixel. `folded_bias` holds
  * bias + (input_offset - EK_DOT_BIAS) * sum(w). */
 #if EK_LANES
