@@ -160,6 +160,38 @@ def cpu_flags(target) -> str:
     return " ".join(flags)
 
 
+# which `common/cortexm/uart_<driver>.c` drives a target's UART, by what its `extras.uart` names
+# (first match wins); an STM32 UART also needs its chip's clocks and pins (`soc_<extras.soc>.c`)
+_UART_DRIVERS = (("cmsdk", "cmsdk"), ("lpuart", "stm32"), ("usart", "stm32"), ("uarte", "nrf52"))
+
+
+def uart_driver(target) -> str:
+    """The bare-metal UART driver for the target (`cmsdk`, `stm32`, `nrf52`), or '' when there is none."""
+    uart = str(target.extras.get("uart", "")).lower()
+    return next((driver for kind, driver in _UART_DRIVERS if kind in uart), "")
+
+
+def _uart_sources(target, driver: str) -> str:
+    sources = [f"uart_{driver or 'cmsdk'}.c"]
+    if target.extras.get("soc"):
+        sources.append(f"soc_{target.extras['soc']}.c")
+    return " ".join(sources)
+
+
+def _pin(target, role: str) -> tuple[int, int]:
+    """(port, pin) of `extras.uart_pins[role]`: STM32 style `PG7` (port G = 6) or nRF style `P0.06`."""
+    text = str((target.extras.get("uart_pins") or {}).get(role, "")).upper()
+    if not text:
+        return 0, 0  # the CMSDK UART has fixed pins
+    stm32 = re.fullmatch(r"P([A-K])(\d{1,2})", text)
+    nrf = re.fullmatch(r"P(\d)\.(\d{1,2})", text)
+    if stm32:
+        return ord(stm32.group(1)) - ord("A"), int(stm32.group(2))
+    if nrf:
+        return int(nrf.group(1)), int(nrf.group(2))
+    raise EdgekitError(f"target {target.name}: extras.uart_pins.{role} '{text}' is no pin name (PG7 or P0.06)")
+
+
 def is_emulated(target) -> bool:
     return (target.flash_tool or {}).get("tool") == "qemu"
 
@@ -173,6 +205,11 @@ def variables(artifact: Artifact, target, template: Template) -> dict[str, str]:
     model_name = re.sub(r"\s+", "_", str(artifact.source.get("name") or c_name))
     # DWT counts real cycles; QEMU models no DWT, so the emulated boards use SysTick
     has_dwt = not is_emulated(target) and any(m in str(target.cpu).lower() for m in ("m3", "m4", "m7", "m33", "m55", "m85"))
+    # the clock the firmware really runs the core at: a board left on its reset clock (no PLL set
+    # up) says so in extras.firmware_clock_hz, and cycles -> ms must use that, not the nominal clock
+    core_clock_hz = int(target.extras.get("firmware_clock_hz", round(target.clock_mhz * 1_000_000)))
+    driver = uart_driver(target)
+    tx, rx = _pin(target, "tx"), _pin(target, "rx")
     values: dict[str, Any] = {
         "stack_bytes": DEFAULT_STACK_BYTES,
         **template.defaults,
@@ -190,10 +227,19 @@ def variables(artifact: Artifact, target, template: Template) -> dict[str, str]:
         "output_offsets": ", ".join(map(str, tensor_offsets(artifact.outputs))),
         "input_ctype": _C_TYPES.get(artifact.inputs[0].dtype, "int8_t"),
         "output_ctype": _C_TYPES.get(artifact.outputs[0].dtype, "int8_t"),
-        "core_clock_hz": int(round(target.clock_mhz * 1_000_000)),
+        "core_clock_hz": core_clock_hz,
+        "uart_driver": driver,
+        "uart_sources": _uart_sources(target, driver),
+        "uart_is_lpuart": int("lpuart" in str(target.extras.get("uart", "")).lower()),
         "uart_base": hex(int(target.extras.get("uart_base", 0x40004000))),
         "uart_baud": int(target.extras.get("uart_baud", 115200)),
         "uart_rx_irq": int(target.extras.get("uart_rx_irq", 0)),  # UART0 RX on the MPS2 boards
+        "uart_clock_hz": int(target.extras.get("uart_clock_hz", core_clock_hz)),
+        "uart_tx_port": tx[0],
+        "uart_tx_pin": tx[1],
+        "uart_rx_port": rx[0],
+        "uart_rx_pin": rx[1],
+        "uart_af": int((target.extras.get("uart_pins") or {}).get("af", 0)),
         "use_dwt": int(has_dwt),
         "flash_origin": hex(mm["flash_origin"]),
         "flash_bytes": hex(mm["flash_bytes"]),

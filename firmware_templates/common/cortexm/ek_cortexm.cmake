@@ -14,9 +14,11 @@ set(EK_PLATFORM_SOURCES
     ${EK_COMMON_DIR}/ek_crc32.c
     ${EK_CORTEXM_DIR}/startup.c
     ${EK_CORTEXM_DIR}/platform_cortexm.c
-    ${EK_CORTEXM_DIR}/uart_cmsdk.c
     ${EK_CORTEXM_DIR}/timer_cortexm.c
     ${EK_CORTEXM_DIR}/syscalls.c)
+foreach(source ${EK_UART_SOURCES})
+  list(APPEND EK_PLATFORM_SOURCES ${EK_CORTEXM_DIR}/${source})
+endforeach()
 
 function(ek_cortexm_firmware name)
   add_executable(${name} ${ARGN} ${EK_PLATFORM_SOURCES})

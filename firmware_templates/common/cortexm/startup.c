@@ -1,7 +1,7 @@
 /* Bare-metal Cortex-M startup: vector table, .data copy, .bss zeroing.
  *
- * No vendor code: the core's own exceptions only (the platform polls the
- * UART and uses SysTick), which is all any Cortex-M3/M4/M7 needs to boot.
+ * No vendor code: the core's own exceptions and the UART's RX interrupt
+ * only, which is all any Cortex-M3/M4/M7 needs to boot and talk to the host.
  * Symbols come from linker.ld.
  */
 #include <stdint.h>
@@ -9,8 +9,13 @@
 #include "ek_config.h"
 #include "ek_protocol.h"
 
-/* External interrupts in the table; only the UART's RX is ever enabled. */
+/* External interrupts in the table; only the UART's RX is ever enabled, so
+ * the table reaches just far enough for it (LPUART1 is IRQ 70 on an L4R5). */
+#if EK_UART_RX_IRQ >= 32
+#define EK_IRQ_COUNT (EK_UART_RX_IRQ + 1)
+#else
 #define EK_IRQ_COUNT 32
+#endif
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 extern void (*__preinit_array_start[])(void);
@@ -23,6 +28,7 @@ void Reset_Handler(void);
 void SysTick_Handler(void);
 void ek_uart_rx_irq(void);
 
+#define SCB_VTOR (*(volatile uint32_t *)0xE000ED08u)
 #define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
 
 static void ek_halt(const char *what)
@@ -61,6 +67,9 @@ void Reset_Handler(void)
 {
     uint32_t *src, *dst;
     void (**fn)(void);
+    /* Interrupts use this table wherever the chip boots from (an STM32 maps
+     * its flash at 0x08000000, aliased at 0 only when booting from it). */
+    SCB_VTOR = (uint32_t)ek_vector_table;
 #if defined(__ARM_FP)
     /* Grant CP10/CP11 before any floating-point instruction can run. */
     SCB_CPACR |= 0xFu << 20;
