@@ -58,6 +58,12 @@ def test_aot_and_tflm_templates_serve_the_board(board):
     assert firmware.uart_driver(target) == BOARDS[board]["driver"]
 
 
+def test_a_board_whose_uart_has_no_driver_is_still_one_clear_error():
+    # the Nano 33 BLE talks over USB CDC, which the bare-metal platform does not drive
+    with pytest.raises(EdgekitError, match="no firmware template builds backend 'aot' for target arduino-nano-33-ble"):
+        firmware.choose_template(targets.get("arduino-nano-33-ble"), "aot")
+
+
 def test_the_emulated_boards_keep_the_cmsdk_driver(standin, tmp_path):
     project = firmware.render(standin, targets.get("mps2-an386"), tmp_path / "fw")
     cmake = (project.path / "common" / "cortexm" / "ek_target.cmake").read_text()
