@@ -17,3 +17,16 @@ def run_cli(*args: str, env: dict | None = None, cwd=None):
         cwd=cwd,
     )
     return result.returncode, result.stdout, result.stderr
+
+
+def run_cli_here(capsys, *args: str) -> tuple[int, str, str]:
+    """`edgekit ARGS` in this process (fast, for commands that import nothing heavy)."""
+    from edgekit.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from edgekit import compare
-from edgekit.cli import main
 from edgekit.errors import EdgekitError
+from clitools import run_cli_here as run_cli
 
 
 def host_report(**changes) -> dict:
@@ -229,16 +229,6 @@ def test_html_is_a_self_contained_page_with_escaped_text(tmp_path):
 
 
 # ---------------------------------------------------------------------- CLI
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_prints_the_table_writes_html_and_json(tmp_path, capsys):

@@ -16,10 +16,10 @@ import yaml
 
 from edgekit import targets
 from edgekit.backends.base import QUANTIZATIONS
-from edgekit.cli import main
 from edgekit.errors import UnknownChoiceError
 from edgekit.resources import targets_dir
 from edgekit.targets import TargetError, load_file, load_folder
+from clitools import run_cli_here as run_cli
 
 REQUIRED_TARGETS = {
     "host-cpu", "rpi4", "rpi5", "jetson-nano", "jetson-orin-nano", "jetson-agx-orin",
@@ -305,16 +305,6 @@ def test_every_shipped_file_survives_a_strict_reload(tmp_path):
 
 
 # --------------------------------------------------------------------- CLI
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_lists_every_target_in_an_aligned_table(capsys):
