@@ -248,6 +248,8 @@ class Comparison:
 
 
 def format_relative(fraction: float) -> str:
+    if fraction >= 9:  # a board against a host: "3,958x" reads better than "+395,750%"
+        return f"{1 + fraction:,.0f}x"
     percent = fraction * 100
     if abs(percent) >= 10 or percent == int(percent):
         return f"{percent:+.0f}%"

@@ -318,3 +318,10 @@ def test_compares_reports_written_by_edgekit_bench(tmp_path, capsys):
     table = rows_by_label(out)
     assert table["report"] == ["float.json (baseline)", "int8.json"]
     assert table["latency p50 (ms)"][0] == compare.format_number(p50[0])
+
+
+def test_large_increases_read_as_multiples():
+    assert compare.format_relative(3957.5) == "3,958x"
+    assert compare.format_relative(9.0) == "10x"
+    assert compare.format_relative(0.5) == "+50%"
+    assert compare.format_relative(-0.9999) == "-100%"
