@@ -91,11 +91,11 @@ def choose_quantization(backend: Backend, target: targets.Target, asked: str | N
     A full-integer .tflite already is int8 and is taken as it is: its
     quantization is the file's, not the target's default.
     """
-    if source.format == "tflite" and "int8" in backend.quantizations:
+    if source.format == "tflite":
         from edgekit.backends.tflite import is_full_int8
 
         inherent = "int8" if is_full_int8(source.path) else "none"
-        if inherent not in backend.quantizations:
+        if inherent not in backend.quantizations and inherent == "none":
             raise EdgekitError(
                 f"{source.path} is a float .tflite and backend {backend.name} runs int8 models only: "
                 "give the source model (.keras, .h5 or SavedModel) with --calibration, or a full-integer .tflite"

@@ -188,3 +188,30 @@ def test_an_int8_tflite_keeps_its_quantization_and_refuses_another(tmp_path):
         pipeline.convert(str(int8_file), "host-cpu", "tflite", "fp16")
     with pytest.raises(EdgekitError, match="runs int8 models only"):
         pipeline.convert(str(float_file), "nucleo-l4r5zi", "tflm")
+
+
+def test_an_int8_tflite_through_onnx_keeps_its_scales_and_its_outputs(tmp_path):
+    from tinymodels import tiny_int8_cnn_bytes
+
+    from edgekit.backends.onnx import OnnxBackend
+    from edgekit.targets import get
+
+    path = tmp_path / "q.tflite"
+    path.write_bytes(tiny_int8_cnn_bytes())
+    conversion = pipeline.convert(str(path), "host-cpu", "onnx")
+    artifact = conversion.artifact
+    assert artifact.recipe["quantization"] == "int8"
+    with LiteRTRunner(path) as litert, OnnxBackend().load(artifact, get("host-cpu"), pipeline.RunOptions()) as ours:
+        assert [(s.scale, s.zero_point) for s in ours.inputs] == [(s.scale, s.zero_point) for s in litert.inputs]
+        x = np.random.default_rng(0).uniform(0, 1, size=(16, *litert.inputs[0].shape[1:])).astype(np.float32)
+        q = pipeline.quantize_input(x, litert.inputs[0])
+        a = np.concatenate([ours.infer({ours.inputs[0].name: s[None]})[ours.outputs[0].name] for s in q])
+        b = np.concatenate([litert.infer({litert.inputs[0].name: s[None]})[litert.outputs[0].name] for s in q])
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # the same int8 graph, up to one step of rounding
+
+
+def test_a_corrupt_onnx_file_is_named_in_the_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(EdgekitError, match=r"bad.onnx: not a valid ONNX model"):
+        pipeline.convert(str(bad), "host-cpu", "onnx")

@@ -40,6 +40,11 @@ def _first_line(exc: Exception) -> str:
 def export_onnx(source: SourceModel, out_path: Path) -> Path:
     """Write `source` as an ONNX model (opset 17) at `out_path`."""
     if source.format == "onnx":
+        onnx = require("onnx", "onnx")
+        try:
+            onnx.checker.check_model(onnx.load(str(source.path)))
+        except Exception as exc:  # onnx raises its own types for each kind of damage
+            raise InvalidModelError(f"{source.path}: not a valid ONNX model ({_first_line(exc)})") from None
         shutil.copyfile(source.path, out_path)
         return out_path
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -112,6 +117,17 @@ class OnnxRuntimeRunner(Runner):
         return {name: np.asarray(value) for name, value in zip(names, values)}
 
 
+def _with_quantization(specs: list[TensorSpec], originals: list[TensorSpec]) -> list[TensorSpec]:
+    """`specs` in order, each with the scale and zero point of its original when both are integers."""
+    if len(specs) != len(originals):
+        return specs
+    return [
+        TensorSpec(s.name, s.shape, s.dtype, o.scale, o.zero_point)
+        if o.quantized and s.dtype == o.dtype else s
+        for s, o in zip(specs, originals)
+    ]
+
+
 class OnnxBackend(Backend):
     name = "onnx"
     quantizations = ("none", "dynamic")
@@ -135,7 +151,19 @@ class OnnxBackend(Backend):
             quantization.quantize_dynamic(str(float_path), str(path), weight_type=quantization.QuantType.QInt8)
             float_path.unlink()
         runner = OnnxRuntimeRunner(path)
-        return ConversionResult(primary=path.name, inputs=runner.inputs, outputs=runner.outputs)
+        inputs, outputs = runner.inputs, runner.outputs
+        if source.format == "tflite":
+            # ONNX has no per-tensor scale on a graph's int8 inputs and outputs: keep the .tflite's
+            from edgekit.backends.tflite import LiteRTRunner
+
+            with LiteRTRunner(source.path) as original:
+                inputs = _with_quantization(inputs, original.inputs)
+                outputs = _with_quantization(outputs, original.outputs)
+        return ConversionResult(primary=path.name, inputs=inputs, outputs=outputs)
 
     def load(self, artifact: Artifact, target, options: RunOptions) -> Runner:
-        return OnnxRuntimeRunner(artifact.primary_path, threads=options.threads)
+        runner = OnnxRuntimeRunner(artifact.primary_path, threads=options.threads)
+        # the artifact's interface carries what the file cannot (int8 scales from a .tflite source)
+        runner.inputs = _with_quantization(runner.inputs, artifact.inputs)
+        runner.outputs = _with_quantization(runner.outputs, artifact.outputs)
+        return runner

@@ -69,7 +69,7 @@ def _converter_for(source: SourceModel, workdir: Path):
         model.export(str(exported), format="tf_saved_model", verbose=False)
         return tf.lite.TFLiteConverter.from_saved_model(str(exported)), shape
     raise EdgekitError(
-        f"{source.path}: a {source.format} model cannot be converted to TensorFlow Lite here: "
+        f"{source.path}: an ONNX model cannot be converted to TensorFlow Lite here: "
         "use --backend onnx, or give a Keras or SavedModel source"
     )
 
