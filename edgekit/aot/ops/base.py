@@ -269,3 +269,24 @@ def per_tensor_qparams(t: TensorInfo) -> tuple[float, int]:
     if t.scale is None:
         raise ValueError(f"tensor {t.name} is not quantized")
     return float(np.float32(t.scale[0])), int(t.zero_point[0])
+
+
+def weighted_types_problem(x: TensorInfo, w: TensorInfo, bias: TensorInfo | None, y: TensorInfo,
+                           weights: str) -> str | None:
+    """What keeps a weighted op (conv, depthwise, fully connected) from the int8 or float32 kernels.
+
+    `weights` names the constant in messages ("filter", "weights").
+    """
+    if x.dtype == "int8":
+        if w.dtype != "int8" or y.dtype != "int8":
+            return f"int8 input with {w.dtype} {weights} and {y.dtype} output"
+        if not (x.quantized and w.quantized and y.quantized):
+            return "int8 tensors without quantization"
+        if bias is not None and bias.dtype != "int32":
+            return f"{bias.dtype} bias"
+        return None
+    if x.dtype == "float32":
+        if w.dtype != "float32" or y.dtype != "float32":
+            return f"float32 input with {w.dtype} {weights} (hybrid)"
+        return None
+    return f"{x.dtype} input"

@@ -8,7 +8,14 @@ import numpy as np
 
 from edgekit.aot.codegen import float_literal
 from edgekit.aot.graph import Node, TensorInfo
-from edgekit.aot.ops.base import EmitContext, Emitter, call, per_tensor_qparams, register
+from edgekit.aot.ops.base import (
+    EmitContext,
+    Emitter,
+    call,
+    per_tensor_qparams,
+    register,
+    weighted_types_problem,
+)
 from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
 
 
@@ -204,18 +211,9 @@ class _ConvBase(Emitter):
             return "filter computed at run time"
         if len(w.shape) != 4:
             return "filter not 4-D"
-        if x.dtype == "int8":
-            if w.dtype != "int8" or y.dtype != "int8":
-                return f"int8 input with {w.dtype} filter and {y.dtype} output"
-            if not (x.quantized and w.quantized and y.quantized):
-                return "int8 tensors without quantization"
-            if bias is not None and bias.dtype != "int32":
-                return f"{bias.dtype} bias"
-        elif x.dtype == "float32":
-            if w.dtype != "float32" or y.dtype != "float32":
-                return f"float32 input with {w.dtype} filter (hybrid)"
-        else:
-            return f"{x.dtype} input"
+        problem = weighted_types_problem(x, w, bias, y, "filter")
+        if problem:
+            return problem
         problem = window_check(node, x, y, w.shape[1], w.shape[2])
         if problem:
             return problem

@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.aot.graph import Node
-from edgekit.aot.ops.base import EmitContext, Emitter, call, per_tensor_qparams, register
+from edgekit.aot.ops.base import (
+    EmitContext,
+    Emitter,
+    call,
+    per_tensor_qparams,
+    register,
+    weighted_types_problem,
+)
 from edgekit.aot.ops.conv import dot_length, folded_dot_bias, padded_rows, shift_kind
 from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
 
@@ -35,20 +42,11 @@ class FullyConnected(Emitter):
             return f"weights of rank {len(w.shape)}"
         if node.option("weights_format", "DEFAULT") != "DEFAULT":
             return "shuffled weights"
-        if x.dtype == "int8":
-            if w.dtype != "int8" or y.dtype != "int8":
-                return f"{x.dtype} input with {w.dtype} weights and {y.dtype} output"
-            if not (x.quantized and w.quantized and y.quantized):
-                return "int8 tensors without quantization"
-            if np.any(w.zero_point != 0):
-                return "weights with a nonzero zero point"
-            if bias is not None and bias.dtype != "int32":
-                return f"{bias.dtype} bias"
-        elif x.dtype == "float32":
-            if w.dtype != "float32" or y.dtype != "float32":
-                return f"float32 input with {w.dtype} weights (hybrid)"
-        else:
-            return f"{x.dtype} input"
+        problem = weighted_types_problem(x, w, bias, y, "weights")
+        if problem:
+            return problem
+        if x.dtype == "int8" and np.any(w.zero_point != 0):
+            return "weights with a nonzero zero point"
         if x.size % w.shape[1]:
             return "input size not a multiple of the weights' depth"
         return None
