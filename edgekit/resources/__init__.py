@@ -13,6 +13,10 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _find(package: str, repo_folder: str) -> Path:
+    # Code imported from a source checkout uses that checkout's data, even when
+    # another checkout is installed in editable mode: the data matches the code.
+    if (_REPO_ROOT / "pyproject.toml").is_file() and (_REPO_ROOT / repo_folder).is_dir():
+        return _REPO_ROOT / repo_folder
     # The data folders have no __init__.py: they import as namespace packages,
     # whose search locations are the folders themselves.
     try:
