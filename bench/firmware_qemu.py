@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit import targets
-from edgekit.backends.base import Artifact, RunOptions, TensorSpec
+from edgekit.core import Artifact, RunOptions, TensorSpec
 from edgekit.errors import EdgekitError
 from edgekit.hashing import sha256_tree
 

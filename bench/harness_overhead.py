@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.backends.base import TensorSpec
+from edgekit.core import TensorSpec
 from edgekit.backends.tflite import LiteRTRunner, load_interpreter
 from edgekit.bench.harness import BenchSettings, time_runs
 from edgekit.pipeline import quantize_input

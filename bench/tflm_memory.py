@@ -64,7 +64,7 @@ def firmware_rows(mlperf: Path) -> None:
     import numpy as np
 
     from edgekit import firmware, pipeline
-    from edgekit.backends.base import RunOptions
+    from edgekit.core import RunOptions
 
     if not os.environ.get("TFLM_DIR"):
         raise SystemExit("--firmware needs TFLM_DIR (a TensorFlow Lite Micro tree)")

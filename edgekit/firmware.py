@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from edgekit.backends.base import Artifact
+from edgekit.core import Artifact
 from edgekit.errors import EdgekitError, UnknownChoiceError
 from edgekit.resources import templates_dir
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from edgekit import backends, datasets, targets
-from edgekit.backends.base import Artifact, Backend, RunOptions, Runner
+from edgekit.backends.base import Backend
+from edgekit.core import Artifact, RunOptions, Runner
 from edgekit.errors import EdgekitError, InvalidModelError
 from edgekit.hashing import sha256_tree
 from edgekit.models import FORMATS, SourceModel, open_source

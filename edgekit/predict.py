@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.backends.base import Runner, shape_matches
+from edgekit.core import Runner, shape_matches
 from edgekit.bench.progress import progress
 from edgekit.errors import EdgekitError
 from edgekit.pipeline import quantize_input

@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from edgekit._lazy import require
-from edgekit.backends.base import Runner, TensorSpec
+from edgekit.core import Runner, TensorSpec
 from edgekit.models import SourceModel
 
 

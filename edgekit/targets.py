@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from edgekit.backends.base import QUANTIZATIONS
+from edgekit.core import QUANTIZATIONS
 from edgekit.errors import EdgekitError, UnknownChoiceError
 from edgekit.resources import targets_dir
 

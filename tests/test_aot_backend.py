@@ -11,7 +11,7 @@ pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
 
 from edgekit import backends, pipeline, targets  # noqa: E402
 from edgekit.aot.compiler import UnsupportedOpsError, compile_model  # noqa: E402
-from edgekit.backends.base import RunOptions  # noqa: E402
+from edgekit.core import RunOptions  # noqa: E402
 from edgekit.errors import EdgekitError  # noqa: E402
 from tests.test_aot_builder import ModelBuilder, litert_outputs  # noqa: E402
 

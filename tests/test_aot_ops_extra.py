@@ -963,7 +963,7 @@ def test_firmware_on_emulated_cortex_m_matches_tflm(key, quantize, target, tmp_p
     """The same bundles cross-compiled, flashed to QEMU and driven over the serial protocol:
     every output of every sample equals TFLM's (float32: within 1e-5, newlib's expf is not glibc's)."""
     from edgekit import backends, pipeline, targets
-    from edgekit.backends.base import RunOptions
+    from edgekit.core import RunOptions
 
     model = tmp_path / f"{key}.tflite"
     model.write_bytes(converted(key, quantize))

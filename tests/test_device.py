@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from edgekit import targets
-from edgekit.backends.base import RunOptions
+from edgekit.core import RunOptions
 from edgekit.device.protocol import Device, DeviceError, frame, parse_reply
 from edgekit.device.qemu import QemuBoard
 from edgekit.device.runner import DeviceRunner, firmware_for, open_runner

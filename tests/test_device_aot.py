@@ -40,7 +40,7 @@ def tflm_outputs(model, x: np.ndarray) -> np.ndarray:
 
 def test_aot_firmware_on_qemu_matches_tflm_bit_for_bit(tiny_int8):
     from edgekit import backends, pipeline, targets
-    from edgekit.backends.base import RunOptions
+    from edgekit.core import RunOptions
 
     target = targets.get("mps2-an386")
     artifact = pipeline.convert(str(tiny_int8), target="mps2-an386", backend="aot").artifact
@@ -66,7 +66,7 @@ def test_a_float_model_runs_on_the_cortex_m7_fpu(tmp_path):
     from tinymodels import tiny_float_cnn_bytes
 
     from edgekit import backends, pipeline, targets
-    from edgekit.backends.base import RunOptions
+    from edgekit.core import RunOptions
 
     model = tmp_path / "tiny_float.tflite"
     model.write_bytes(tiny_float_cnn_bytes(seed=1))

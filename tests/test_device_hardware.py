@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgekit import targets
-from edgekit.backends.base import RunOptions
+from edgekit.core import RunOptions
 from edgekit.device.runner import open_runner
 from test_firmware_standin import make_artifact, reference, sample
 

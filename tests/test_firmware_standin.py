@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.backends.base import Artifact, TensorSpec
+from edgekit.core import Artifact, TensorSpec
 
 INPUT_BYTES = 300  # three db frames
 OUTPUT_BYTES = 200  # two results frames

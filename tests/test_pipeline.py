@@ -12,7 +12,7 @@ import pytest
 
 from clitools import run_cli
 from edgekit import datasets, pipeline
-from edgekit.backends.base import Artifact
+from edgekit.core import Artifact
 from edgekit.backends.tflite import LiteRTRunner
 from edgekit.bench import report as reports
 from edgekit.errors import EdgekitError

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from edgekit import cli
-from edgekit.backends.base import Artifact, TensorSpec
+from edgekit.core import Artifact, TensorSpec
 from edgekit.errors import EdgekitError, InvalidModelError, UnknownChoiceError
 from edgekit.models import SourceModel
 from edgekit.registry import Registry, parse_ref

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from edgekit import targets
-from edgekit.backends.base import QUANTIZATIONS
+from edgekit.core import QUANTIZATIONS
 from edgekit.errors import UnknownChoiceError
 from edgekit.resources import targets_dir
 from edgekit.targets import TargetError, load_file, load_folder

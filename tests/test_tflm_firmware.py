@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
 
 from edgekit import backends, firmware, pipeline, targets  # noqa: E402
-from edgekit.backends.base import RunOptions  # noqa: E402
+from edgekit.core import RunOptions  # noqa: E402
 
 import tinymodels  # noqa: E402
 

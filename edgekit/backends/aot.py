@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit._lazy import version_of
-from edgekit.backends.base import Artifact, Backend, ConversionResult, RunOptions, Runner, TensorSpec
+from edgekit.backends.base import Backend, ConversionResult
+from edgekit.core import Artifact, RunOptions, Runner, TensorSpec
 from edgekit.errors import EdgekitError
 
 if TYPE_CHECKING:

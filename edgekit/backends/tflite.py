@@ -18,7 +18,8 @@ import numpy as np
 from edgekit._lazy import require, version_of
 from edgekit._quiet import native_output_hidden
 from edgekit.datasets import fit_to_shape
-from edgekit.backends.base import Artifact, Backend, ConversionResult, RunOptions, Runner, TensorSpec
+from edgekit.backends.base import Backend, ConversionResult
+from edgekit.core import Artifact, RunOptions, Runner, TensorSpec
 from edgekit.errors import EdgekitError, InvalidModelError
 from edgekit.models import SourceModel
 

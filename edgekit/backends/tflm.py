@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit._lazy import version_of
-from edgekit.backends.base import Artifact, Backend, ConversionResult, RunOptions, Runner
+from edgekit.backends.base import Backend, ConversionResult
+from edgekit.core import Artifact, RunOptions, Runner
 from edgekit.errors import EdgekitError
 from edgekit.tflm import carrays, resolver
 from edgekit.tflm.fit import fit_report

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from edgekit import datasets
-from edgekit.backends.base import Artifact, Runner
+from edgekit.core import Artifact, Runner
 from edgekit.bench.env import environment
 from edgekit.bench.progress import progress
 from edgekit.bench.report import SCHEMA, check

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgekit import backends
-from edgekit.backends.base import QUANTIZATIONS
+from edgekit.core import QUANTIZATIONS
 
 
 def conversion_options(func):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import firmware
-from edgekit.backends.base import Artifact, RunOptions, Runner
+from edgekit.core import Artifact, RunOptions, Runner
 from edgekit.device.protocol import Device, DeviceError, InferResult
 from edgekit.errors import EdgekitError
 

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgekit.backends.base import Artifact
+from edgekit.core import Artifact
 from edgekit.errors import EdgekitError, UnknownChoiceError
 from edgekit.hashing import sha256_tree
 from edgekit.models import SourceModel, detect_format

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgekit.backends.base import Artifact
+from edgekit.core import Artifact
 from edgekit.errors import EdgekitError
 
 ENTRY = "entry.json"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgekit._lazy import require
-from edgekit.backends.base import Runner, TensorSpec
+from edgekit.core import Runner, TensorSpec
 from edgekit.errors import EdgekitError
 
 
