@@ -239,9 +239,10 @@ def artifact_for(
 
 
 def open_runner(artifact: Artifact, target: str, threads: int | None = None, port: str | None = None) -> Runner:
-    the_target = targets.get(target)
-    backend = backends.get(artifact.backend)
-    return backend.load(artifact, the_target, RunOptions(threads=threads, port=port))
+    """A runner where the target says the artifact runs (see edgekit/placement.py)."""
+    from edgekit.placement import place
+
+    return place(artifact, targets.get(target), RunOptions(threads=threads, port=port))
 
 
 def reference_runner(artifact: Artifact, source: SourceModel | None) -> Runner | None:

@@ -39,15 +39,16 @@ def tflm_outputs(model, x: np.ndarray) -> np.ndarray:
 
 
 def test_aot_firmware_on_qemu_matches_tflm_bit_for_bit(tiny_int8):
-    from edgekit import backends, pipeline, targets
+    from edgekit import pipeline, targets
     from edgekit.core import RunOptions
+    from edgekit.placement import place
 
     target = targets.get("mps2-an386")
     artifact = pipeline.convert(str(tiny_int8), target="mps2-an386", backend="aot").artifact
     assert artifact.info["dsp"], "the Cortex-M4's DSP path is what runs on this target"
     spec = artifact.inputs[0]
     rng = np.random.default_rng(11)
-    with backends.get("aot").load(artifact, target, RunOptions()) as runner:
+    with place(artifact, target, RunOptions()) as runner:
         assert runner.name == "device-qemu"
         for _ in range(3):
             x = rng.integers(-128, 128, size=spec.shape).astype(np.int8)
@@ -65,8 +66,9 @@ def test_a_float_model_runs_on_the_cortex_m7_fpu(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
     from tinymodels import tiny_float_cnn_bytes
 
-    from edgekit import backends, pipeline, targets
+    from edgekit import pipeline, targets
     from edgekit.core import RunOptions
+    from edgekit.placement import place
 
     model = tmp_path / "tiny_float.tflite"
     model.write_bytes(tiny_float_cnn_bytes(seed=1))
@@ -78,7 +80,7 @@ def test_a_float_model_runs_on_the_cortex_m7_fpu(tmp_path):
     litert.set_tensor(litert.get_input_details()[0]["index"], x)
     litert.invoke()
     expected = litert.get_tensor(litert.get_output_details()[0]["index"])
-    with backends.get("aot").load(artifact, targets.get("mps2-an500"), RunOptions()) as runner:
+    with place(artifact, targets.get("mps2-an500"), RunOptions()) as runner:
         y = runner.infer({spec.name: x})[artifact.outputs[0].name]
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)

@@ -14,6 +14,7 @@ pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
 
 from edgekit import backends, firmware, pipeline, targets  # noqa: E402
 from edgekit.core import RunOptions  # noqa: E402
+from edgekit.placement import place  # noqa: E402
 
 import tinymodels  # noqa: E402
 
@@ -104,7 +105,7 @@ def test_tflm_firmware_on_the_emulated_board_matches_the_host_interpreter(tiny_m
     board = targets.get("mps2-an386")
     backend = backends.get("tflm")
     host = backend.load(artifact, targets.get("nucleo-l4r5zi"), RunOptions())
-    with backend.load(artifact, board, RunOptions()) as device:
+    with place(artifact, board, RunOptions()) as device:
         (spec,) = device.inputs
         rng = np.random.default_rng(5)
         for _ in range(3):

@@ -3,8 +3,8 @@
 `convert` gets a .tflite (int8 or float32) through the tflite backend's
 converter and compiles it with `edgekit.aot` into `<name>.h`/`<name>.c`
 beside the .tflite it came from. `load` builds the bundle with the host C
-compiler and calls it through ctypes (runner `aot-host`), or hands a board
-target to the device runner. For int8 artifacts the fidelity reference is
+compiler and calls it through ctypes (runner `aot-host`); boards and the
+emulator are reached through placement (edgekit/placement.py). For int8 artifacts the fidelity reference is
 TFLM's interpreter on the same .tflite, which the bundle matches bit for bit.
 """
 
@@ -76,6 +76,7 @@ class AotBackend(Backend):
     name = "aot"
     quantizations = ("int8", "none")
     extra = "aot"
+    runs_on = ("host", "qemu", "serial")
 
     def toolchain(self) -> dict[str, str]:
         return {
@@ -151,15 +152,6 @@ class AotBackend(Backend):
         )
 
     def load(self, artifact: Artifact, target: Target, options: RunOptions) -> Runner:
-        if target.runner != "host" or options.port:
-            try:
-                from edgekit.device import open_runner
-            except ImportError:
-                raise EdgekitError(
-                    f"running an aot bundle on {target.name} needs the firmware runner "
-                    "(edgekit.device), which is not available: bench on --target host-cpu instead"
-                ) from None
-            return open_runner(artifact, target, options)
         return AotHostRunner(artifact)
 
     def reference(self, source: SourceModel, artifact: Artifact) -> Runner | None:

@@ -42,6 +42,10 @@ class Backend:
     quantizations: ClassVar[tuple[str, ...]] = ("none",)
     #: the pip extra that installs what this backend needs
     extra: ClassVar[str] = ""
+    #: the runner kinds (a target's `runner`) this backend's artifacts can run on; see placement.py
+    runs_on: ClassVar[tuple[str, ...]] = ("host",)
+    #: the runtime library `load` imports: imported before a benchmark's memory window opens
+    runtime_modules: ClassVar[tuple[str, ...]] = ()
 
     def toolchain(self) -> dict[str, str]:
         """Versions of every tool that decides this backend's output.
@@ -67,7 +71,11 @@ class Backend:
         raise NotImplementedError
 
     def load(self, artifact: Artifact, target: Target, options: RunOptions) -> Runner:
-        """Open a runner on a converted artifact."""
+        """Open a runner on a converted artifact in this process (the `host` runner kind).
+
+        Runners elsewhere (a board, a device over SSH, a browser) are opened by
+        placement (edgekit/placement.py), never from here.
+        """
         raise NotImplementedError
 
     def reference(self, source: SourceModel, artifact: Artifact) -> Runner | None:

@@ -133,6 +133,8 @@ class OnnxBackend(Backend):
     name = "onnx"
     quantizations = ("none", "dynamic")
     extra = "onnx"
+    runs_on = ("host", "ssh")
+    runtime_modules = ("onnxruntime",)
 
     def toolchain(self):
         return {

@@ -214,6 +214,8 @@ class TfliteBackend(Backend):
     name = "tflite"
     quantizations = ("none", "fp16", "dynamic", "int8")
     extra = "tflite"
+    runs_on = ("host", "ssh")
+    runtime_modules = ("ai_edge_litert.interpreter",)
 
     def toolchain(self):
         return {"tensorflow": version_of("tensorflow") or "absent"}

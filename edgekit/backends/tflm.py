@@ -13,8 +13,8 @@ writes what a firmware needs:
 
 plus a fit report (flash and RAM against the target's budgets) in
 `info["fit"]`; a model that does not fit is refused with the numbers.
-`load` runs the model in TFLM's interpreter on the host, or, given a serial
-port or an emulated target, on the device through `edgekit.device`.
+`load` runs the model in TFLM's interpreter on this host; boards and the
+emulator are reached through placement (edgekit/placement.py).
 """
 
 from __future__ import annotations
@@ -144,6 +144,8 @@ class TflmBackend(Backend):
     name = "tflm"
     quantizations = ("int8",)
     extra = "tflm"
+    runs_on = ("host", "qemu", "serial")
+    runtime_modules = ("tflite_micro.python.tflite_micro.runtime",)
 
     def toolchain(self) -> dict[str, str]:
         return {
@@ -233,15 +235,6 @@ class TflmBackend(Backend):
         return ConversionResult(primary=PRIMARY, inputs=inputs, outputs=outputs, info=info)
 
     def load(self, artifact: Artifact, target: Target, options: RunOptions) -> Runner:
-        if options.port or target.runner == "qemu":
-            try:
-                from edgekit.device import open_runner
-            except ImportError:
-                raise EdgekitError(
-                    f"running on {target.name} needs edgekit's device support (edgekit.device), "
-                    "which is not installed here: bench without --port to run on the host"
-                ) from None
-            return open_runner(artifact, target, options)
         from edgekit.tflm.interpreter import TflmHostRunner
 
         return TflmHostRunner(

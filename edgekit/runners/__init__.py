@@ -1,0 +1,9 @@
+"""Runner kinds: one module per kind of place a model can run (see edgekit/placement.py).
+
+Each module has `open_runner(artifact, target, options) -> Runner`:
+
+  host.py      this process: the backend's own in-process runner
+  board.py     a microcontroller over its serial protocol: QEMU (`qemu`) or a real port (`serial`)
+
+A kind whose module is absent is refused by placement with one line.
+"""
