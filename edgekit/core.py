@@ -65,6 +65,9 @@ class Runner:
     """
 
     name: str = "runner"
+    #: where memory() figures come from: `host-process` (this process), `device` (a board's
+    #: flash, RAM, arena, stack) or `device-process` (the program running the model on a device)
+    memory_scope: str = "host-process"
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
 
@@ -101,8 +104,12 @@ class Runner:
         return None
 
     def memory(self) -> dict[str, Any]:
-        """Memory facts for the report beyond the host's peak RSS (arena, flash, ...)."""
+        """Memory facts the runtime or the device knows (arena, flash, RAM, ...), for the report."""
         return {}
+
+    def environment(self) -> dict[str, Any] | None:
+        """The report's `env` when the model runs on another machine, read there; None: this machine."""
+        return None
 
     def close(self) -> None:
         pass

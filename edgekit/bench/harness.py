@@ -8,7 +8,6 @@ over serial), so numbers stay comparable across backends.
 
 from __future__ import annotations
 
-import resource
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,7 +15,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from edgekit import datasets
-from edgekit.core import Artifact, Runner
+from edgekit.bench.memory import MemoryWindow
+from edgekit.core import Artifact, Runner, TensorSpec
 from edgekit.bench.env import environment
 from edgekit.bench.progress import progress
 from edgekit.bench.report import SCHEMA, check
@@ -40,11 +40,13 @@ class BenchSettings:
 
 
 def _single_input(runner: Runner):
-    if len(runner.inputs) != 1:
-        raise EdgekitError(
-            f"the model has {len(runner.inputs)} inputs; benchmarking on a data set needs one"
-        )
-    return runner.inputs[0]
+    return _only(runner.inputs)
+
+
+def _only(inputs: list[TensorSpec]) -> TensorSpec:
+    if len(inputs) != 1:
+        raise EdgekitError(f"the model has {len(inputs)} inputs; benchmarking on a data set needs one")
+    return inputs[0]
 
 
 def _per_sample_shape(spec) -> tuple[int, ...]:
@@ -79,9 +81,9 @@ def _stack(outputs: list[dict], specs, raw: bool) -> np.ndarray:
     return stacked if raw else dequantize_output(stacked, spec)
 
 
-def evaluation_inputs(runner: Runner, settings: BenchSettings):
-    """Test-split samples (and labels) shaped for the model, or seeded random inputs."""
-    spec = _single_input(runner)
+def evaluation_inputs(inputs: list[TensorSpec], settings: BenchSettings):
+    """Test-split samples (and labels) shaped for the model's inputs, or seeded random inputs."""
+    spec = _only(inputs)
     shape = _per_sample_shape(spec)
     if settings.dataset:
         data = datasets.load(settings.dataset)
@@ -109,10 +111,16 @@ def time_runs(runner: Runner, feed: dict, settings: BenchSettings):
     The first call goes through `infer`, which checks the feed; the same feed
     then goes straight to the backend's `_infer`, so the timed loop measures
     the runner and not the checks (bench/harness_overhead.py keeps this honest).
+    A runner in another process that times runs itself (`time_on_device`)
+    loops there, on the device's clock, so the link never enters a sample.
     """
     started = time.perf_counter()
     runner.infer(feed)
     first_ms = _device_ms(runner) or (time.perf_counter() - started) * 1e3
+    on_device = getattr(runner, "time_on_device", None)
+    if on_device is not None:
+        samples = on_device(feed, settings.runs, settings.warmup)
+        return first_ms, samples, "device", None
     run = runner._infer
     for _ in progress(range(settings.warmup), label="warm-up"):
         run(feed)
@@ -163,12 +171,21 @@ def benchmark(
     source: SourceModel | None = None,
     reference: Runner | None = None,
     load_ms: float | None = None,
+    data: tuple | None = None,
+    window: MemoryWindow | None = None,
 ) -> dict:
-    """Measure `runner` and return an edgekit.report/1 report (a dict)."""
-    x, y, dataset_name = evaluation_inputs(runner, settings)
+    """Measure `runner` and return an edgekit.report/1 report (a dict).
+
+    `data` is `evaluation_inputs(...)` made before the runner was loaded, and
+    `window` the memory window opened just before loading it: it closes after
+    the timed runs, so an in-process runner's report carries what loading and
+    running the model added to this process, and nothing else.
+    """
+    x, y, dataset_name = data if data is not None else evaluation_inputs(runner.inputs, settings)
     spec = _single_input(runner)
     feed = {spec.name: quantize_input(x[:1], spec)}
     first_ms, samples, source_of_time, device = time_runs(runner, feed, settings)
+    memory = memory_block(runner, window)
     latency = latency_stats(samples, first_ms) | {"source": source_of_time, "load": load_ms}
 
     outputs = run_samples(runner, x, label="evaluation")
@@ -176,8 +193,6 @@ def benchmark(
     ours = dequantize_output(ours_raw, runner.outputs[0])
     fid = judge_fidelity(reference, x, ours_raw, ours, runner) if reference is not None else None
 
-    memory = {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
-    memory |= runner.memory()
     report = {
         "schema": SCHEMA,
         "model": _model_block(source, artifact),
@@ -197,12 +212,26 @@ def benchmark(
         "memory": memory,
         "accuracy": accuracy(ours, y, dataset_name),
         "fidelity": fid,
-        "env": environment() | {"threads": settings.threads},
+        "env": (runner.environment() or environment()) | {"threads": settings.threads},
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     if device:
         report["device"] = device
     return check(report, "the benchmark report")
+
+
+def memory_block(runner: Runner, window: MemoryWindow | None) -> dict:
+    """What the report says of memory, and where it was measured.
+
+    `scope` is `host-process` for a runner in this process (what loading and
+    running the model added to it, from `window`, plus what the runtime
+    itself reports), `device` for a board (flash, RAM, arena, stack; never
+    this host's memory) and `device-process` for a program on a remote device.
+    """
+    memory: dict = {"scope": runner.memory_scope}
+    if runner.memory_scope == "host-process" and window is not None:
+        memory |= window.close()
+    return memory | runner.memory()
 
 
 def _model_block(source: SourceModel | None, artifact: Artifact) -> dict:

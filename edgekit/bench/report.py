@@ -35,6 +35,7 @@ LATENCY = ("count", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "fi
 ACCURACY = ("dataset", "metric", "value", "n")
 FIDELITY = ("reference", "max_abs_err", "mean_abs_err", "cosine", "argmax_agreement")
 MCU_MEMORY = ("arena_bytes", "flash_bytes", "ram_bytes")
+MEMORY_SCOPES = ("host-process", "device", "device-process")
 
 
 def problems(report: dict) -> list[str]:
@@ -56,9 +57,18 @@ def problems(report: dict) -> list[str]:
     fidelity = report.get("fidelity")
     if fidelity is not None:
         found += [f"fidelity: missing '{k}'" for k in FIDELITY if k not in fidelity]
-    memory = report.get("memory") or {}
-    if "peak_rss_bytes" not in memory:
-        found.append("memory: missing 'peak_rss_bytes'")
+    memory = report.get("memory")
+    if not isinstance(memory, dict):
+        found.append("memory: not an object")
+        memory = {}
+    # reports written before `scope` existed carry `peak_rss_bytes` instead, and stay readable
+    scope = memory.get("scope")
+    if scope is None and "peak_rss_bytes" not in memory:
+        found.append("memory: missing 'scope'")
+    elif scope is not None and scope not in MEMORY_SCOPES:
+        found.append(f"memory: scope {scope!r} is not one of {', '.join(MEMORY_SCOPES)}")
+    if scope == "device" and "peak_rss_bytes" in memory:
+        found.append("memory: a device report carries this host's 'peak_rss_bytes'")
     if (report.get("target") or {}).get("kind") == "mcu":
         found += [f"memory: missing '{k}' (an MCU target)" for k in MCU_MEMORY if k not in memory]
     return found

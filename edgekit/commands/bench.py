@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -21,29 +20,15 @@ from edgekit.commands._options import conversion_options, registry_uri
 @click.option("--no-log", is_flag=True, help="Do not record the run in the registry.")
 def bench_command(model, target, backend, quantize, calibration, dataset, runs, warmup, threads, limit, port, out, no_log):
     """Benchmark MODEL (a model or a converted artifact) on a target and report."""
-    from edgekit import targets
-    from edgekit.bench import harness, report as reports
-    from edgekit.pipeline import artifact_for, open_runner, reference_runner
+    from edgekit.bench.harness import BenchSettings
+    from edgekit.bench.run import bench
+    from edgekit.core import RunOptions
 
-    uri = registry_uri()
-    artifact, source = artifact_for(model, target, backend, quantize, calibration, uri)
-    dataset = dataset or (source.dataset if source else None)
-    settings = harness.BenchSettings(runs=runs, warmup=warmup, dataset=dataset, limit=limit, threads=threads)
-    started = time.perf_counter()
-    with open_runner(artifact, target, threads=threads, port=port) as runner:
-        load_ms = (time.perf_counter() - started) * 1e3
-        reference = reference_runner(artifact, source)
-        try:
-            report = harness.benchmark(runner, artifact, targets.get(target), settings, source, reference, load_ms)
-        finally:
-            if reference is not None:
-                reference.close()
-    if out:
-        reports.write(report, out)
-    if not no_log:
-        from edgekit.pipeline import open_registry
-
-        open_registry(uri).log_benchmark(report, source, artifact)
+    settings = BenchSettings(runs=runs, warmup=warmup, dataset=dataset, limit=limit, threads=threads)
+    report = bench(
+        model, target, backend=backend, quantization=quantize, calibration=calibration, settings=settings,
+        options=RunOptions(threads=threads, port=port), registry_uri=registry_uri(), out=out, log=not no_log,
+    )
     click.echo(summary(report))
     if out:
         click.echo(f"wrote {out}")

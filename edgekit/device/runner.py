@@ -82,6 +82,8 @@ def split_outputs(raw: bytes, specs) -> dict[str, np.ndarray]:
 class DeviceRunner(Runner):
     """Runs an artifact on a board through `Device`; owns the QEMU board when there is one."""
 
+    memory_scope = "device"
+
     def __init__(self, artifact: Artifact, target, device: Device, board=None, project=None):
         self.emulated = board is not None or firmware.is_emulated(target)
         self.name = "device-qemu" if self.emulated else "device-serial"
@@ -128,13 +130,16 @@ class DeviceRunner(Runner):
         return timing(self._last, self.target, self.emulated, kind)
 
     def memory(self) -> dict[str, Any]:
-        """The arena the backend planned and the firmware's flash and RAM, from its ELF."""
+        """The arena the backend planned, and the firmware's flash, RAM and stack from its ELF and linker script."""
         facts: dict[str, Any] = {}
         if "arena_bytes" in self.artifact.info:
             facts["arena_bytes"] = self.artifact.info["arena_bytes"]
         if self.project is not None and (self.project.build_dir / "sizes.json").is_file():
             sizes = json.loads((self.project.build_dir / "sizes.json").read_text())
-            facts |= {"flash_bytes": sizes["flash_bytes"], "ram_bytes": sizes["ram_bytes"], "firmware": sizes}
+            facts |= {"flash_bytes": sizes["flash_bytes"], "ram_bytes": sizes["ram_bytes"]}
+            if sizes.get("stack_bytes"):
+                facts["stack_reserved_bytes"] = sizes["stack_bytes"]
+            facts["firmware"] = sizes
         return facts
 
     def close(self) -> None:
