@@ -25,6 +25,31 @@ def conversion_options(func):
     return func
 
 
+def runner_options(func):
+    """Where and how the model runs: the flags every command that runs a model shares.
+
+    The command receives them as keyword arguments; `run_options(kwargs)` turns
+    them into the RunOptions placement reads (edgekit/placement.py).
+    """
+    decorators = [
+        click.option("--threads", type=click.IntRange(min=1), help="Host threads for the runner."),
+        click.option("--port", metavar="PORT", help="A board's serial port (/dev/ttyACM0, socket://HOST:PORT)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+RUNNER_OPTION_NAMES = ("threads", "port")
+
+
+def run_options(kwargs: dict):
+    """The RunOptions for a command's runner flags (popped from `kwargs`)."""
+    from edgekit.core import RunOptions
+
+    return RunOptions(**{name: kwargs.pop(name) for name in RUNNER_OPTION_NAMES})
+
+
 def registry_uri() -> str | None:
     ctx = click.get_current_context()
     return (ctx.find_root().obj or {}).get("registry")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.commands._options import conversion_options, registry_uri
+from edgekit.commands._options import conversion_options, registry_uri, run_options, runner_options
 
 
 @click.command("bench")
@@ -13,21 +13,20 @@ from edgekit.commands._options import conversion_options, registry_uri
 @click.option("--dataset", "-d", metavar="DATASET", help="Labelled test data: digits, mnist5k or FILE.npz.")
 @click.option("--runs", "-n", type=click.IntRange(min=1), default=100, show_default=True, help="Timed runs.")
 @click.option("--warmup", "-w", type=click.IntRange(min=0), default=10, show_default=True, help="Warm-up runs.")
-@click.option("--threads", type=click.IntRange(min=1), help="Host threads for the runner.")
 @click.option("--limit", type=click.IntRange(min=1), help="Use at most this many test samples.")
-@click.option("--port", metavar="PORT", help="A board's serial port (/dev/ttyACM0, socket://HOST:PORT).")
+@runner_options
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
 @click.option("--no-log", is_flag=True, help="Do not record the run in the registry.")
-def bench_command(model, target, backend, quantize, calibration, dataset, runs, warmup, threads, limit, port, out, no_log):
+def bench_command(model, target, backend, quantize, calibration, dataset, runs, warmup, limit, out, no_log, **runner):
     """Benchmark MODEL (a model or a converted artifact) on a target and report."""
     from edgekit.bench.harness import BenchSettings
     from edgekit.bench.run import bench
-    from edgekit.core import RunOptions
 
-    settings = BenchSettings(runs=runs, warmup=warmup, dataset=dataset, limit=limit, threads=threads)
+    options = run_options(runner)
+    settings = BenchSettings(runs=runs, warmup=warmup, dataset=dataset, limit=limit, threads=options.threads)
     report = bench(
         model, target, backend=backend, quantization=quantize, calibration=calibration, settings=settings,
-        options=RunOptions(threads=threads, port=port), registry_uri=registry_uri(), out=out, log=not no_log,
+        options=options, registry_uri=registry_uri(), out=out, log=not no_log,
     )
     click.echo(summary(report))
     if out:
