@@ -49,10 +49,12 @@ class TensorSpec:
 
 @dataclass
 class RunOptions:
-    """How to run an artifact: host threads, a serial port for a real board."""
+    """How to run an artifact: host threads, a serial port for a real board, the registry whose
+    store keeps what running needs (built firmware)."""
 
     threads: int | None = None
     port: str | None = None
+    registry: str | None = None
 
 
 class Runner:
