@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -21,8 +22,7 @@ from edgekit.commands._options import conversion_options, registry_uri
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failing layer.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write a self-contained HTML page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-@click.pass_context
-def debug_command(ctx, model, target, backend, quantize, calibration, dataset, count, min_cosine, atol, rtol, fail_fast, html_out, as_json):
+def debug_command(model, target, backend, quantize, calibration, dataset, count, min_cosine, atol, rtol, fail_fast, html_out, as_json):
     """Compare every layer of MODEL's conversion with the float reference, on the same inputs.
 
     Names the first layer whose error is beyond tolerance and, for int8
@@ -50,4 +50,5 @@ def debug_command(ctx, model, target, backend, quantize, calibration, dataset, c
         if html_out is not None:
             click.echo(f"wrote {html_out}")
     if not result.ok:
-        ctx.exit(1)
+        # not ctx.exit(1): edgekit's main runs click with standalone_mode=False, which returns that code
+        sys.exit(1)
