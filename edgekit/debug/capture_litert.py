@@ -7,6 +7,7 @@ internal tensors would not be readable).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,9 @@ def capture_litert(path: Path, samples: list[list[np.ndarray]]) -> Capture:
     slots = tflite_graph.activation_slots(model)
     litert = require("ai_edge_litert.interpreter", "tflite")
     try:
-        with native_output_hidden():
+        with native_output_hidden(), warnings.catch_warnings():
+            # LiteRT warns that preserving every tensor is for debugging: it is
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
             interpreter = litert.Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
             interpreter.allocate_tensors()
     except ValueError as exc:
