@@ -10,12 +10,19 @@ from edgekit.debug.debugger import DebugResult, Row
 COLUMNS = ["#", "layer", "op", "max|err|", "cosine", "rel L2", "growth", "reference", "converted", "int8 range"]
 
 
+def short_name(name: str) -> str:
+    """A TFLite tensor name as a table can show it: the first (output) op of a fused
+    name, its last two path parts: `model/act_8/Relu;model/bn_8/...` -> `act_8/Relu`."""
+    first = name.split(";")[0]
+    return "/".join(first.split("/")[-2:]) if first != name or len(name) > 40 else name
+
+
 def cells(row: Row) -> list[str]:
     """The row's cells, as the text table and the HTML page show them."""
     e = row.errors
     return [
         str(row.depth),
-        row.layer + (" *" if row.failed else ""),
+        short_name(row.layer) + (" *" if row.failed else ""),
         row.pair.converted.op,
         format_number(e.max_abs),
         f"{e.cosine:.5f}",
@@ -55,14 +62,17 @@ def verdict_lines(result: DebugResult) -> list[str]:
         if e.outside_tolerance:
             why.append(f"{e.outside_tolerance} values beyond atol/rtol")
         where = "model input" if conv.position < 0 else f"operator {conv.position}"
-        lines.append(f"first failing layer: {first.layer} ({conv.op}, {where}): {', '.join(why)}")
+        shown = short_name(first.layer)
+        lines.append(f"first failing layer: {shown} ({conv.op}, {where}): {', '.join(why)}")
+        if shown != first.layer:
+            lines.append(f"  tensor {first.layer}")
         if first.range is not None:
             lines.append(f"  {first.range.describe()}")
         if result.stopped_early:
             lines.append("  (--fail-fast: later layers not shown)")
     clipped = [r for r in result.rows if r.range is not None and r.range.clipped and r is not first]
     for row in clipped:
-        lines.append(f"{row.layer}: {row.range.describe()}")
+        lines.append(f"{short_name(row.layer)}: {row.range.describe()}")
     if result.bit_exact is not None:
         lines.append(f"aot against TFLM: {result.bit_exact.describe()}")
     if result.unmatched:
