@@ -65,7 +65,10 @@ def cli(ctx, registry):
 
 def main(argv=None):
     try:
-        cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        # outside standalone mode click hands back ctx.exit(N)'s code instead of exiting
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except EdgekitError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

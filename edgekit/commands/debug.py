@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -50,5 +49,4 @@ def debug_command(model, target, backend, quantize, calibration, dataset, count,
         if html_out is not None:
             click.echo(f"wrote {html_out}")
     if not result.ok:
-        # not ctx.exit(1): edgekit's main runs click with standalone_mode=False, which returns that code
-        sys.exit(1)
+        click.get_current_context().exit(1)
