@@ -14,8 +14,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from edgekit import backends, datasets, targets
 from edgekit.backends.base import Backend
 from edgekit.core import Artifact, RunOptions, Runner
@@ -255,19 +253,3 @@ def reference_runner(artifact: Artifact, source: SourceModel | None) -> Runner |
 
         return source_runner(source)
     return None
-
-
-def quantize_input(x: np.ndarray, spec) -> np.ndarray:
-    """Float samples to what a runner's input takes (int8 with its scale and zero point)."""
-    dtype = np.dtype(spec.dtype)
-    if spec.quantized and dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        q = np.round(x / spec.scale) + spec.zero_point
-        return np.clip(q, info.min, info.max).astype(dtype)
-    return x.astype(dtype)
-
-
-def dequantize_output(y: np.ndarray, spec) -> np.ndarray:
-    if spec.quantized and np.dtype(y.dtype).kind in "iu":
-        return (y.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
-    return y.astype(np.float32)

@@ -16,6 +16,7 @@ from edgekit.core import Artifact
 from edgekit.backends.tflite import LiteRTRunner
 from edgekit.bench import report as reports
 from edgekit.errors import EdgekitError
+from edgekit.quantize_io import quantize_input
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_predict_cli_saves_the_runner_outputs(converted, tmp_path):
     assert y.shape == (10, 10) and y.dtype == np.int8
     with LiteRTRunner(artifact.primary_path) as runner:
         spec = runner.inputs[0]
-        expected = [runner.infer({spec.name: pipeline.quantize_input(s[None], spec)})[runner.outputs[0].name] for s in x]
+        expected = [runner.infer({spec.name: quantize_input(s[None], spec)})[runner.outputs[0].name] for s in x]
     np.testing.assert_array_equal(y, np.concatenate(expected))
 
 
@@ -204,7 +205,7 @@ def test_an_int8_tflite_through_onnx_keeps_its_scales_and_its_outputs(tmp_path):
     with LiteRTRunner(path) as litert, OnnxBackend().load(artifact, get("host-cpu"), pipeline.RunOptions()) as ours:
         assert [(s.scale, s.zero_point) for s in ours.inputs] == [(s.scale, s.zero_point) for s in litert.inputs]
         x = np.random.default_rng(0).uniform(0, 1, size=(16, *litert.inputs[0].shape[1:])).astype(np.float32)
-        q = pipeline.quantize_input(x, litert.inputs[0])
+        q = quantize_input(x, litert.inputs[0])
         a = np.concatenate([ours.infer({ours.inputs[0].name: s[None]})[ours.outputs[0].name] for s in q])
         b = np.concatenate([litert.infer({litert.inputs[0].name: s[None]})[litert.outputs[0].name] for s in q])
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # the same int8 graph, up to one step of rounding
