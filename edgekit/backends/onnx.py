@@ -57,9 +57,9 @@ def export_onnx(source: SourceModel, out_path: Path) -> Path:
             with native_output_hidden():
                 tf2onnx.convert.from_tflite(str(source.path), opset=OPSET, output_path=str(out_path))
         elif source.format == "keras":
-            from edgekit.backends.tflite import _load_keras
+            from edgekit.sources.keras import load_keras
 
-            model = _load_keras(source.path)
+            model = load_keras(source.path)
             signature = [
                 tf.TensorSpec((None, *t.shape[1:]), t.dtype, name=f"input_{i}")
                 for i, t in enumerate(model.inputs)

@@ -8,7 +8,6 @@ also the front half of the `tflm` and `aot` backends.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,46 +21,22 @@ from edgekit.backends.base import Backend, ConversionResult
 from edgekit.core import Artifact, RunOptions, Runner, TensorSpec
 from edgekit.errors import EdgekitError, InvalidModelError
 from edgekit.models import SourceModel
+from edgekit.sources.keras import load_keras
+from edgekit.sources.tensorflow import load_tensorflow
 
 CALIBRATION_SAMPLES = 200
 
 
-def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ chatter out of user output
-    with native_output_hidden():
-        tf = require("tensorflow", "tflite")
-        # probing devices here runs TF's CUDA initialisation (and its log lines) now, hidden
-        tf.config.list_physical_devices()
-    tf.get_logger().setLevel("ERROR")
-    return tf
-
-
-def _load_keras(path: Path):
-    """A Keras model from .h5/.keras: tf_keras (Keras 2) first, Keras 3 as the fallback."""
-    _tf()
-    errors = []
-    for module_name in ("tf_keras", "keras"):
-        try:
-            with native_output_hidden():
-                keras = require(module_name, "tflite")
-                return keras.models.load_model(path, compile=False)
-        except EdgekitError:
-            raise
-        except Exception as exc:  # each loader fails in its own way on the other's files
-            errors.append(f"{module_name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    raise InvalidModelError(f"{path}: cannot load this Keras model ({'; '.join(errors)})")
-
-
 def _converter_for(source: SourceModel, workdir: Path):
     """TFLiteConverter for the source, and the per-sample shape of its first input."""
-    tf = _tf()
+    tf = load_tensorflow()
     if source.format == "savedmodel":
         loaded = tf.saved_model.load(str(source.path))
         specs = list(loaded.signatures["serving_default"].structured_input_signature[1].values())
         shape = tuple(specs[0].shape[1:]) if specs else None
         return tf.lite.TFLiteConverter.from_saved_model(str(source.path)), shape
     if source.format == "keras":
-        model = _load_keras(source.path)
+        model = load_keras(source.path)
         shape = tuple(model.inputs[0].shape[1:])
         if model.__class__.__module__.startswith("tf_keras"):
             return tf.lite.TFLiteConverter.from_keras_model(model), shape
@@ -118,7 +93,7 @@ def convert_to_tflite(
 
 
 def _configure(converter, quantization, calibration, source: SourceModel, input_shape):
-    tf = _tf()
+    tf = load_tensorflow()
     if quantization == "none":
         return
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

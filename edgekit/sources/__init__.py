@@ -1,0 +1,1 @@
+"""Source models, loaded in the framework each was written in."""

@@ -1,0 +1,19 @@
+"""TensorFlow, imported on first use with its native log lines hidden."""
+
+from __future__ import annotations
+
+import os
+
+from edgekit._lazy import require
+from edgekit._quiet import native_output_hidden
+
+
+def load_tensorflow(extra: str = "tflite"):
+    """The `tensorflow` module; a missing one is an error naming the pip `extra` that brings it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ chatter out of user output
+    with native_output_hidden():
+        tf = require("tensorflow", extra)
+        # probing devices here runs TF's CUDA initialisation (and its log lines) now, hidden
+        tf.config.list_physical_devices()
+    tf.get_logger().setLevel("ERROR")
+    return tf
