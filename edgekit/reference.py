@@ -8,22 +8,9 @@ from __future__ import annotations
 
 from edgekit.core import Runner
 from edgekit.models import SourceModel
+from edgekit.sources import loader_for
 
 
 def source_runner(source: SourceModel) -> Runner:
     """A runner on the source model, in the framework it was written in."""
-    if source.format == "keras":
-        from edgekit.sources.keras import KerasRunner
-
-        return KerasRunner(source.path)
-    if source.format == "savedmodel":
-        from edgekit.sources.savedmodel import SavedModelRunner
-
-        return SavedModelRunner(source.path)
-    if source.format == "onnx":
-        from edgekit.backends.onnx import OnnxRuntimeRunner
-
-        return OnnxRuntimeRunner(source.path)
-    from edgekit.backends.tflite import LiteRTRunner
-
-    return LiteRTRunner(source.path)
+    return loader_for(source).reference_runner()

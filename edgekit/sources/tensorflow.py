@@ -1,4 +1,4 @@
-"""TensorFlow, imported on first use with its native log lines hidden."""
+"""TensorFlow, imported on first use with its native log lines hidden; tf2onnx beside it."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ def load_tensorflow(extra: str = "tflite"):
         tf.config.list_physical_devices()
     tf.get_logger().setLevel("ERROR")
     return tf
+
+
+def load_tf2onnx():
+    """The `tf2onnx` module (it imports TensorFlow, whose log lines stay hidden)."""
+    load_tensorflow("onnx")
+    with native_output_hidden():
+        return require("tf2onnx", "onnx")
