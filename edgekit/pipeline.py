@@ -20,7 +20,7 @@ from edgekit.core import Artifact, RunOptions, Runner
 from edgekit.errors import EdgekitError, InvalidModelError
 from edgekit.hashing import sha256_tree
 from edgekit.models import FORMATS, SourceModel, open_source
-from edgekit.quantization import calibration_for, choose_quantization
+from edgekit.quantization import decide
 from edgekit.recipes import Recipe
 
 _MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".onnx", ".tflite")
@@ -100,13 +100,12 @@ def convert(
     if isinstance(source, Artifact):
         raise EdgekitError(f"{ref} is already a converted artifact: bench or predict it instead")
     the_backend = choose_backend(the_target, backend)
-    quant = choose_quantization(the_backend, the_target, quantization, source)
-    samples, calibration_sha, calibration_name = calibration_for(source, quant, calibration)
+    decision = decide(the_backend, the_target, quantization, source, calibration)
     recipe = Recipe(
         source_sha256=source.sha256,
         backend=the_backend.name,
-        quantization=quant,
-        calibration_sha256=calibration_sha,
+        quantization=decision.quantization,
+        calibration_sha256=decision.calibration_sha256,
         target_options=the_backend.recipe_options(the_target),
         toolchain=the_backend.toolchain(),
     )
@@ -115,10 +114,12 @@ def convert(
     artifact = registry.find_artifact(key)
     cached = artifact is not None
     if artifact is None:
-        artifact = _convert_and_store(registry, the_backend, source, recipe, the_target, samples, calibration_name)
+        artifact = _convert_and_store(
+            registry, the_backend, source, recipe, the_target, decision.samples, decision.calibration_name
+        )
     if out is not None:
         export(artifact, Path(out))
-    return Conversion(artifact, source, the_target, cached, calibration_name)
+    return Conversion(artifact, source, the_target, cached, decision.calibration_name)
 
 
 def _convert_and_store(registry, backend, source, recipe, target, samples, calibration_name) -> Artifact:

@@ -17,7 +17,7 @@ from edgekit._quiet import native_output_hidden
 from edgekit.datasets import fit_to_shape
 from edgekit.backends.base import Backend, ConversionResult
 from edgekit.core import Artifact, RunOptions, Runner, TensorSpec
-from edgekit.errors import EdgekitError, InvalidModelError
+from edgekit.errors import InvalidModelError
 from edgekit.models import SourceModel
 from edgekit.sources import loader_for
 from edgekit.sources.tensorflow import load_tensorflow
@@ -59,12 +59,9 @@ def _configure(converter, quantization, calibration, input_shape):
     if quantization == "fp16":
         converter.target_spec.supported_types = [tf.float16]
     elif quantization == "int8":
-        if calibration is None:
-            raise EdgekitError(
-                "int8 quantization needs calibration data: pass --calibration "
-                "digits|mnist5k|FILE.npz, or register the model with --dataset"
-            )
-        samples = np.asarray(calibration, dtype=np.float32)[:200]
+        if calibration is None:  # decide() gives samples with every int8 decision that converts
+            raise ValueError("int8 conversion needs the calibration samples decided for it")
+        samples = np.asarray(calibration, dtype=np.float32)
         if input_shape and None not in input_shape:
             samples = fit_to_shape(samples, input_shape, "the calibration data")
 
