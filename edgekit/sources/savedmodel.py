@@ -78,9 +78,13 @@ class SavedModelLoader(TensorFlowLoader):
 
     def write_onnx(self, out_path: Path, opset: int) -> Path:
         tf2onnx = load_tf2onnx()
-        signature = list(self.serving.structured_input_signature[1].values())
+        tf = load_tensorflow("onnx")
+        serving = self.serving
+        inputs = sorted(serving.structured_input_signature[1].items())
+        signature = [tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, spec in inputs]
+        # tf2onnx traces a tf.function; a loaded signature is a concrete function, so wrap it in one
+        # (positional arguments in name order: keyword-only input signatures do not trace)
+        function = tf.function(lambda *args: serving(**{name: a for (name, _), a in zip(inputs, args)}))
         with native_output_hidden():
-            tf2onnx.convert.from_function(
-                self.serving, input_signature=signature, opset=opset, output_path=str(out_path)
-            )
+            tf2onnx.convert.from_function(function, input_signature=signature, opset=opset, output_path=str(out_path))
         return Path(out_path)
