@@ -26,7 +26,10 @@ class TfliteLoader(SourceLoader):
         return LiteRTRunner(self.path)
 
     def write_tflite(self, out_path, quantization, configure):
-        # the quantization decided for a .tflite source is the file's own: nothing to convert
+        # the quantization decided for a .tflite source is the file's own: nothing to convert.
+        # Reading it first runs edgekit's validating reader on the user's file, so a damaged
+        # one is refused under the name the user gave, before any runtime sees the copy.
+        self.fixed_quantization()
         shutil.copyfile(self.path, out_path)
         return Path(out_path)
 
