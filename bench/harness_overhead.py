@@ -21,7 +21,7 @@ import numpy as np
 from edgekit.core import TensorSpec
 from edgekit.backends.tflite import LiteRTRunner, load_interpreter
 from edgekit.bench.harness import BenchSettings, time_runs
-from edgekit.pipeline import quantize_input
+from edgekit.quantize_io import quantize_input
 
 MLPERF = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf-tiny"
 DEFAULT_MODELS = ["kws_ref_model.tflite", "pretrainedResnet_quant.tflite", "ad01_int8.tflite"]

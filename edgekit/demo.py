@@ -37,9 +37,9 @@ def edgekit(*args: str) -> None:
 def train(path: Path) -> None:
     """A small seeded CNN on the mnist5k training split (about 20 s on 2 cores)."""
     from edgekit._quiet import native_output_hidden
-    from edgekit.backends.tflite import _tf
+    from edgekit.sources.tensorflow import load_tensorflow
 
-    tf = _tf()  # imported with TF's native log lines hidden
+    tf = load_tensorflow()  # imported with TF's native log lines hidden
     import tf_keras as keras
 
     from edgekit import datasets

@@ -105,14 +105,8 @@ class AotBackend(Backend):
         from edgekit.backends.tflite import convert_to_tflite
 
         out_dir = Path(out_dir)
-        quantization = recipe.quantization
-        if quantization == "int8" and source.format != "tflite" and calibration is None:
-            raise EdgekitError(
-                f"{source.ref} needs calibration data for int8: pass --calibration "
-                "digits|mnist5k|FILE.npz, or convert with --quantize none"
-            )
         name = c_identifier(source.name)
-        tflite_path = convert_to_tflite(source, quantization, calibration, out_dir / f"{name}.tflite")
+        tflite_path = convert_to_tflite(source, recipe.quantization, calibration, out_dir / f"{name}.tflite")
         features = set(recipe.target_options.get("features", ())) or {
             f for f in target.features if f in CODE_FEATURES
         }

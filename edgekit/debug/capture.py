@@ -86,7 +86,7 @@ def per_tensor_quantization(quant) -> tuple[float | None, int | None]:
 def to_input(x: np.ndarray, dtype: str, scale: float | None, zero_point: int | None) -> np.ndarray:
     """A float sample as a model input of `dtype` takes it (quantized when it is int8)."""
     from edgekit.core import TensorSpec
-    from edgekit.pipeline import quantize_input
+    from edgekit.quantize_io import quantize_input
 
     spec = TensorSpec("input", tuple(x.shape), dtype, scale, zero_point)
     return np.ascontiguousarray(quantize_input(np.asarray(x, dtype=np.float32), spec))

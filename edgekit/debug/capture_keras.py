@@ -18,9 +18,9 @@ _BATCH = 64
 
 
 def capture_keras(path: Path, samples: list[list[np.ndarray]]) -> Capture:
-    from edgekit.backends.tflite import _load_keras
+    from edgekit.sources.keras import load_keras
 
-    model = _load_keras(Path(path))
+    model = load_keras(Path(path))
     keras_module = __import__(type(model).__module__.split(".")[0])  # tf_keras or keras, as loaded
     input_ids = {id(t) for t in model.inputs}
     layers, tensors = [], []
