@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,6 +106,7 @@ def interleaved(contenders: list[Contender], target: str, rounds: int) -> list[d
     from edgekit.bench import harness
     from edgekit.bench import report as reports
     from edgekit.bench.stats import latency_stats
+    from edgekit.core import RunOptions
 
     the_target = targets.get(target)
     joined: list[dict] = []
@@ -114,7 +115,8 @@ def interleaved(contenders: list[Contender], target: str, rounds: int) -> list[d
         for c in contenders:
             started = time.perf_counter()
             if c.runner is None:
-                c.runner = stack.enter_context(placement.place(c.artifact, the_target))
+                options = RunOptions(threads=c.settings.threads)
+                c.runner = stack.enter_context(placement.place(c.artifact, the_target, options))
             else:
                 stack.callback(c.runner.close)
             loads.append((time.perf_counter() - started) * 1e3)
@@ -145,10 +147,6 @@ def settings(runs: int, warmup: int, limit: int | None = None, threads: int | No
     from edgekit.bench.harness import BenchSettings
 
     return BenchSettings(runs=runs, warmup=warmup, limit=limit, threads=threads)
-
-
-def with_runs(base, runs: int):
-    return replace(base, runs=runs)
 
 
 def read(path: Path) -> dict:
