@@ -186,7 +186,7 @@ def render_m4_objects(models: list[Path], sizes: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-HOST_PROSE = """How the bundle gets there on this host (gcc with AVX-512 VNNI, the `EK_LANES`
+HOST_PROSE = """How the bundle gets there on a host with AVX-512 VNNI (gcc, the `EK_LANES`
 path of `kernels/ek_common.h`): a convolution keeps 16 output channels in the
 lanes of one register, with the weights packed at compile time so that each
 broadcast 4-byte input word meets 64 bytes of weights in one `vpdpbusd` (no
@@ -202,7 +202,10 @@ gcc vectorizes over channels; AD's fully connected layers (batch 1) still
 use the portable dot product (the lanes kernel there ran AD 25% faster but
 made gcc compile ResNet-8's convolution loop 25% slower, so it is not used)
 and, at a few microseconds per inference, the ctypes call and the runner's
-output copies count.
+output copies count. Without AVX-512 VNNI (`EK_LANES` is 0) every
+convolution takes the portable int8 dot product, which gcc vectorizes with
+whatever `-march=native` offers (AVX2 here): ResNet-8's 3x3 convolutions
+are where that costs most.
 Weights on the host are packed in blocks of
 16 channels (or padded to 32-byte rows without VNNI), on DSP targets the
 conv and depthwise filters are stored widened to int16 (see below), hence
@@ -220,6 +223,9 @@ def render(models: list[Path], out: Path, command: str, load_note: str, sizes=No
     rounds = rows[0]["aot"]["latency_ms"].get("rounds", 1)
     counts = {b: rows[0][b]["latency_ms"]["count"] for b in BACKENDS}
     files = [out / rf.file_name(r["model"], TARGET, b) for r in rows for b in BACKENDS]
+    features = rows[0]["aot"]["target"].get("features") or []
+    vnni = {"avx512f", "avx512-vnni"} <= set(features)
+    path = "the bundle's `EK_LANES` path" if vnni else "no AVX-512 VNNI, so the portable dot product, as gcc vectorizes it"
     lines = [
         SECTION,
         "",
@@ -238,7 +244,8 @@ def render(models: list[Path], out: Path, command: str, load_note: str, sizes=No
         "allocates and invokes (`memory.arena_measured_bytes` of the tflm report;",
         "bisection; includes TFLM's own runtime structures).",
         "",
-        f"Measured on {env['cpu']} ({env['machine']}, {env['cores']} cores), Python {env['python']}, "
+        f"Measured on {env['cpu']} ({env['machine']}, {env['cores']} cores; CPU features "
+        f"{', '.join(features) or 'none listed'}: {path}), Python {env['python']}, "
         f"ai-edge-litert {packages.get('ai-edge-litert')}, tflite-micro {packages.get('tflite-micro')}{load_note}:",
         "",
         "| model | aot p50 (ms) | LiteRT p50 (ms) | TFLM p50 (ms) | aot / LiteRT | TFLM / aot "

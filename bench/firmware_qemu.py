@@ -133,7 +133,7 @@ def tables(models: list[Path], target_names, out: Path) -> str:
             rows[model] = {v: rf.read(out / rf.file_name(model, target, "aot", v)) for v in VARIANTS}
         files = [out / rf.file_name(m, target, "aot", v) for m in models for v in VARIANTS]
         n = {r[v]["fidelity"]["n"] for r in rows.values() for v in VARIANTS}
-        text.append(f"`{target}` (reports: {rf.cite(files)}; outputs compared on {', '.join(map(str, sorted(n)))} inputs):")
+        text.append(f"`{target}`, outputs compared on {', '.join(map(str, sorted(n)))} inputs:")
         text.append("")
         with_tflm = target == "mps2-an386"
         if with_tflm:
@@ -166,7 +166,7 @@ def tables(models: list[Path], target_names, out: Path) -> str:
                             f"| {exact(r)} |")  # fmt: skip
             else:
                 text.append(f"| {label} | {c:,} | {dsp:,} | {dsp / count:.2f} | {exact(r)} |")
-        text.append("")
+        text += ["", f"Reports: {rf.cite(files)}.", ""]
     return "\n".join(text)
 
 

@@ -69,8 +69,8 @@ def measure(models: list[Path], out: Path, runs: int, registry_uri: str | None) 
 def table(models: list[Path], out: Path) -> str:
     lines = [
         "| model | arena measured (host) | arena in firmware | arena used on Cortex-M4 | host / target "
-        "| flash estimate | flash measured | estimate / measured | report |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| flash estimate | flash measured | estimate / measured |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for model in models:
         path = report_path(out, model)
@@ -81,11 +81,12 @@ def table(models: list[Path], out: Path) -> str:
             lines.append(
                 f"| {model.name} | {info['arena_measured_bytes']:,} | {info['arena_bytes']:,} | {measured['arena']:,} "
                 f"| {info['arena_measured_bytes'] / measured['arena']:.2f} | {flash:,} "
-                f"| {measured['flash']:,} | {flash / measured['flash']:.3f} | {rf.cite([path])} |"
+                f"| {measured['flash']:,} | {flash / measured['flash']:.3f} |"
             )
         else:
             lines.append(f"| {model.name} | {info['arena_measured_bytes']:,} | {info['arena_bytes']:,} | - | - "
-                         f"| {flash:,} | - | - | {rf.cite([path])} |")  # fmt: skip
+                         f"| {flash:,} | - | - |")  # fmt: skip
+    lines += ["", f"Reports: {rf.cite(report_path(out, m) for m in models)}."]
     return "\n".join(lines) + "\n"
 
 
