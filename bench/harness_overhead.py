@@ -1,6 +1,6 @@
 """Harness overhead: edgekit's LiteRT runner against the bare LiteRT calls, same .tflite, as report files.
 
-    .venv/bin/python bench/harness_overhead.py [MODEL.tflite|DIR ...] [--runs 500] [--rounds 7]
+    .venv/bin/python bench/harness_overhead.py [MODEL.tflite|DIR ...] [--runs 200] [--rounds 20]
         [--out DIR] [--tables-only]
 
 Two runners of the same model, one thread, same input, timed by the same
@@ -94,8 +94,8 @@ def table(models: list[Path], out: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", type=Path, help="model files or a folder of the MLPerf Tiny models")
-    parser.add_argument("--runs", type=int, default=500, help="timed runs per round")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=200, help="timed runs per round")
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--out", type=Path, default=rf.REPORTS / FOLDER, help="folder of the report files")
     parser.add_argument("--registry", help="registry to cache conversions in (default: a temporary one)")
     parser.add_argument("--tables-only", action="store_true", help="print the table from the reports already there")
