@@ -120,6 +120,8 @@ def interleaved(contenders: list[Contender], target: str, rounds: int) -> list[d
             else:
                 stack.callback(c.runner.close)
             loads.append((time.perf_counter() - started) * 1e3)
+            if c.reference is not None:
+                stack.callback(c.reference.close)
         data = [harness.evaluation_inputs(c.runner.inputs, c.settings) for c in contenders]
         measured: list[list[dict]] = [[] for _ in contenders]
         for round_ in range(rounds):
@@ -131,8 +133,6 @@ def interleaved(contenders: list[Contender], target: str, rounds: int) -> list[d
                     )
                 )
     for c, runs in zip(contenders, measured):
-        if c.reference is not None:
-            c.reference.close()
         first = runs[0]
         samples = [s for r in runs for s in r["latency_ms"]["samples"]]
         latency = latency_stats(samples, first["latency_ms"]["first"])
