@@ -10,9 +10,9 @@ bench/reports/aot-host/<model>-host-cpu-<aot|tflite|tflm>.json. The table's
 p50s, ratios and arenas are read back from those files.
 
     .venv/bin/python bench/aot_host.py [MODEL.tflite|DIR ...] [--rounds 5] [--runs 400]
-        [--qemu] [--write] [--out DIR] [--tables-only]
+        [--qemu] [--loaded] [--write] [--out DIR] [--tables-only]
 
-`--qemu` adds the emulated Cortex-M4 table, read from the report files
+`--loaded` says in the text that other work shared the machine's cores. `--qemu` adds the emulated Cortex-M4 table, read from the report files
 bench/firmware_qemu.py writes (run it first). `--write` replaces the
 `## AOT compiler` section of BENCHMARKS.md.
 """
