@@ -88,8 +88,8 @@ def reference_output(model: Path, x: np.ndarray) -> np.ndarray:
 
 def measure(model: Path, features: set[str], target, work: Path) -> dict:
     from edgekit.aot.graph import graph_from_model
-    from edgekit.aot.reader import read_model
     from edgekit.device.runner import open_runner
+    from edgekit.tflite.reader import read_model
 
     artifact, bundle = aot_artifact(model, features, work / f"{model.stem}-{'dsp' if features else 'c'}")
     spec = artifact.inputs[0]

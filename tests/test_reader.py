@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import tinymodels
-from edgekit.aot.reader import CHECKS, ModelCheckError, read_model, validate_file
+from edgekit.tflite.reader import CHECKS, ModelCheckError, read_model, validate_file
 from edgekit.errors import InvalidModelError
 
 fb = pytest.importorskip("ai_edge_litert.schema_py_generated", reason="ai-edge-litert not installed")
@@ -880,7 +880,7 @@ def test_if_branch_with_other_arity(control_flow_bytes):
 
 
 def test_call_loops_are_found_at_any_depth():
-    from edgekit.aot.reader import _find_cycle
+    from edgekit.tflite.reader import _find_cycle
 
     assert _find_cycle({0: {1, 2}, 1: {3}, 2: {3}, 3: set()}) is None  # a diamond is no loop
     assert _find_cycle({0: {1}, 1: {2}, 2: {3}, 3: {1}}) == [1, 2, 3, 1]

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinymodels
-from edgekit.aot.reader import Model, read_model
+from edgekit.tflite.reader import Model, read_model
 from edgekit.errors import InvalidModelError
 
 FUZZ = settings(

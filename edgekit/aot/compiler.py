@@ -188,7 +188,7 @@ def compile_model(
     Raises InvalidModelError for a malformed model and UnsupportedOpsError
     (listing every unsupported operator) for one it cannot compile.
     """
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     if isinstance(model, (str, Path)):
         label = Path(model).name

@@ -81,7 +81,7 @@ def is_full_int8(path: Path) -> bool:
     Read with edgekit's own validating reader: no interpreter sees a user's
     file before it has been checked.
     """
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     model = read_model(path)
     return all(model.tensors[i].dtype == "int8" for i in (*model.inputs, *model.outputs))

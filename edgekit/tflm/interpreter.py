@@ -23,7 +23,7 @@ from edgekit.errors import EdgekitError
 
 def validate_model(path: Path):
     """edgekit's reader over `path`: the parsed model, or InvalidModelError naming what is wrong."""
-    from edgekit.aot.reader import validate_file
+    from edgekit.tflite.reader import validate_file
 
     return validate_file(path)
 

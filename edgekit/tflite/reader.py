@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.aot import schema as S
-from edgekit.aot.flatbuf import Buffer, MalformedError, Table
 from edgekit.errors import InvalidModelError
+from edgekit.tflite import schema as S
+from edgekit.tflite.flatbuf import Buffer, MalformedError, Table
 
 _INT32_LIMIT = 2**31 - 1  # element counts and byte sizes must fit an int32 (TFLM uses int)
 _UINT64_LIMIT = 2**64 - 1
