@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 import tinymodels
-from edgekit.tflite.reader import CHECKS, ModelCheckError, read_model, validate_file
 from edgekit.errors import InvalidModelError
+from edgekit.tflite.model import ModelCheckError
+from edgekit.tflite.reader import read_model, validate_file
+from edgekit.tflite.validate import CHECKS
 
 fb = pytest.importorskip("ai_edge_litert.schema_py_generated", reason="ai-edge-litert not installed")
 flatbuffers = pytest.importorskip("flatbuffers", reason="flatbuffers not installed")
@@ -880,7 +882,7 @@ def test_if_branch_with_other_arity(control_flow_bytes):
 
 
 def test_call_loops_are_found_at_any_depth():
-    from edgekit.tflite.reader import _find_cycle
+    from edgekit.tflite.validate import _find_cycle
 
     assert _find_cycle({0: {1, 2}, 1: {3}, 2: {3}, 3: set()}) is None  # a diamond is no loop
     assert _find_cycle({0: {1}, 1: {2}, 2: {3}, 3: {1}}) == [1, 2, 3, 1]
