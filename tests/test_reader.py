@@ -15,6 +15,7 @@ import pytest
 
 import tinymodels
 from edgekit.errors import InvalidModelError
+from edgekit.tflite.limits import KernelLimitError, check_kernel_limits
 from edgekit.tflite.model import ModelCheckError
 from edgekit.tflite.reader import read_model, validate_file
 from edgekit.tflite.validate import CHECKS
@@ -61,6 +62,16 @@ def rejects(data: bytes, check: str, *fragments: str) -> ModelCheckError:
     for fragment in fragments:
         assert fragment in message, message
     return err
+
+
+def runs_on_litert(path) -> None:
+    """LiteRT, as edgekit's tflite backend runs it, loads the model and computes finite outputs."""
+    from edgekit.backends.tflite import LiteRTRunner
+
+    runner = LiteRTRunner(path)
+    feed = {s.name: np.zeros(s.shape, s.dtype) for s in runner.inputs}
+    outputs = runner.infer(feed)
+    assert outputs and all(np.isfinite(v.astype(np.float64)).all() for v in outputs.values())
 
 
 def op_index(model, name: str) -> int:
@@ -589,7 +600,7 @@ def test_required_input_left_empty(int8_bytes):  # crashed LiteRT's RESHAPE with
     rejects(mutated(int8_bytes, bad), "required_inputs", "operator 3 (RESHAPE) leaves its required input 1")
 
 
-def test_depthwise_conv_without_bias(int8_bytes):  # crashed TFLM with SIGSEGV; LiteRT copes
+def test_depthwise_conv_without_bias(int8_bytes):  # crashed TFLM with SIGSEGV; LiteRT refuses it
     def bad(m):
         m.subgraphs[0].operators[1].inputs[2] = -1
 
@@ -613,21 +624,21 @@ def test_per_channel_activation(int8_bytes):
 
 
 @pytest.mark.parametrize("beta", [0.0, -1.0, float("nan"), 1e-40])
-def test_softmax_beta_the_kernel_cannot_use(int8_bytes, beta):  # aborted LiteRT and TFLM
+def test_softmax_beta_only_tflm_arithmetic_refuses(int8_bytes, tmp_path, beta):
+    """LiteRT's int8 SOFTMAX (a lookup table) runs any beta; TFLM's, and the aot's, abort on these."""
     def bad(m):
         m.subgraphs[0].operators[5].builtinOptions.beta = beta
 
-    rejects(mutated(int8_bytes, bad), "operator_shapes", "operator 5 (SOFTMAX)", "beta")
-
-
-def test_converter_output_with_vanishing_logits_is_refused(int8_bytes):
-    """A real conversion: near-zero dense weights give the softmax an input scale that aborts
-    the TFLite reference and TFLM int8 kernels."""
-    model = tinymodels.tiny_cnn(seed=1)
-    dense = model.get_layer("dense")
-    dense.set_weights([w * 1e-7 for w in dense.get_weights()])
-    data = tinymodels.to_tflite(model, quantize="int8", calibration=tinymodels.calibration_data((8, 8, 1)))
-    rejects(data, "operator_shapes", "(SOFTMAX) has beta 1.0 and input scale")
+    path = tmp_path / "beta.tflite"
+    path.write_bytes(mutated(int8_bytes, bad))
+    model = read_model(path)
+    runs_on_litert(path)
+    for kernels, family in (("tflm", "TFLM's"), ("aot", "the aot compiler's")):
+        with pytest.raises(KernelLimitError) as info:
+            check_kernel_limits(model, kernels, path.name)
+        message = str(info.value)
+        assert message.startswith("beta.tflite: operator 5 (SOFTMAX) has beta ") and "\n" not in message
+        assert f"{family} quantized kernel" in message
 
 
 def test_subnormal_quantization_scale(int8_bytes):  # aborted LiteRT's quantized SOFTMAX

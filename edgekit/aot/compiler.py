@@ -185,9 +185,11 @@ def compile_model(
 ) -> CompiledBundle:
     """Compile a .tflite (bytes or path) into a C bundle called `name` (default: file stem).
 
-    Raises InvalidModelError for a malformed model and UnsupportedOpsError
+    Raises InvalidModelError for a malformed model, KernelLimitError for a
+    quantized multiplier out of the kernels' range, and UnsupportedOpsError
     (listing every unsupported operator) for one it cannot compile.
     """
+    from edgekit.tflite.limits import check_kernel_limits
     from edgekit.tflite.reader import read_model
 
     if isinstance(model, (str, Path)):
@@ -197,5 +199,7 @@ def compile_model(
         label = "the model"
         default_name = "model"
     parsed = read_model(model)
+    # the emitters reproduce TFLM's fixed-point arithmetic, so TFLM's kernel limits are theirs too
+    check_kernel_limits(parsed, "aot", label)
     graph = graph_from_model(parsed, c_identifier(name or default_name))
     return compile_graph(graph, source_label=label, features=features, single_rounding=single_rounding)

@@ -6,11 +6,16 @@ the flatbuffer into plain records (walk), then an ordered list of small checks
 Every subgraph gets the same checks; `Model` exposes subgraph 0, the one
 interpreters run, and counts the others.
 
-Beyond the format, the operators whose options are decoded here (the
+Beyond the format, the operators with a record in operators.py (the
 convolution family, pooling, softmax, add/sub/mul, reshape, concatenation,
-pad, the reducers, quantize/dequantize) are held to what their kernels assume
-without checking: arity, types, channel counts, strides, output shapes. Other
-operators get the format, index and dataflow checks only.
+pad, the reducers, quantize/dequantize, control flow) are held to what their
+kernels assume without checking: arity, types, channel counts, strides,
+output shapes. Other operators get the format, index and dataflow checks only.
+
+These checks are what makes a file safe to hand to any interpreter, and every
+.tflite passes them. What some kernels cannot compute in a safe file (a
+fixed-point multiplier out of range) is not checked here: limits.py holds
+those limits, and only the backends whose kernels have them apply them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 from edgekit.tflite import schema as S
 from edgekit.tflite.flatbuf import Table
 from edgekit.tflite.model import Model, Operator, Quantization, Tensor
+from edgekit.tflite.operators import QUANTIZED_DTYPES, rule_for
 from edgekit.tflite.walk import (
     RawModel,
     RawOperator,
@@ -234,17 +240,18 @@ def check_quantization(raw: RawModel) -> None:
 
 
 def check_options(raw: RawModel) -> None:
-    """Decode the builtin options edgekit knows; their union type must match the operator."""
+    """Decode the builtin options of the operators with a record; their union type must match."""
     for graph in raw.subgraphs:
         for op in graph.operators:
-            expected = S.OPTIONS_TYPE_OF_OPERATOR.get(op.opcode)
-            if expected is None:
+            rule = rule_for(op.opcode)
+            if rule is None or rule.options is None:
                 continue
-            if op.options_type not in (0, expected):
+            spec = rule.options
+            if op.options_type not in (0, spec.union_type):
                 fail("options", raw, f"{op_label(graph, op)} carries builtin options of union "
-                      f"type {op.options_type}, not {S.OPTIONS_TABLES[expected].name}")
-            table = op.options_table if op.options_type == expected else None
-            op.options = _decode_options(raw, graph, op, S.OPTIONS_TABLES[expected], table)
+                      f"type {op.options_type}, not {spec.name}")
+            table = op.options_table if op.options_type == spec.union_type else None
+            op.options = _decode_options(raw, graph, op, spec, table)
 
 
 def _decode_options(raw, graph, op, spec: S.OptionsTable, table: Table | None) -> dict:
@@ -271,28 +278,15 @@ def _decode_options(raw, graph, op, spec: S.OptionsTable, table: Table | None) -
     return options
 
 
-# Inputs the kernels of these operators accept as -1 (absent); every other input is required.
-# TFLM's DEPTHWISE_CONV_2D reads its bias unchecked (SIGSEGV), and converters always write one.
-_OPTIONAL_INPUTS = {"CONV_2D": {2}, "FULLY_CONNECTED": {2}}
-# Inputs that may be quantized per channel: the weights and bias of the convolution family.
-_PER_CHANNEL_INPUTS = {"CONV_2D": {1, 2}, "DEPTHWISE_CONV_2D": {1, 2}, "FULLY_CONNECTED": {1, 2}}
-# Operators whose kernels edgekit knows well enough to hold them to the two tables above.
-_KNOWN_OPERATORS = {
-    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D",
-    "SOFTMAX", "ADD", "SUB", "MUL", "RESHAPE", "CONCATENATION", "PAD", "QUANTIZE",
-    "MEAN", "SUM", "REDUCE_PROD", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_ANY", "REDUCE_ALL",
-}  # not DEQUANTIZE: it takes per-channel weights
-
-
 def check_required_inputs(raw: RawModel) -> None:
     """Kernels fetch their required inputs without a null check: -1 there crashes them."""
     for graph in raw.subgraphs:
         for op in graph.operators:
-            if op.opcode not in _KNOWN_OPERATORS and op.opcode not in _SUBGRAPH_OPTIONS:
+            rule = rule_for(op.opcode)
+            if rule is None:
                 continue
-            optional = _OPTIONAL_INPUTS.get(op.opcode, set())
             for position, t in enumerate(op.inputs):
-                if t == -1 and position not in optional:
+                if t == -1 and position not in rule.optional_inputs:
                     fail("required_inputs", raw, f"{op_label(graph, op)} leaves its required input "
                           f"{position} empty (-1)")
 
@@ -305,48 +299,33 @@ def check_per_channel_use(raw: RawModel) -> None:
                 fail("per_channel_use", raw, f"{where(graph)}{tensor_label(graph, tensor.index)} is "
                       "not constant but is quantized per channel: only weights can be")
         for op in graph.operators:
-            if op.opcode not in _KNOWN_OPERATORS:
+            rule = rule_for(op.opcode)
+            if rule is None or rule.per_channel_inputs is None:
                 continue
-            allowed = _PER_CHANNEL_INPUTS.get(op.opcode, set())
             for position, t in enumerate(op.inputs):
                 scale = graph.tensors[t].scale if t != -1 else None
-                if scale is not None and len(scale) > 1 and position not in allowed:
+                if scale is not None and len(scale) > 1 and position not in rule.per_channel_inputs:
                     fail("per_channel_use", raw, f"{op_label(graph, op)} reads per-channel quantized "
                           f"{tensor_label(graph, t)} as input {position}, where it needs one scale")
 
 
 # ----------------------------------------------------------------------------- operator contracts
-# What the kernels of the operators edgekit decodes assume about their tensors
-# without checking (TFLM divides by channel counts and strides, indexes weights
-# by the input's shape): a file that breaks these crashes or reads out of bounds.
+# Each operator with a record (operators.py) is held to it: a file that breaks
+# what its kernels assume without checking crashes them or reads out of bounds.
 
-# (fewest, most) inputs; None: no upper bound. Each of these operators has one output.
-_ARITY = {
-    "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (3, 3), "FULLY_CONNECTED": (2, 3),
-    "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "L2_POOL_2D": (1, 1), "SOFTMAX": (1, 1),
-    "ADD": (2, 2), "SUB": (2, 2), "MUL": (2, 2), "RESHAPE": (1, 2), "CONCATENATION": (1, None),
-    "PAD": (2, 2), "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1),
-    "MEAN": (2, 2), "SUM": (2, 2), "REDUCE_PROD": (2, 2), "REDUCE_MAX": (2, 2), "REDUCE_MIN": (2, 2),
-    "REDUCE_ANY": (2, 2), "REDUCE_ALL": (2, 2),
-}
-# Inputs that carry the data (the rest are weights, shapes, axes or paddings), per operator.
-_DATA_INPUTS = {"ADD": (0, 1), "SUB": (0, 1), "MUL": (0, 1)}
-_QUANTIZED_DTYPES = ("int8", "uint8", "int16")
-# Operators whose input 1 holds integers that steer the kernel: what they are.
-_INDEX_INPUT = {
-    "RESHAPE": "new shape", "PAD": "paddings", "MEAN": "axes", "SUM": "axes", "REDUCE_PROD": "axes",
-    "REDUCE_MAX": "axes", "REDUCE_MIN": "axes", "REDUCE_ANY": "axes", "REDUCE_ALL": "axes",
-}
-# Kernels that write another type than they read, besides QUANTIZE and DEQUANTIZE.
-_TYPE_CHANGES = {("SOFTMAX", "int8", "int16")}
+
+def _contracts(graph: RawSubgraph):
+    """(operator, its record) for the operators whose record has an arity, in order."""
+    for op in graph.operators:
+        rule = rule_for(op.opcode)
+        if rule is not None and rule.arity is not None:
+            yield op, rule
 
 
 def check_operator_arity(raw: RawModel) -> None:
     for graph in raw.subgraphs:
-        for op in graph.operators:
-            if op.opcode not in _ARITY:
-                continue
-            fewest, most = _ARITY[op.opcode]
+        for op, rule in _contracts(graph):
+            fewest, most = rule.arity
             if len(op.inputs) < fewest or (most is not None and len(op.inputs) > most):
                 wanted = f"{fewest}" if fewest == most else f"{fewest} to {most or 'any number of'}"
                 fail("operator_arity", raw, f"{op_label(graph, op)} has {len(op.inputs)} inputs, "
@@ -356,212 +335,59 @@ def check_operator_arity(raw: RawModel) -> None:
                       "but has exactly 1")
 
 
-def _data_inputs(op: RawOperator) -> list[int]:
-    if op.opcode == "CONCATENATION":
-        return [t for t in op.inputs if t != -1]
-    return [op.inputs[i] for i in _DATA_INPUTS.get(op.opcode, (0,))]
-
-
 def check_operator_types(raw: RawModel) -> None:
     """Data inputs and output share one type; quantized types carry scales; biases are numbers."""
     for graph in raw.subgraphs:
-        for op in graph.operators:
-            if op.opcode not in _ARITY:
-                continue
+        for op, rule in _contracts(graph):
             label = op_label(graph, op)
             out = graph.tensors[op.outputs[0]]
-            data = [graph.tensors[t] for t in _data_inputs(op)]
-            if op.opcode not in ("QUANTIZE", "DEQUANTIZE"):
+            data = [graph.tensors[t] for t in rule.data(op.inputs)]
+            if rule.same_type:
                 for tensor in data:
-                    change = (op.opcode, tensor.dtype, out.dtype)
-                    if tensor.dtype != out.dtype and change not in _TYPE_CHANGES:
+                    if tensor.dtype != out.dtype and (tensor.dtype, out.dtype) not in rule.type_changes:
                         fail("operator_types", raw, f"{label} reads {tensor_label(graph, tensor.index)} "
                               f"of {tensor.dtype} but writes {out.dtype}")
-            checked = data + [out]
-            if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            checked = (data if "data" in rule.scales_on else []) + ([out] if "output" in rule.scales_on else [])
+            if rule.weighted:
                 checked.append(graph.tensors[op.inputs[1]])
                 if len(op.inputs) > 2 and op.inputs[2] != -1:
                     bias = graph.tensors[op.inputs[2]]
                     if bias.dtype not in ("int32", "int64", "float32"):
                         fail("operator_types", raw, f"{label} has bias {tensor_label(graph, bias.index)} "
                               f"of {bias.dtype}: it must be int32, int64 or float32")
-            if op.opcode in _INDEX_INPUT and len(op.inputs) > 1:
+            if rule.index_input and len(op.inputs) > 1:
                 index = graph.tensors[op.inputs[1]]
                 if index.dtype not in ("int32", "int64"):
-                    fail("operator_types", raw, f"{label} reads its {_INDEX_INPUT[op.opcode]} from "
+                    fail("operator_types", raw, f"{label} reads its {rule.index_input} from "
                           f"{tensor_label(graph, index.index)} of {index.dtype}: it must be int32 or int64")
-            if op.opcode == "DEQUANTIZE":
-                checked = data
-            elif op.opcode == "QUANTIZE":
-                checked = [out]
             for tensor in checked:
-                if tensor.dtype in _QUANTIZED_DTYPES and (tensor.scale is None or not len(tensor.scale)):
+                if tensor.dtype in QUANTIZED_DTYPES and (tensor.scale is None or not len(tensor.scale)):
                     fail("operator_types", raw, f"{label} uses {tensor_label(graph, tensor.index)} of "
                           f"{tensor.dtype} without quantization parameters")
-
-
-def _window_out(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
-    """Output length of a convolution or pooling window along one axis (TFLite's rule)."""
-    effective = (kernel - 1) * dilation + 1
-    if padding == "SAME":
-        return (size + stride - 1) // stride
-    return (size - effective + stride) // stride
-
-
-def _expect_rank(raw, label, graph, t: int, rank: int) -> tuple[int, ...]:
-    shape = graph.tensors[t].shape
-    if len(shape) != rank:
-        fail("operator_shapes", raw, f"{label} needs {tensor_label(graph, t)} of rank {rank}, "
-              f"but its shape is {shape}")
-    return shape
-
-
-def _expect_positive(raw, label, options: dict, *names: str) -> None:
-    for name in names:
-        if options.get(name, 1) < 1:
-            fail("operator_shapes", raw, f"{label} has {name} {options[name]}: it must be >= 1")
-
-
-def _spatial(raw, label, x, kernel_h, kernel_w, options, dilated: bool, static: bool) -> tuple[int, int]:
-    """Output height and width of a window op; (0, 0) when the input's size is known only at run time."""
-    _expect_positive(raw, label, options, "stride_w", "stride_h")
-    dh = dw = 1
-    if dilated:
-        _expect_positive(raw, label, options, "dilation_w_factor", "dilation_h_factor")
-        dh, dw = options["dilation_h_factor"], options["dilation_w_factor"]
-    if kernel_h < 1 or kernel_w < 1:
-        fail("operator_shapes", raw, f"{label} has a {kernel_h}x{kernel_w} window: it must be >= 1x1")
-    if not static:
-        return 0, 0
-    h = _window_out(x[1], kernel_h, options["stride_h"], dh, options["padding"])
-    w = _window_out(x[2], kernel_w, options["stride_w"], dw, options["padding"])
-    if h < 1 or w < 1:
-        fail("operator_shapes", raw, f"{label} window {kernel_h}x{kernel_w} does not fit its "
-              f"{x[1]}x{x[2]} input")
-    return h, w
-
-
-# Each rule checks what it can and returns the output shape the inputs give, or
-# None when that cannot be known from the file. `static` is False when some
-# tensor involved has run-time dimensions: the file holds placeholders there,
-# so only channel counts, weights and parameters are checked.
-
-
-def _shape_conv(raw, label, graph, op, static: bool) -> tuple[int, ...]:
-    x = _expect_rank(raw, label, graph, op.inputs[0], 4)
-    f = _expect_rank(raw, label, graph, op.inputs[1], 4)
-    if f[3] < 1 or x[3] % f[3] or f[0] % (x[3] // f[3] or 1):
-        fail("operator_shapes", raw, f"{label} input channels {x[3]} do not fit filter {f}")
-    h, w = _spatial(raw, label, x, f[1], f[2], op.options, dilated=True, static=static)
-    return (x[0], h, w, f[0])
-
-
-def _shape_depthwise(raw, label, graph, op, static: bool) -> tuple[int, ...]:
-    x = _expect_rank(raw, label, graph, op.inputs[0], 4)
-    f = _expect_rank(raw, label, graph, op.inputs[1], 4)
-    if x[3] < 1 or f[0] != 1 or f[3] != x[3] * op.options["depth_multiplier"]:
-        fail("operator_shapes", raw, f"{label} filter {f} does not fit {x[3]} input channels with "
-              f"depth multiplier {op.options['depth_multiplier']}")
-    h, w = _spatial(raw, label, x, f[1], f[2], op.options, dilated=True, static=static)
-    return (x[0], h, w, f[3])
-
-
-def _shape_fully_connected(raw, label, graph, op, static: bool) -> None:
-    weights = _expect_rank(raw, label, graph, op.inputs[1], 2)
-    units, depth = weights
-    if depth < 1:
-        fail("operator_shapes", raw, f"{label} has weights of shape {weights}")
-    if not static:
-        return None
-    count = math.prod(graph.tensors[op.inputs[0]].shape)
-    if count % depth:
-        fail("operator_shapes", raw, f"{label} input of {count} elements does not split into rows of "
-              f"weights {weights}")
-    out = graph.tensors[op.outputs[0]].shape
-    if not out or out[-1] != units or math.prod(out) != count // depth * units:
-        fail("operator_shapes", raw, f"{label} output {tensor_label(graph, op.outputs[0])} has shape "
-              f"{out}, but {count // depth} rows of weights {weights} give {count // depth * units} "
-              f"values in rows of {units}")
-    return None  # keep_num_dims decides the rank: checked above by element count
-
-
-def _shape_pool(raw, label, graph, op, static: bool) -> tuple[int, ...]:
-    x = _expect_rank(raw, label, graph, op.inputs[0], 4)
-    o = op.options
-    h, w = _spatial(raw, label, x, o["filter_height"], o["filter_width"], o, dilated=False, static=static)
-    return (x[0], h, w, x[3])
-
-
-def _shape_softmax(raw, label, graph, op, static: bool) -> tuple[int, ...]:
-    beta = op.options["beta"]
-    x = graph.tensors[op.inputs[0]]
-    if not (math.isfinite(beta) and beta > 0):
-        fail("operator_shapes", raw, f"{label} has beta {beta!r}: it must be finite and > 0")
-    # The int8 kernel turns beta * input scale into a fixed-point multiplier that must exceed 1.
-    if x.dtype in ("int8", "uint8") and x.scale is not None and len(x.scale):
-        if beta * float(x.scale[0]) * 2**26 <= 1:
-            fail("operator_shapes", raw, f"{label} has beta {beta!r} and input scale "
-                  f"{float(x.scale[0])!r}: their product is too small for the quantized kernel")
-    return x.shape
-
-
-def _shape_same(raw, label, graph, op, static: bool) -> tuple[int, ...]:
-    return graph.tensors[op.inputs[0]].shape
-
-
-def _shape_broadcast(raw, label, graph, op, static: bool) -> tuple[int, ...] | None:
-    if not static:
-        return None
-    a, b = (graph.tensors[t].shape for t in op.inputs[:2])
-    try:
-        return tuple(np.broadcast_shapes(a, b))
-    except ValueError:
-        fail("operator_shapes", raw, f"{label} cannot broadcast input shapes {a} and {b}")
-
-
-def _shape_concat(raw, label, graph, op, static: bool) -> tuple[int, ...]:
-    shapes = [graph.tensors[t].shape for t in op.inputs if t != -1]
-    rank = len(shapes[0])
-    axis = op.options["axis"] + (rank if op.options["axis"] < 0 else 0)
-    if not 0 <= axis < rank or any(len(s) != rank for s in shapes):
-        fail("operator_shapes", raw, f"{label} joins shapes {shapes} along axis {op.options['axis']}")
-    if static and any(s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:] for s in shapes):
-        fail("operator_shapes", raw, f"{label} joins shapes {shapes} that differ off axis {axis}")
-    return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
-
-
-_OUTPUT_SHAPE = {
-    "CONV_2D": _shape_conv, "DEPTHWISE_CONV_2D": _shape_depthwise,
-    "FULLY_CONNECTED": _shape_fully_connected, "AVERAGE_POOL_2D": _shape_pool,
-    "MAX_POOL_2D": _shape_pool, "L2_POOL_2D": _shape_pool, "SOFTMAX": _shape_softmax,
-    "QUANTIZE": _shape_same, "DEQUANTIZE": _shape_same, "ADD": _shape_broadcast,
-    "SUB": _shape_broadcast, "MUL": _shape_broadcast, "CONCATENATION": _shape_concat,
-}
 
 
 def check_operator_shapes(raw: RawModel) -> None:
     """Each operator's output shape is what its inputs and options give; weights fit the input."""
     for graph in raw.subgraphs:
-        for op in graph.operators:
-            rule = _OUTPUT_SHAPE.get(op.opcode)
-            if rule is None:
+        for op, rule in _contracts(graph):
+            if rule.output_shape is None:
                 continue
             label = op_label(graph, op)
-            for t in _data_inputs(op) + list(op.outputs):
+            involved = rule.data(op.inputs) + list(op.outputs)
+            for t in involved:
                 if 0 in graph.tensors[t].shape:
                     fail("operator_shapes", raw, f"{label} uses empty {tensor_label(graph, t)} of "
                           f"shape {graph.tensors[t].shape}")
-            involved = _data_inputs(op) + list(op.outputs)
-            if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            if rule.weighted:
                 involved.append(op.inputs[1])
-                _check_bias(raw, label, graph, op)
+                _check_bias(raw, label, graph, op, rule.weights_channel_axis)
             run_time_dims = {
                 i for t in involved for i, d in enumerate(graph.tensors[t].signature or ()) if d < 0
             }
-            # A run-time batch alone leaves every other dimension exact, except where FULLY_CONNECTED
-            # folds the batch into its rows.
-            static = not run_time_dims or (run_time_dims == {0} and op.opcode != "FULLY_CONNECTED")
-            expected = rule(raw, label, graph, op, static)
+            # A run-time batch alone leaves every other dimension exact, except where the kernel
+            # folds the batch into its rows (FULLY_CONNECTED).
+            static = not run_time_dims or (run_time_dims == {0} and not rule.folds_batch)
+            expected = rule.output_shape(raw, label, graph, op, static)
             actual = graph.tensors[op.outputs[0]].shape
             skip = 1 if run_time_dims else 0  # compare the batch only when it is known
             if static and expected is not None and (
@@ -571,25 +397,17 @@ def check_operator_shapes(raw: RawModel) -> None:
                       f"has shape {actual}, but its inputs give {tuple(expected)}")
 
 
-def _check_bias(raw, label, graph, op) -> None:
+def _check_bias(raw, label, graph, op, channel_axis: int) -> None:
     if len(op.inputs) < 3 or op.inputs[2] == -1:
         return
     bias = graph.tensors[op.inputs[2]]
     weights = graph.tensors[op.inputs[1]].shape
     if not weights:
         return  # the rule reports the weights' rank
-    channels = weights[-1] if op.opcode == "DEPTHWISE_CONV_2D" else weights[0]
+    channels = weights[channel_axis]
     if math.prod(bias.shape) != channels:
         fail("operator_shapes", raw, f"{label} has bias {tensor_label(graph, bias.index)} "
               f"of shape {bias.shape} for {channels} output channels")
-
-
-# Control-flow operators: the options that name subgraphs, and how their tensor lists must line up.
-_SUBGRAPH_OPTIONS = {
-    "IF": ("then_subgraph_index", "else_subgraph_index"),
-    "WHILE": ("cond_subgraph_index", "body_subgraph_index"),
-    "CALL_ONCE": ("init_subgraph_index",),
-}
 
 
 def check_subgraph_calls(raw: RawModel) -> None:
@@ -598,14 +416,16 @@ def check_subgraph_calls(raw: RawModel) -> None:
     calls: dict[int, set[int]] = {g.index: set() for g in raw.subgraphs}
     for graph in raw.subgraphs:
         for op in graph.operators:
-            for option in _SUBGRAPH_OPTIONS.get(op.opcode, ()):
+            rule = rule_for(op.opcode)
+            if rule is None or not rule.subgraphs:
+                continue
+            for option in rule.subgraphs:
                 target = op.options[option]
                 if not 0 <= target < count:
                     fail("subgraph_calls", raw, f"{op_label(graph, op)} has {option} {target}, but the "
                           f"model has {count} subgraphs")
                 calls[graph.index].add(target)
-            if op.opcode in _SUBGRAPH_OPTIONS:
-                _check_call_arity(raw, graph, op)
+            _check_call_arity(raw, graph, op, rule.subgraphs)
     cycle = _find_cycle(calls)
     if cycle is not None:
         path = " -> ".join(str(g) for g in cycle)
@@ -613,10 +433,10 @@ def check_subgraph_calls(raw: RawModel) -> None:
               "would recurse without end")
 
 
-def _check_call_arity(raw: RawModel, graph: RawSubgraph, op: RawOperator) -> None:
+def _check_call_arity(raw: RawModel, graph: RawSubgraph, op: RawOperator, options: tuple[str, ...]) -> None:
     """Tensor counts and types handed to a called subgraph match what it takes and gives back."""
     label = op_label(graph, op)
-    sub = {name: raw.subgraphs[op.options[name]] for name in _SUBGRAPH_OPTIONS[op.opcode]}
+    sub = {name: raw.subgraphs[op.options[name]] for name in options}
     if op.opcode == "WHILE":
         cond, body = sub["cond_subgraph_index"], sub["body_subgraph_index"]
         lengths = (len(op.inputs), len(op.outputs), len(cond.inputs), len(body.inputs), len(body.outputs))
