@@ -607,6 +607,23 @@ def test_depthwise_conv_without_bias(int8_bytes):  # crashed TFLM with SIGSEGV; 
     rejects(mutated(int8_bytes, bad), "required_inputs", "operator 1 (DEPTHWISE_CONV_2D)", "input 2")
 
 
+def test_dequantize_with_an_empty_input(int8_bytes):
+    def bad(m):
+        code = fb.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.DEQUANTIZE
+        m.operatorCodes.append(code)
+        g = m.subgraphs[0]
+        out = fb.TensorT()
+        out.shape, out.type, out.name, out.buffer = np.array([1, 4], np.int32), fb.TensorType.FLOAT32, "deq", 0
+        g.tensors.append(out)
+        op = fb.OperatorT()
+        op.opcodeIndex = len(m.operatorCodes) - 1
+        op.inputs, op.outputs = np.array([-1], np.int32), np.array([len(g.tensors) - 1], np.int32)
+        g.operators.append(op)
+
+    rejects(mutated(int8_bytes, bad), "required_inputs", "operator 6 (DEQUANTIZE) leaves its required input 0")
+
+
 def test_per_channel_tensor_read_where_one_scale_is_needed(int8_bytes):  # aborted LiteRT's SOFTMAX
     def bad(m):
         m.subgraphs[0].operators[5].inputs[0] = constant_tensor(m, ndim=4)
