@@ -593,11 +593,18 @@ def test_options_of_the_wrong_type(int8_bytes):
     rejects(mutated(int8_bytes, bad), "options", "not Conv2DOptions")
 
 
-def test_required_input_left_empty(int8_bytes):  # crashed LiteRT's RESHAPE with SIGSEGV
+def test_required_input_left_empty(int8_bytes, tmp_path):  # crashed LiteRT's RESHAPE with SIGSEGV
     def bad(m):
         m.subgraphs[0].operators[3].inputs[1] = -1
 
     rejects(mutated(int8_bytes, bad), "required_inputs", "operator 3 (RESHAPE) leaves its required input 1")
+    # the tflite backend's runner reads every file first, an artifact read back from disk too
+    from edgekit.backends.tflite import LiteRTRunner
+
+    path = tmp_path / "model.tflite"
+    path.write_bytes(mutated(int8_bytes, bad))
+    with pytest.raises(ModelCheckError, match="RESHAPE"):
+        LiteRTRunner(path)
 
 
 def test_depthwise_conv_without_bias(int8_bytes):  # crashed TFLM with SIGSEGV; LiteRT refuses it

@@ -147,6 +147,10 @@ def _configure(converter, quantization, calibration, source: SourceModel, input_
 
 
 def load_interpreter(path: Path, threads: int | None = None):
+    """LiteRT over `path`, once edgekit's reader has found the file safe (LiteRT trusts its model)."""
+    from edgekit.tflite.reader import validate_file
+
+    validate_file(path)  # also an artifact read back from disk: a crafted file crashes LiteRT
     litert = require("ai_edge_litert.interpreter", "tflite")
     try:
         with native_output_hidden():
