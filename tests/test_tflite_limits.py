@@ -72,7 +72,7 @@ def test_tflm_and_aot_refuse_it_in_one_line(vanishing_logits, tmp_path, capsys, 
     (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
     assert line == (
         f"error: vanishing.tflite: operator {op.index} (SOFTMAX) has beta 1.0 and input scale {scale:.3g}: "
-        f"their product is too small for {family} quantized kernel (LiteRT's runs the model: use the "
-        "tflite backend)"
+        f"their product is too small for {family} quantized kernel (LiteRT's runs the model: the "
+        "tflite backend, on host and Linux targets)"
     )
     assert not out.exists()

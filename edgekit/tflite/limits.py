@@ -82,5 +82,5 @@ def check_kernel_limits(model: Model, kernels: str, name: str) -> None:
             if problem:
                 raise KernelLimitError(
                     f"{name}: operator {op.index} ({op.opcode}) {problem} (LiteRT's runs the model: "
-                    "use the tflite backend)"
+                    "the tflite backend, on host and Linux targets)"
                 )
