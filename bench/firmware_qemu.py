@@ -42,7 +42,7 @@ SHORT = {"kws_ref_model": "KWS", "pretrainedResnet_quant": "ResNet-8", "ad01_int
 def macs(model: Path) -> int:
     """Multiply-accumulates of the conv, depthwise conv and fully connected layers (from the model)."""
     from edgekit.aot.graph import graph_from_model
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     graph = graph_from_model(read_model(model), "m")
     total = 0

@@ -207,10 +207,12 @@ def compile_model(
 
     `debug` builds the debug variant (see `compile_graph`); the normal build is unchanged by it.
 
-    Raises InvalidModelError for a malformed model and UnsupportedOpsError
+    Raises InvalidModelError for a malformed model, KernelLimitError for a
+    quantized multiplier out of the kernels' range, and UnsupportedOpsError
     (listing every unsupported operator) for one it cannot compile.
     """
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.limits import check_kernel_limits
+    from edgekit.tflite.reader import read_model
 
     if isinstance(model, (str, Path)):
         label = Path(model).name
@@ -219,6 +221,8 @@ def compile_model(
         label = "the model"
         default_name = "model"
     parsed = read_model(model)
+    # the emitters reproduce TFLM's fixed-point arithmetic, so TFLM's kernel limits are theirs too
+    check_kernel_limits(parsed, "aot", label)
     graph = graph_from_model(parsed, c_identifier(name or default_name))
     return compile_graph(
         graph, source_label=label, features=features, single_rounding=single_rounding, debug=debug

@@ -29,7 +29,7 @@ def is_full_int8(path: Path) -> bool:
     Read with edgekit's own validating reader: no interpreter sees a user's
     file before it has been checked.
     """
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     model = read_model(path)
     return all(model.tensors[i].dtype == "int8" for i in (*model.inputs, *model.outputs))
@@ -78,6 +78,10 @@ def _configure(converter, quantization, calibration, input_shape):
 
 
 def load_interpreter(path: Path, threads: int | None = None):
+    """LiteRT over `path`, once edgekit's reader has found the file safe (LiteRT trusts its model)."""
+    from edgekit.tflite.reader import validate_file
+
+    validate_file(path)  # also an artifact read back from disk: a crafted file crashes LiteRT
     litert = require("ai_edge_litert.interpreter", "tflite")
     try:
         with native_output_hidden():

@@ -29,7 +29,7 @@ class Slot:
 
 
 def read(path: Path):
-    from edgekit.aot.reader import validate_file
+    from edgekit.tflite.reader import validate_file
 
     return validate_file(Path(path))
 
