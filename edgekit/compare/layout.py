@@ -182,8 +182,16 @@ def _rows(comparison: Comparison, by: str) -> View:
                     cells.append(Cell(cell.text, tone=cell.tone if cell.delta is None else None))
             rows.append(cells)
         title = f"{by}: {name} ({len(members)} report{'s' if len(members) != 1 else ''})"
-        blocks.append(Block(title, header, rows, left_columns=1 + len(facts)))
+        blocks.append(_without_empty_columns(Block(title, header, rows, left_columns=1 + len(facts))))
     return View("rows", blocks)
+
+
+def _without_empty_columns(block: Block) -> Block:
+    """Drop metric columns no report of the group has (flash for hosts, RSS for boards)."""
+    keep = [j for j in range(len(block.header[0]))
+            if j < block.left_columns or any(row[j].text != "-" for row in block.rows)]
+    return Block(block.title, [[h[j] for j in keep] for h in block.header],
+                 [[row[j] for j in keep] for row in block.rows], None, block.left_columns)
 
 
 # ----------------------------------------------------------------- notes
@@ -202,11 +210,14 @@ def _notes(comparison: Comparison, layout: str) -> list[str]:
             + "; an interval spanning zero is marked "
             + ("'no significant change'." if layout == "wide" else "'ns' (no significant change).")
         )
+    reasons: dict[str, list[str]] = {}
     for i, reason in enumerate(comparison.not_comparable):
         if reason:
-            what = "n/c" if layout == "rows" else "not comparable"
-            notes.append(f"{what}: the latency of {comparison.columns[i].label} is not compared with "
-                         f"{base}'s: {reason}.")
+            reasons.setdefault(reason, []).append(comparison.columns[i].label)
+    what = "n/c" if layout == "rows" else "not comparable"
+    for reason, labels in reasons.items():
+        subject = f"the latency of {labels[0]} is" if len(labels) == 1 else f"the latencies of {', '.join(labels)} are"
+        notes.append(f"{what}: {subject} not compared with {base}'s: {reason}.")
     if any(b is not None for row in comparison.rows for b in row.budgets):
         notes.append("(n%) after flash, RAM and arena is the share of the target's budget.")
     if comparison.row("memory.peak_rss_bytes") is not None:
