@@ -22,8 +22,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2r
 h1 { font-size: 1.3rem; }
 h2 { font-size: 1.1rem; margin-top: 2rem; }
 h3 { font-size: 0.95rem; margin: 1.2rem 0 0.4rem; }
-table { border-collapse: collapse; font-size: 0.85rem; }
-th, td { padding: 0.3rem 0.7rem; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 0.8rem; }
+th, td { padding: 0.25rem 0.5rem; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
 th.text, td.text { text-align: left; }
 thead th { background: #f3f3f5; vertical-align: bottom; }
 thead tr.facts th { font-weight: normal; color: #555; }
@@ -82,11 +82,12 @@ def _gates_html(outcomes: list[gates.Outcome]) -> list[str]:
     esc = html.escape
     broken = sum(o.status == "broken" for o in outcomes)
     out = ["<h2>Gates</h2>",
-           f'<p class="{"worse" if broken else "better"}">'
-           f'{broken} broken of {len(outcomes)} checks</p>', "<ul>"]
-    for o in outcomes:
-        css = ' class="broken"' if o.status == "broken" else ""
-        out.append(f"<li{css}><b>{esc(o.status)}</b>: {esc(o.report)}: {esc(o.rule.text)}: {esc(o.detail)}</li>")
+           f'<p class="{"worse" if broken else "better"}">{broken} broken of {len(outcomes)} checks</p>', "<ul>"]
+    for head, items in gates.grouped(outcomes):
+        out.append(f"<li>{esc(head)}<ul>")
+        out += [f'<li class="{"broken" if status == "broken" else "muted"}"><b>{esc(status)}</b>: {esc(text)}</li>'
+                for status, text in items]
+        out.append("</ul></li>")
     out.append("</ul>")
     return out
 

@@ -15,6 +15,7 @@ latencies must not be subtracted at all.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,36 +75,41 @@ def samples_of(report: dict) -> np.ndarray | None:
     return values if values.size >= MIN_SAMPLES else None
 
 
-def _statistic(resampled: np.ndarray, kind: str, q: float | None) -> np.ndarray:
-    if kind == "percentile":
-        return np.percentile(resampled, q, axis=1)
-    mean = resampled.mean(axis=1)
-    if kind == "mean":
-        return mean
-    with np.errstate(divide="ignore"):
-        return 1e3 / mean  # throughput at batch 1, as the report computes it
+def bootstrap(samples: np.ndarray | None, resamples: int = RESAMPLES) -> dict[str, np.ndarray] | None:
+    """Every statistic of STATISTICS on `resamples` resamples of `samples` (None: nothing to resample).
 
-
-def _bootstrap(samples: np.ndarray, kind: str, q: float | None, rng: np.random.Generator,
-               resamples: int) -> np.ndarray:
+    The generator is seeded from the samples themselves: the same report always
+    resamples the same way, and two different reports independently.
+    """
+    if samples is None:
+        return None
+    digest = hashlib.sha256(samples.tobytes()).digest()
+    rng = np.random.default_rng([SEED, int.from_bytes(digest[:8], "little")])
     rows = max(1, _CHUNK_VALUES // samples.size)
-    out = []
+    percentiles = [q for kind, q in STATISTICS.values() if kind == "percentile"]
+    found: dict[str, list[np.ndarray]] = {key: [] for key in STATISTICS}
     for start in range(0, resamples, rows):
         count = min(rows, resamples - start)
-        picks = rng.integers(0, samples.size, size=(count, samples.size))
-        out.append(_statistic(samples[picks], kind, q))
-    return np.concatenate(out)
+        resampled = samples[rng.integers(0, samples.size, size=(count, samples.size))]
+        by_q = dict(zip(percentiles, np.percentile(resampled, percentiles, axis=1)))
+        mean = resampled.mean(axis=1)
+        for key, (kind, q) in STATISTICS.items():
+            if kind == "percentile":
+                found[key].append(by_q[q])
+            elif kind == "mean":
+                found[key].append(mean)
+            else:
+                with np.errstate(divide="ignore"):
+                    found[key].append(1e3 / mean)  # throughput at batch 1, as the report computes it
+    return {key: np.concatenate(parts) for key, parts in found.items()}
 
 
-def delta_interval(key: str, base: np.ndarray, other: np.ndarray, *, resamples: int = RESAMPLES,
-                   level: float = LEVEL, seed: int = SEED) -> Interval | None:
-    """The bootstrap interval of the change in statistic `key` from `base` to `other` samples."""
+def delta_interval(key: str, base: dict[str, np.ndarray] | None, other: dict[str, np.ndarray] | None,
+                   level: float = LEVEL) -> Interval | None:
+    """The interval of the change in statistic `key` between two bootstraps (see `bootstrap`)."""
     if key not in STATISTICS or base is None or other is None:
         return None
-    kind, q = STATISTICS[key]
-    rng = np.random.default_rng(seed)
-    base_stats = _bootstrap(base, kind, q, rng, resamples)
-    other_stats = _bootstrap(other, kind, q, rng, resamples)
+    base_stats, other_stats = base[key], other[key]
     tails = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     low, high = np.percentile(other_stats - base_stats, tails)
     relative_low = relative_high = None

@@ -307,7 +307,9 @@ def compare(reports: list[dict], labels: list[str] | None = None, *, baseline: i
     not_comparable = [
         None if i == baseline else stats.comparability(base_report, r) for i, r in enumerate(reports)
     ]
-    samples = [stats.samples_of(r) for r in reports]
+    # resampled once per report, then shared by every latency row
+    boots = [None if reason and i != baseline else stats.bootstrap(stats.samples_of(r))
+             for i, (r, reason) in enumerate(zip(reports, not_comparable))]
     rows = []
     for m in METRICS:
         values = [m.value(r) for r in reports]
@@ -323,7 +325,7 @@ def compare(reports: list[dict], labels: list[str] | None = None, *, baseline: i
             else:
                 delta = _delta(m, base, value)
                 if delta is not None and m.latency:
-                    delta.interval = stats.delta_interval(m.key, samples[baseline], samples[i])
+                    delta.interval = stats.delta_interval(m.key, boots[baseline], boots[i])
                 deltas.append(delta)
         rows.append(Row(m, values, deltas, [m.budget_of(r) for r in reports], _label(m, reports)))
     return Comparison(columns, rows, baseline, list(reports), not_comparable)
