@@ -95,8 +95,10 @@ def ui_command(host: str, port: int):
     log = Path(location.store_dir).parent / "ui.log" if location.embedded else None
     output = open(log, "ab") if log else subprocess.DEVNULL
     # its own process group, so stopping it stops the workers it forks too
+    # the UI needs no background job runner (a second process, for GenAI evaluation jobs)
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
     process = subprocess.Popen(command, stdout=output, stderr=output, stdin=subprocess.DEVNULL,
-                               start_new_session=True)
+                               start_new_session=True, env=env)
     # SIGTERM (a service manager, a test) stops the server as Ctrl+C does
     signal.signal(signal.SIGTERM, _interrupt)
     try:
