@@ -59,7 +59,27 @@ def test_thirty_reports_render_as_one_readable_page(tmp_path, capsys):
     assert all(a.startswith("#") for a in parsed.addresses)  # only references inside the page
     assert "http://" not in html and "https://" not in html
 
-    requested, charts = open_page(page_file, tmp_path / "compare-30.png")
+    requested, charts = open_page(page_file, tmp_path / "compare-30.png", width=1700)
     assert requested == [page_file.resolve().as_uri()]
     check_drawn(charts, [p.name for p in paths])
     assert (tmp_path / "compare-30.png").stat().st_size > 50_000
+
+
+def test_the_pareto_front_is_what_nothing_beats_on_both_latency_and_accuracy():
+    from edgekit.compare.charts import pareto_front
+
+    points = [(1.0, 80.0), (2.0, 85.0), (1.5, 79.0), (3.0, 85.0), (0.5, 70.0), (4.0, 90.0), (2.0, 84.0)]
+    # (1.5, 79) loses to (1.0, 80); (3.0, 85) and (2.0, 84) to (2.0, 85)
+    assert sorted(pareto_front(points)) == [0, 1, 4, 5]
+
+
+def test_the_page_carries_each_report_s_provenance(tmp_path):
+    from edgekit.compare import compare, render_html
+
+    reports = many(3)
+    page = render_html(compare(reports, ["a.json", "b.json", "c.json"]), charts=False)
+    for report in reports:
+        assert f'title="{report["model"]["sha256"]}">{report["model"]["sha256"][:12]}<' in page
+        assert f'title="{report["artifact"]["sha256"]}">' in page
+    assert "edgekit 0.1.0, numpy 2.1.3, ai-edge-litert 2.3.0" in page
+    assert "AMD EPYC, x86_64, 2 cores" in page

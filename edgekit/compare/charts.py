@@ -92,7 +92,8 @@ def latency(comparison: Comparison) -> str:
         return _svg(fig)
     ax = fig.subplots()
     boxes = ax.boxplot(data, positions=positions, orientation="horizontal", widths=0.6, patch_artist=True,
-                       showfliers=True, flierprops={"markersize": 2, "alpha": 0.4})
+                       showfliers=True, flierprops={"markersize": 2, "alpha": 0.4},
+                       medianprops={"color": "black"})
     for patch, colour in zip(boxes["boxes"], colours):
         patch.set_facecolor(colour)
         patch.set_alpha(0.55)
