@@ -2,11 +2,16 @@
 
 A report keeps every timed run (`latency_ms.samples`), so the change of a
 statistic between two reports (p50, p99, mean, throughput) can be given with
-its uncertainty: resample both runs with replacement, recompute the statistic
-on each side, and take the middle 95% of the differences (the percentile
-bootstrap, two independent samples). An interval that spans zero is "no
-significant change". The generator is seeded, so the same two reports always
-give the same interval.
+its uncertainty: resample both runs, recompute the statistic on each side,
+and take the middle 95% of the differences (the percentile bootstrap, two
+independent samples). An interval that spans zero is "no significant change".
+
+Timed runs are a time series, not independent draws: a machine that gets
+busier halfway through a benchmark shifts a whole stretch of runs. So runs are
+resampled in blocks of consecutive runs (the circular block bootstrap, about
+sqrt(n) runs a block), which widens the interval when a run drifts and
+changes little when it does not. The generator is seeded from the samples, so
+the same two reports always give the same interval.
 
 What the interval cannot see is what differs between the runs themselves
 (another machine, another clock): `comparability` says when two reports'
@@ -16,6 +21,7 @@ latencies must not be subtracted at all.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +81,11 @@ def samples_of(report: dict) -> np.ndarray | None:
     return values if values.size >= MIN_SAMPLES else None
 
 
+def block_length(n: int) -> int:
+    """Runs per resampled block: about the square root of their number (10 of 100)."""
+    return max(1, math.ceil(math.sqrt(n)))
+
+
 def bootstrap(samples: np.ndarray | None, resamples: int = RESAMPLES) -> dict[str, np.ndarray] | None:
     """Every statistic of STATISTICS on `resamples` resamples of `samples` (None: nothing to resample).
 
@@ -85,12 +96,18 @@ def bootstrap(samples: np.ndarray | None, resamples: int = RESAMPLES) -> dict[st
         return None
     digest = hashlib.sha256(samples.tobytes()).digest()
     rng = np.random.default_rng([SEED, int.from_bytes(digest[:8], "little")])
-    rows = max(1, _CHUNK_VALUES // samples.size)
+    n = samples.size
+    block = block_length(n)
+    blocks = -(-n // block)
+    rows = max(1, _CHUNK_VALUES // n)
     percentiles = [q for kind, q in STATISTICS.values() if kind == "percentile"]
     found: dict[str, list[np.ndarray]] = {key: [] for key in STATISTICS}
     for start in range(0, resamples, rows):
         count = min(rows, resamples - start)
-        resampled = samples[rng.integers(0, samples.size, size=(count, samples.size))]
+        # whole blocks of consecutive runs, wrapping around the end (the circular block bootstrap)
+        starts = rng.integers(0, n, size=(count, blocks, 1))
+        picks = ((starts + np.arange(block)) % n).reshape(count, blocks * block)[:, :n]
+        resampled = samples[picks]
         by_q = dict(zip(percentiles, np.percentile(resampled, percentiles, axis=1)))
         mean = resampled.mean(axis=1)
         for key, (kind, q) in STATISTICS.items():

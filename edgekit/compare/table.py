@@ -130,6 +130,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("memory.peak_rss_bytes", "process peak RSS", "bytes"),
     Metric("device.instructions", "device instructions", "count"),
     Metric("device.cycles", "device cycles", "count"),
+    Metric("device.cycles_estimate", "device cycles (estimate)", "count"),
 )
 METRICS_BY_KEY = {m.key: m for m in METRICS}
 
