@@ -202,3 +202,18 @@ def test_ui_serves_mlflow_on_the_registry_over_loopback_and_stops(bench_reports,
     assert code == 0
     with pytest.raises(OSError):  # the server is gone with it
         urllib.request.urlopen(url, timeout=5)
+
+
+def test_ui_on_an_empty_registry_or_a_taken_port_is_one_line(tmp_path, capsys, session_registry):
+    code, _, err = run_cli(capsys, "--registry", str(tmp_path / "empty"), "ui")
+    assert code == 1 and err.startswith("error: registry ") and "is empty" in err
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "reg").mkdir()
+        (tmp_path / "reg" / "mlflow.db").write_bytes(b"")  # records exist: the port is checked next
+        code, _, err = run_cli(capsys, "--registry", str(tmp_path / "reg"), "ui", "--port", str(port))
+    assert code == 1 and err == f"error: port {port} on 127.0.0.1 is in use: pass another with --port (0 picks a free one)\n"
