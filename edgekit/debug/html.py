@@ -32,7 +32,7 @@ p.facts, ul.verdict { color: #444; font-size: 0.9rem; }
 
 def error_chart_svg(result: DebugResult) -> str:
     """Relative L2 error (log scale) by depth, failing layers in red, as an inline <svg>."""
-    require("matplotlib", "html")
+    require("matplotlib", "charts")
     import matplotlib
     from matplotlib.figure import Figure
 
