@@ -123,6 +123,21 @@ class Runner:
         self.close()
 
 
+def with_quantization_of(specs: list[TensorSpec], originals: list[TensorSpec]) -> list[TensorSpec]:
+    """`specs` in order, each given its original's scale and zero point where the runtime lost them.
+
+    ONNX has no per-tensor scale on a graph's integer inputs and outputs, and a
+    device-side runtime may not report one: the artifact's interface keeps them.
+    """
+    if len(specs) != len(originals):
+        return specs
+    return [
+        TensorSpec(s.name, s.shape, s.dtype, o.scale, o.zero_point)
+        if o.quantized and not s.quantized and s.dtype == o.dtype else s
+        for s, o in zip(specs, originals)
+    ]
+
+
 def shape_matches(actual: tuple[int, ...], expected: tuple[int, ...]) -> bool:
     return len(actual) == len(expected) and all(
         e == -1 or a == e for a, e in zip(actual, expected)

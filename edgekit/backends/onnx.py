@@ -14,7 +14,7 @@ import numpy as np
 
 from edgekit._lazy import require, version_of
 from edgekit.backends.base import Backend, ConversionResult
-from edgekit.core import Artifact, RunOptions, Runner, TensorSpec
+from edgekit.core import Artifact, RunOptions, Runner, TensorSpec, with_quantization_of
 from edgekit.errors import EdgekitError, InvalidModelError
 from edgekit.sources import loader_for
 from edgekit.sources.base import SourceLoader, first_line
@@ -75,17 +75,6 @@ class OnnxRuntimeRunner(Runner):
         return {name: np.asarray(value) for name, value in zip(names, values)}
 
 
-def _with_quantization(specs: list[TensorSpec], originals: list[TensorSpec]) -> list[TensorSpec]:
-    """`specs` in order, each with the scale and zero point of its original when both are integers."""
-    if len(specs) != len(originals):
-        return specs
-    return [
-        TensorSpec(s.name, s.shape, s.dtype, o.scale, o.zero_point)
-        if o.quantized and s.dtype == o.dtype else s
-        for s, o in zip(specs, originals)
-    ]
-
-
 class OnnxBackend(Backend):
     name = "onnx"
     quantizations = ("none", "dynamic")
@@ -115,13 +104,13 @@ class OnnxBackend(Backend):
         # ONNX has no per-tensor scale on a graph's int8 inputs and outputs: keep the source's
         # (an int8 .tflite has them; a float source has none, and nothing changes)
         originals = loader.interface()
-        inputs = _with_quantization(runner.inputs, originals[0])
-        outputs = _with_quantization(runner.outputs, originals[1])
+        inputs = with_quantization_of(runner.inputs, originals[0])
+        outputs = with_quantization_of(runner.outputs, originals[1])
         return ConversionResult(primary=path.name, inputs=inputs, outputs=outputs)
 
     def load(self, artifact: Artifact, target, options: RunOptions) -> Runner:
         runner = OnnxRuntimeRunner(artifact.primary_path, threads=options.threads)
         # the artifact's interface carries what the file cannot (int8 scales from a .tflite source)
-        runner.inputs = _with_quantization(runner.inputs, artifact.inputs)
-        runner.outputs = _with_quantization(runner.outputs, artifact.outputs)
+        runner.inputs = with_quantization_of(runner.inputs, artifact.inputs)
+        runner.outputs = with_quantization_of(runner.outputs, artifact.outputs)
         return runner

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgekit.core import Artifact, Runner, TensorSpec
+from edgekit.core import Artifact, Runner, TensorSpec, with_quantization_of
 from edgekit.errors import EdgekitError
 from edgekit.link.device import LinkError, pack_arrays, read_frame, unpack_arrays, write_frame
 
@@ -156,8 +156,8 @@ class LinkRunner(Runner):
             raise
         self.name = loaded["runner"]
         self.details: dict[str, Any] = loaded.get("details", {})
-        self.inputs = _with_artifact_quantization([_spec(s) for s in loaded["inputs"]], artifact.inputs)
-        self.outputs = _with_artifact_quantization([_spec(s) for s in loaded["outputs"]], artifact.outputs)
+        self.inputs = with_quantization_of([_spec(s) for s in loaded["inputs"]], artifact.inputs)
+        self.outputs = with_quantization_of([_spec(s) for s in loaded["outputs"]], artifact.outputs)
         self._last_ms: float | None = None
 
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -183,13 +183,3 @@ class LinkRunner(Runner):
 
     def close(self) -> None:
         self.session.close()
-
-
-def _with_artifact_quantization(specs: list[TensorSpec], originals: list[TensorSpec]) -> list[TensorSpec]:
-    """The device's view of the tensors, with the scales the artifact knows and the runtime may not say."""
-    if len(specs) != len(originals):
-        return specs
-    return [
-        TensorSpec(s.name, s.shape, s.dtype, o.scale, o.zero_point) if s.scale is None and o.quantized else s
-        for s, o in zip(specs, originals)
-    ]
