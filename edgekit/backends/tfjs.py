@@ -13,6 +13,7 @@ see edgekit/runners/node.py and edgekit/runners/browser.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -82,6 +83,8 @@ def convert_to_tfjs(source, quantization: str, out_dir: Path) -> Path:
     from edgekit.backends.tflite import _tf
 
     _tf()  # TensorFlow first, with its log level set, so importing the converter prints nothing
+    # tensorflowjs imports TF Decision Forests, whose greeting imports IPython when output is captured
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
     with native_output_hidden():
         converter = require("tensorflowjs.converters.tf_saved_model_conversion_v2", "tfjs")
     with tempfile.TemporaryDirectory(prefix="edgekit-tfjs-") as tmp:
