@@ -179,6 +179,7 @@
       details.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
       details.threads_supported = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
       details.threads = wasm.getThreadsCount ? wasm.getThreadsCount() : 1;
+      if (threads) details.threads_asked = threads;  // tfjs-backend-wasm may use fewer
       details.threads_on = details.threads_supported && details.threads > 1;
       if (!details.threads_supported && this.platform.threadsNote) details.threads_note = this.platform.threadsNote;
     }
@@ -187,6 +188,8 @@
       const info = gl && gl.getExtension('WEBGL_debug_renderer_info');
       details.webgl_version = tf.env().getNumber('WEBGL_VERSION');
       details.renderer = gl ? (info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER)) : null;
+      // SwiftShader is WebGL drawn by the CPU: what a browser without a GPU offers
+      details.software_renderer = /SwiftShader|llvmpipe|Software/i.test(String(details.renderer));
     }
     return details;
   };

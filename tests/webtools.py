@@ -89,9 +89,9 @@ def renderer_processes() -> list[int]:
     pids = []
     for pid in descendants(os.getpid()):
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"--type=renderer" in cmdline:
+        if b"--type=renderer" in cmdline:  # Chromium rewrites its argv: one string, spaces between
             pids.append(pid)
     return pids

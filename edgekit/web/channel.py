@@ -222,6 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         state = self.server_state
         path = urlsplit(self.path).path
+        if path == "/favicon.ico":  # asked for by every browser; nothing to show
+            return self._send(HTTPStatus.NO_CONTENT)
         if path.startswith("/model/"):
             status, _ = state.channel.admit(self.headers.get("X-Edgekit-Token"), self.headers.get("X-Edgekit-Session"), {})
             if status != HTTPStatus.OK:
