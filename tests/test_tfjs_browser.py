@@ -20,8 +20,7 @@ from edgekit.bench.run import bench
 from edgekit.core import RunOptions
 from edgekit.errors import EdgekitError
 from edgekit.web import assets
-from tests.test_tfjs import keras_top1
-from tests.webtools import Stopwatch, broken_wasm_dir, need_chromium, renderer_processes, web_copy
+from tests.webtools import Stopwatch, broken_wasm_dir, keras_top1, need_chromium, renderer_processes, web_copy
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -185,3 +184,10 @@ def test_a_missing_browser_is_one_line_naming_what_to_install(tmp_path, monkeypa
         placement.reachable(targets.get("browser-wasm"), RunOptions())
     # --serve needs no browser here: the visitor brings one
     placement.reachable(targets.get("browser-wasm"), RunOptions(serve="127.0.0.1:8765"))
+
+
+def test_serve_takes_host_colon_port_or_is_a_usage_error(capsys):
+    from clitools import run_cli_here
+
+    code, _, err = run_cli_here(capsys, "bench", "model.keras", "--target", "browser-wasm", "--serve", "8765")
+    assert code == 2 and "is not HOST:PORT" in err

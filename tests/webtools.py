@@ -55,6 +55,19 @@ def broken_wasm_dir(tmp_path: Path) -> Path:
     return folder
 
 
+def keras_top1(model_path: Path) -> float:
+    """The Keras model's own top-1 on the mnist5k test split: what a converted model must match."""
+    import numpy as np
+
+    from edgekit import datasets
+    from edgekit.reference import KerasRunner
+
+    data = datasets.load("mnist5k")
+    runner = KerasRunner(model_path)
+    probabilities = runner.infer({"input_0": data.x_test.astype(np.float32)})["output_0"]
+    return float((probabilities.argmax(axis=1) == data.y_test).mean())
+
+
 class Stopwatch:
     def __enter__(self):
         self.started = time.monotonic()
