@@ -150,10 +150,10 @@ def test_missing_npm_packages_name_npm_ci(tmp_path, monkeypatch):
             placement.reachable(targets.get(target), RunOptions())
 
 
-def test_serve_and_port_are_refused_for_node_targets():
-    need_node()
-    with pytest.raises(EdgekitError, match="--serve is for browser targets"):
-        placement.reachable(targets.get("node-wasm"), RunOptions(serve="127.0.0.1:8000"))
+def test_serve_is_refused_for_targets_that_are_not_browsers():
+    for target in ("node-wasm", "host-cpu"):
+        with pytest.raises(EdgekitError, match="--serve serves a page .* choose a browser target"):
+            placement.reachable(targets.get(target), RunOptions(serve="127.0.0.1:8000"))
 
 
 def test_a_wasm_binary_that_will_not_load_is_one_line_within_a_bound(digits_model, tmp_path, monkeypatch):

@@ -69,8 +69,6 @@ class TfjsRunner(LinkRunner):
 
 
 def check_node(target, options: RunOptions) -> None:
-    if options.serve:
-        raise EdgekitError(f"--serve is for browser targets; {target.name} runs under Node.js on this machine")
     if options.port:
         raise EdgekitError(f"--port names a board; {target.name} runs under Node.js on this machine")
     assets.node_binary()
