@@ -6,7 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgekit-installed
-APT_PACKAGES := gcc g++ cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm chromium
+APT_PACKAGES := gcc g++ cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm nodejs chromium
+# npm: a Debian package of its own, but bundled with some Node.js builds (NodeSource's)
+APT_PACKAGES += $(if $(shell command -v npm),,npm)
 PYTEST_ARGS ?=
 
 .PHONY: demo test setup system-deps clean
@@ -17,10 +19,12 @@ demo: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-setup: system-deps $(STAMP)
+JS_STAMP := js/node_modules/.package-lock.json
 
-# Debian packages: the Cortex-M toolchain, the emulated board, and Chromium for the tests of
-# compare's HTML page. Installed only when missing.
+setup: system-deps $(STAMP) $(JS_STAMP)
+
+# Debian packages: the Cortex-M toolchain, the emulated board, Node.js and Chromium
+# (TF.js runs under both; compare's page is tested in Chromium). Installed only when missing.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -38,5 +42,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[all,test]'
 	touch $(STAMP)
 
+# TF.js and its wasm backend for the node and browser runners, exactly as js/package-lock.json
+# pins them; npm rewrites its own copy of the lockfile only when it installs.
+$(JS_STAMP): js/package.json js/package-lock.json
+	cd js && npm ci --no-audit --no-fund --loglevel=error
+
 clean:
-	rm -rf $(VENV) .edgekit build demo-out .pytest_cache
+	rm -rf $(VENV) .edgekit build demo-out .pytest_cache js/node_modules

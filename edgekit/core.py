@@ -49,11 +49,15 @@ class TensorSpec:
 
 @dataclass
 class RunOptions:
-    """How to run an artifact: host threads, a serial port for a real board, the registry whose
-    store keeps what running needs (built firmware)."""
+    """How to run an artifact: host threads, a serial port for a real board, a browser page to serve,
+    the registry whose store keeps what running needs (built firmware)."""
 
     threads: int | None = None
     port: str | None = None
+    #: HOST:PORT where a browser target's page is served for any browser to open (instead of headless Chromium)
+    serve: str | None = None
+    #: seconds a device-side program may take to answer one request (None: the runner's default)
+    timeout: float | None = None
     registry: str | None = None
 
 
@@ -112,6 +116,9 @@ class Runner:
     def environment(self) -> dict[str, Any] | None:
         """The report's `env` when the model runs on another machine, read there; None: this machine."""
         return None
+
+    def show_report(self, report: dict) -> None:
+        """Hand the finished report to the device, for one that can show it (a browser page)."""
 
     def close(self) -> None:
         pass

@@ -76,6 +76,11 @@ def reachable(target, options: RunOptions | None = None):
     """
     options = options or RunOptions()
     kind = target.runner
+    if options.serve and kind != "browser":
+        raise PlacementError(
+            f"--serve serves a page for a browser to run the model, but target {target.name} runs on a "
+            f"'{kind}' runner: choose a browser target (browser-wasm, browser-webgl)"
+        )
     module = _module(kind)
     if module is None:
         raise PlacementError(

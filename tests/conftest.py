@@ -61,3 +61,34 @@ def digits_model(tmp_path_factory) -> Path:
     model.save(path)
     return path
 
+
+
+@pytest.fixture(scope="session")
+def mnist_cnn(tmp_path_factory) -> Path:
+    """A small CNN trained on the mnist5k training split (seeded, one epoch), saved as .keras."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from edgekit.backends.tflite import _tf
+
+    _tf()
+    import tf_keras as keras
+
+    from edgekit import datasets
+
+    keras.utils.set_random_seed(11)
+    data = datasets.load("mnist5k")
+    model = keras.Sequential(
+        [
+            keras.layers.Input((28, 28, 1)),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(data.x_train, data.y_train, epochs=1, batch_size=32, verbose=0)
+    path = tmp_path_factory.mktemp("models") / "mnist_cnn.keras"
+    model.save(path)
+    return path

@@ -59,6 +59,7 @@ def bench(
             report = harness.benchmark(
                 runner, artifact, the_target, settings, source, reference, load_ms, data=data, window=window
             )
+            runner.show_report(report)
     finally:
         if reference is not None:
             reference.close()

@@ -34,13 +34,33 @@ def runner_options(func):
     decorators = [
         click.option("--threads", type=click.IntRange(min=1), help="Host threads for the runner."),
         click.option("--port", metavar="PORT", help="A board's serial port (/dev/ttyACM0, socket://HOST:PORT)."),
+        click.option(
+            "--serve",
+            metavar="HOST:PORT",
+            callback=_host_port,
+            help="Browser targets: serve the benchmark page here and wait for any browser to open the printed URL.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds the device may take to answer one request (default: the runner's).",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
 
 
-RUNNER_OPTION_NAMES = ("threads", "port")
+RUNNER_OPTION_NAMES = ("threads", "port", "serve", "timeout")
+
+
+def _host_port(ctx, param, value):
+    if value is None:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8765, 0.0.0.0:8765)")
+    return value
 
 
 def run_options(kwargs: dict):

@@ -139,7 +139,9 @@ class LinkRunner(Runner):
     memory_scope = "device-process"
 
     def __init__(self, session: Session, artifact: Artifact, runtime: str, threads: int | None = None,
-                 options: dict | None = None):
+                 options: dict | None = None, file: str | None = None):
+        """`file`: where the device already finds the model (a path or URL it opens itself), so
+        nothing is sent; by default the artifact's primary file goes into the device's cache."""
         self.session = session
         try:
             hello, _ = session.call("hello")
@@ -149,7 +151,7 @@ class LinkRunner(Runner):
                     f"{', '.join(hello.get('runtimes', [])) or 'none'})"
                 )
             self.env = session.call("env")[0]["env"]
-            remote = session.send_file(str(artifact.primary_path))
+            remote = file or session.send_file(str(artifact.primary_path))
             loaded, _ = session.call("load", runtime=runtime, file=remote, threads=threads, options=options or {})
         except BaseException:
             session.close()
