@@ -2,7 +2,8 @@
 
 Every step after training runs the real `edgekit` command, so what the demo
 shows is what a user gets: register -> convert (float, int8) -> bench on the
-test split -> compare; then the microcontroller story: TFLite Micro arrays with
+test split -> compare; the same model in TF.js under Node.js and in headless
+Chromium; then the microcontroller story: TFLite Micro arrays with
 a measured arena and a fit report, and the model compiled to C, built into
 firmware and benchmarked on the emulated Cortex-M4 (QEMU); last, one HTML page
 comparing every report. Outputs go to demo-out/.
@@ -90,21 +91,27 @@ def main() -> None:
     edgekit("compare", str(float_report), str(int8_report))
     _check_int8_accuracy(float_report, int8_report)
 
-    step("6. microcontroller: int8 for TFLite Micro, with the measured arena and the fit report")
+    step("6. the web: the float model in TF.js, under Node.js and in headless Chromium")
+    from edgekit.webdemo import web_step
+
+    web_reports = web_step(edgekit, OUT, model="mnist-cnn", host_report=float_report)
+
+    step("7. microcontroller: int8 for TFLite Micro, with the measured arena and the fit report")
     edgekit("convert", "mnist-cnn", "--target", "mcu", "--backend", "tflm", "--out", str(OUT / "tflm-nucleo-l4r5zi"))
 
-    step("7. the emulated Cortex-M4 board: compile to C, build the firmware, run it on QEMU")
+    step("8. the emulated Cortex-M4 board: compile to C, build the firmware, run it on QEMU")
     edgekit("firmware", "mnist-cnn", "--target", "mps2-an386", "--backend", "aot", "--out", str(OUT / "fw-mps2-an386"), "--build")
     board_report = OUT / "mps2-an386-aot.json"
     edgekit("bench", "mnist-cnn", "--target", "mps2-an386", "--backend", "aot", "--runs", "10", "--warmup", "1",
             "--out", str(board_report))
 
-    step("8. the host and the board, side by side")
+    step("9. the host and the board, side by side")
     edgekit("compare", str(int8_report), str(board_report))
 
-    step("9. every report of this demo on one page")
+    step("10. every report of this demo on one page")
     page = OUT / "compare.html"
-    edgekit("compare", str(float_report), str(int8_report), str(board_report), "--html", str(page))
+    everything = [float_report, int8_report, *web_reports, board_report]
+    edgekit("compare", *(str(p) for p in everything), "--html", str(page))
     print(f"\nthe comparison page, every target this demo ran: {page.resolve()} (opens offline in any browser)")
 
 
