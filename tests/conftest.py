@@ -67,9 +67,9 @@ def digits_model(tmp_path_factory) -> Path:
 def mnist_cnn(tmp_path_factory) -> Path:
     """A small CNN trained on the mnist5k training split (seeded, one epoch), saved as .keras."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from edgekit.backends.tflite import _tf
+    from edgekit.sources.tensorflow import load_tensorflow
 
-    _tf()
+    load_tensorflow()
     import tf_keras as keras
 
     from edgekit import datasets

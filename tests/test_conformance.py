@@ -35,6 +35,26 @@ def _qemu(backend):
     return "mps2-an386", RunOptions()
 
 
+def _node(backend):
+    from edgekit.web import assets
+
+    try:
+        assets.node_binary(), assets.js_folder()
+    except Exception as missing:
+        pytest.skip(f"Node.js runner not available here: {missing}")
+    return "node-wasm", RunOptions(threads=1)
+
+
+def _browser(backend):
+    from edgekit.web import assets
+
+    try:
+        assets.js_folder(), assets.chromium_binary(), assets.playwright_sync()
+    except Exception as missing:
+        pytest.skip(f"browser runner not available here: {missing}")
+    return "browser-wasm", RunOptions(threads=1)
+
+
 def _serial(backend):
     port = os.environ.get("EDGEKIT_HW_PORT")
     if not port:
@@ -43,7 +63,9 @@ def _serial(backend):
 
 
 #: runner kind -> how this suite reaches a place of that kind: (target, options)
-KIND_SETUPS = {"host": _host, "qemu": _qemu, "serial": _serial}
+KIND_SETUPS = {"host": _host, "qemu": _qemu, "serial": _serial, "node": _node, "browser": _browser}
+#: backends that cannot take the tiny .tflite get the same model as Keras
+KERAS_SOURCE = {"tfjs"}
 #: where each kind's memory figures come from, and whose clock times it
 EXPECTED = {
     "host": ("host-process", "host"),
@@ -58,10 +80,13 @@ PAIRS = [(b, kind) for b in backends.names() for kind in backends.get(b).runs_on
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("conformance") / "tiny_int8.tflite"
-    path.write_bytes(tiny_int8_cnn_bytes(seed=7))
-    return path
+def tiny_models(tmp_path_factory):
+    from tinymodels import tiny_cnn
+
+    folder = tmp_path_factory.mktemp("conformance")
+    (folder / "tiny_int8.tflite").write_bytes(tiny_int8_cnn_bytes(seed=7))
+    tiny_cnn(seed=7).save(folder / "tiny.keras")
+    return folder
 
 
 def test_every_declared_kind_is_a_placement_kind():
@@ -70,7 +95,7 @@ def test_every_declared_kind_is_a_placement_kind():
 
 
 @pytest.mark.parametrize("backend,kind", PAIRS, ids=[f"{b}-{k}" for b, k in PAIRS])
-def test_backend_runs_on_its_kind_and_reports_in_the_one_schema(tiny_model, tmp_path, backend, kind):
+def test_backend_runs_on_its_kind_and_reports_in_the_one_schema(tiny_models, tmp_path, backend, kind):
     if placement._module(kind) is None:
         from edgekit import targets
 
@@ -83,7 +108,8 @@ def test_backend_runs_on_its_kind_and_reports_in_the_one_schema(tiny_model, tmp_
     target, options = KIND_SETUPS[kind](backend)
     out = tmp_path / "report.json"
     settings = BenchSettings(runs=3, warmup=1, limit=4)
-    report = bench(str(tiny_model), target, backend=backend, settings=settings, options=options, out=out, log=False)
+    model = tiny_models / ("tiny.keras" if backend in KERAS_SOURCE else "tiny_int8.tflite")
+    report = bench(str(model), target, backend=backend, settings=settings, options=options, out=out, log=False)
     assert reports.read(out) == report  # valid, and what was written is what was returned
     scope, clock = EXPECTED[kind]
     assert report["backend"] == backend and report["target"]["runner"] == kind

@@ -57,9 +57,9 @@ def test_a_tflite_source_is_one_line(tmp_path):
 
 
 def test_an_op_tfjs_lacks_is_one_line_naming_it(tmp_path):
-    from edgekit.backends.tflite import _tf
+    from edgekit.sources.tensorflow import load_tensorflow
 
-    tf = _tf()
+    tf = load_tensorflow()
 
     class Determinant(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec((None, 3, 3), tf.float32, name="x")])

@@ -43,10 +43,11 @@ def _keras_as_saved_model(path: Path, folder: Path) -> Path:
     alike; inputs are named input_0.. and outputs output_0.., as the
     reference runner names them.
     """
-    from edgekit.backends.tflite import _load_keras, _tf
+    from edgekit.sources.keras import load_keras
+    from edgekit.sources.tensorflow import load_tensorflow
 
-    tf = _tf()
-    model = _load_keras(path)
+    tf = load_tensorflow("tfjs")
+    model = load_keras(path)
     signature = [
         tf.TensorSpec((None, *t.shape[1:]), t.dtype, name=f"input_{i}") for i, t in enumerate(model.inputs)
     ]
@@ -80,9 +81,9 @@ def convert_to_tfjs(source, quantization: str, out_dir: Path) -> Path:
             f"TF.js has no {quantization} quantization: choose {', '.join(WEIGHT_QUANTIZATION)} "
             "(weights only; activations stay float32)"
         )
-    from edgekit.backends.tflite import _tf
+    from edgekit.sources.tensorflow import load_tensorflow
 
-    _tf()  # TensorFlow first, with its log level set, so importing the converter prints nothing
+    load_tensorflow("tfjs")  # TensorFlow first, with its log level set, so importing the converter prints nothing
     # tensorflowjs imports TF Decision Forests, whose greeting imports IPython when output is captured
     os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
     with native_output_hidden():
