@@ -49,10 +49,15 @@ class TensorSpec:
 
 @dataclass
 class RunOptions:
-    """How to run an artifact: host threads, a serial port for a real board."""
+    """How to run an artifact: host threads, a serial port for a real board, an SSH device."""
 
     threads: int | None = None
     port: str | None = None
+    host: str | None = None  # user@addr[:port] of a device reached over SSH
+    ssh_key: str | None = None
+    known_hosts: str | None = None
+    device_python: str | None = None
+    fallback: str | None = None  # the runtime to use where the backend's own is absent (onnxruntime)
 
 
 class Runner:
