@@ -176,6 +176,9 @@ class LinkRunner(Runner):
         """`runs` timings (ms) of `feed`, after `warmup` runs, measured by the device's clock."""
         self.infer(feed)
         header, _ = self.session.call("time", runs=runs, warmup=warmup, timeout=self.session.timeout + runs)
+        if header.get("breakdown_ms"):  # a GPU runtime's host-to-device / compute / device-to-host split
+            self.details["breakdown_ms"] = header["breakdown_ms"]
+        self.details["clock"] = header.get("clock")
         return [float(ms) for ms in header["samples_ms"]]
 
     def memory(self) -> dict[str, Any]:
