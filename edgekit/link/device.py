@@ -336,7 +336,7 @@ def parse_trtexec_summary(text):
             values = {"min": float(match.group(2)), "max": float(match.group(3)),
                       "mean": float(match.group(4)), "median": float(match.group(5))}
             for p, value in percentile.findall(match.group(6)):
-                values["p" + p.rstrip("0").rstrip(".")] = float(value)
+                values["p" + (p.rstrip("0").rstrip(".") if "." in p else p)] = float(value)  # p90, p99.9
             summary[name] = values
             continue
         match = re.search(r"\]\s*Throughput:\s*%s qps" % _STAT, line)
