@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgekit-installed
-APT_PACKAGES := gcc g++ cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+APT_PACKAGES := gcc g++ cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm openssh-server openssh-client
 PYTEST_ARGS ?=
 
 .PHONY: demo test setup system-deps clean
