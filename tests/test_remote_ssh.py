@@ -159,7 +159,7 @@ def test_an_unknown_or_changed_host_key_is_refused_and_says_how_to_trust_it(
             capsys, tmp_path, str(models / "float.tflite"), "--target", "rpi4", "--backend", "onnx",
             *server.flags(known), "--device-python", str(ort_device), *BENCH)
         line = _one_line_failure(code, stderr, report)
-        assert expected in line and "refused" in line or "not accepted" in line, line
+        assert expected in line and ("refused" in line or "not accepted" in line), line
         assert time.monotonic() - started < 30
     assert not device_cache.exists(), "nothing may reach a device whose key was not trusted"
 

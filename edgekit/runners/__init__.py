@@ -4,6 +4,7 @@ Each module has `open_runner(artifact, target, options) -> Runner`:
 
   host.py      this process: the backend's own in-process runner
   board.py     a microcontroller over its serial protocol: QEMU (`qemu`) or a real port (`serial`)
+  ssh.py       a Linux device (Jetson, Raspberry Pi) running edgekit's device program over SSH
 
 A kind whose module is absent is refused by placement with one line.
 """
