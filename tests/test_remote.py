@@ -45,6 +45,11 @@ def test_a_bad_host_flag_is_a_usage_error(capsys):
     assert code == 2 and "--host" in stderr
 
 
+def test_a_host_on_a_host_target_is_refused_not_ignored(capsys, tmp_path):
+    code, _, stderr = run_cli_here(capsys, "bench", str(tmp_path / "m.tflite"), "--target", "host-cpu", "--host", "pi@10.0.0.2")
+    assert code == 1 and "--host pi@10.0.0.2" in stderr and len(stderr.strip().splitlines()) == 1
+
+
 def test_shipped_targets_name_no_address():
     for target in targets.all_targets():
         assert "host" not in (target.extras.get("ssh") or {}), target.name
