@@ -291,3 +291,24 @@ def test_tensorrt_missing_from_the_device_program_here():
         device.TensorRT("m.onnx", options={"recipe": {"inputs": []}})
 
 
+
+
+def test_the_time_request_splits_a_gpu_runtimes_runs_into_its_phases():
+    """Device.time collects each run's `last_timing` (what TensorRT's CUDA events give) into breakdown_ms."""
+
+    class PhasedRuntime:  # stands in for the GPU: the phases are whatever its events said
+        def __init__(self):
+            self.calls = 0
+
+        def infer(self, feed):
+            self.calls += 1
+            self.last_timing = {"h2d": 0.01 * self.calls, "compute": 0.5, "d2h": 0.02}
+            return []
+
+    program = device.Device("/nonexistent")
+    program.model, program.feed = PhasedRuntime(), {}
+    reply, _ = program.time({"runs": 5, "warmup": 2}, b"")
+    assert len(reply["samples_ms"]) == 5 and reply["breakdown_ms"]["clock"] == "cuda events"
+    h2d = reply["breakdown_ms"]["h2d"]  # the warm-up runs (h2d 0.01, 0.02) are not in it
+    assert h2d["min"] == pytest.approx(0.03) and h2d["max"] == pytest.approx(0.07) and h2d["median"] == pytest.approx(0.05)
+    assert reply["breakdown_ms"]["compute"]["mean"] == pytest.approx(0.5)
