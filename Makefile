@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgekit-installed
-APT_PACKAGES := gcc g++ cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm openssh-server openssh-client
+APT_PACKAGES := gcc g++ cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm chromium openssh-server openssh-client
 PYTEST_ARGS ?=
 
 .PHONY: demo test setup system-deps clean
@@ -19,7 +19,8 @@ test: setup
 
 setup: system-deps $(STAMP)
 
-# Debian packages: the Cortex-M toolchain and the emulated board. Installed only when missing.
+# Debian packages: the Cortex-M toolchain, the emulated board, Chromium for the tests of
+# compare's HTML page, and the OpenSSH server the remote tests start on loopback. Installed only when missing.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -1,40 +1,50 @@
-"""Instructions per inference of aot firmware on the emulated Cortex-M4 (QEMU mps2-an386).
+"""Instructions per inference of aot firmware on the emulated Cortex-M4 and M7, as report files.
 
-For each shared MLPerf Tiny int8 model: compile it with the aot compiler
-twice (portable C, and the Cortex-M DSP path), build the aot-cortexm
-firmware, run one inference after a warm-up through edgekit's protocol
-(input int8 ((i*7)%256)-128, as the TFLM reference numbers), check the
-output against the tflite-micro interpreter bit for bit, and print a
-Markdown table beside TFLM's counts from the models' README.
+For each shared MLPerf Tiny int8 model and each target (mps2-an386, a
+Cortex-M4; mps2-an500, a Cortex-M7), `bench()` runs two aot bundles on the
+emulated board: the target's own conversion (the Cortex-M DSP path,
+`__smlad`/`__sxtb16`) and the portable C bundle (the same compiler without
+the target's `dsp` feature). Each writes one `edgekit.report/1` file,
+bench/reports/firmware/<model>-<target>-aot-<dsp|c>.json: instructions per
+inference from QEMU's `-icount shift=0` clock (`device.instructions`),
+firmware flash and RAM, and outputs against the tflite-micro interpreter bit
+for bit (`fidelity`). The Markdown tables for BENCHMARKS.md are printed from
+those files, beside TFLM + CMSIS-NN's counts from the models' README.
 
-    python bench/firmware_qemu.py [--models DIR] [--target mps2-an386]
+    python bench/firmware_qemu.py [MODEL.tflite|DIR ...] [--target mps2-an386 ...]
+        [--runs 3] [--limit 20] [--out DIR] [--tables-only]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
+import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+import report_files as rf
 
-from edgekit import targets
-from edgekit.core import Artifact, RunOptions, TensorSpec
-from edgekit.errors import EdgekitError
-from edgekit.hashing import sha256_tree
+SECTION = "firmware"
+TARGETS = ("mps2-an386", "mps2-an500")
+VARIANTS = ("c", "dsp")
 
-# TFLM (CMSIS-NN) on the same emulated board, from the MLPerf Tiny models' README
+# TFLM + CMSIS-NN on the emulated Cortex-M4 (mps2-an386, the same counting), from the MLPerf
+# Tiny models' README: not something edgekit runs, so these are figures, not reports
 TFLM = {
-    "kws_ref_model.tflite": {"instructions": 7_700_400, "arena": 22_820, "flash": 159_868},
-    "pretrainedResnet_quant.tflite": {"instructions": 29_861_040, "arena": 54_996, "flash": 204_428},
-    "ad01_int8.tflite": {"instructions": 582_960, "arena": 2_580, "flash": 382_892},
+    "kws_ref_model": {"instructions": 7_700_400, "arena": 22_820, "flash": 159_868},
+    "pretrainedResnet_quant": {"instructions": 29_861_040, "arena": 54_996, "flash": 204_428},
+    "ad01_int8": {"instructions": 582_960, "arena": 2_580, "flash": 382_892},
 }
-SHORT = {"kws_ref_model.tflite": "KWS", "pretrainedResnet_quant.tflite": "ResNet-8", "ad01_int8.tflite": "AD"}
+SHORT = {"kws_ref_model": "KWS", "pretrainedResnet_quant": "ResNet-8", "ad01_int8": "AD"}
 
 
-def macs(graph) -> int:
-    """Multiply-accumulates of the conv, depthwise conv and fully connected layers."""
+def macs(model: Path) -> int:
+    """Multiply-accumulates of the conv, depthwise conv and fully connected layers (from the model)."""
+    from edgekit.aot.graph import graph_from_model
+    from edgekit.tflite.reader import read_model
+
+    graph = graph_from_model(read_model(model), "m")
     total = 0
     for node in graph.nodes:
         out = graph.tensors[node.outputs[0]]
@@ -49,104 +59,134 @@ def macs(graph) -> int:
     return total
 
 
-def aot_artifact(model: Path, features: set[str], folder: Path):
-    """Compile `model` into an aot artifact folder; (artifact, bundle)."""
-    from edgekit.aot.compiler import compile_model
+def portable_c_artifact(model: Path, target_name: str, folder: Path) -> Path:
+    """The aot backend's conversion of `model` for `target_name` with its `dsp` feature off.
 
+    A target's own conversion always uses the DSP path it has; to measure
+    what that path is worth, the same backend converts for the same board
+    without the feature, into an artifact folder that `bench()` accepts.
+    """
+    from edgekit import backends, targets
+    from edgekit.core import Artifact
+    from edgekit.hashing import sha256_tree
+    from edgekit.models import open_source
+    from edgekit.recipes import Recipe
+
+    target = targets.get(target_name)
+    plain = dataclasses.replace(target, features=tuple(f for f in target.features if f != "dsp"))
+    backend = backends.get("aot")
+    source = open_source(Path(rf.as_given(model)))
+    recipe = Recipe(source.sha256, "aot", "int8", target_options=backend.recipe_options(plain),
+                    toolchain=backend.toolchain())  # fmt: skip
     folder.mkdir(parents=True)
-    bundle = compile_model(model, name=model.stem.split("_")[0].lower(), features=frozenset(features))
-    bundle.write(folder)
-
-    def spec(t):
-        return TensorSpec(t.name, tuple(t.shape), t.dtype, float(t.scale[0]), int(t.zero_point[0]))
-
+    result = backend.convert(source, recipe, plain, None, folder)
     artifact = Artifact(
         path=folder,
         backend="aot",
-        recipe={"features": sorted(features)},
-        recipe_key=f"bench-{model.stem}-{'-'.join(sorted(features)) or 'c'}",
-        primary=f"{bundle.name}.c",
-        inputs=[spec(t) for t in bundle.inputs],
-        outputs=[spec(t) for t in bundle.outputs],
-        files=[f"{bundle.name}.c", f"{bundle.name}.h"],
+        recipe=recipe.to_json(),
+        recipe_key=recipe.key(),
+        primary=result.primary,
+        inputs=result.inputs,
+        outputs=result.outputs,
+        files=sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()),
         sha256=sha256_tree(folder),
-        info={"c_name": bundle.name, "arena_bytes": bundle.arena_bytes},
-        source={"name": model.stem},
-    )
+        info=dict(result.info),
+        source={"name": source.name, "version": None, "format": source.format, "sha256": source.sha256,
+                "path": str(source.path), "dataset": None},
+    )  # fmt: skip
     artifact.save()
-    return artifact, bundle
+    return folder
 
 
-def reference_output(model: Path, x: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_file(str(model))
-    interpreter.set_input(x, 0)
-    interpreter.invoke()
-    return interpreter.get_output(0)
-
-
-def measure(model: Path, features: set[str], target, work: Path) -> dict:
-    from edgekit.aot.graph import graph_from_model
-    from edgekit.aot.reader import read_model
-    from edgekit.device.runner import open_runner
-
-    artifact, bundle = aot_artifact(model, features, work / f"{model.stem}-{'dsp' if features else 'c'}")
-    spec = artifact.inputs[0]
-    x = (((np.arange(int(np.prod(spec.shape))) * 7) % 256) - 128).astype(np.int8).reshape(spec.shape)
-    row = {"macs": macs(graph_from_model(read_model(model), "m")), "arena": bundle.arena_bytes}
-    try:
-        with open_runner(artifact, target, RunOptions()) as runner:
-            y = runner.infer({spec.name: x})[artifact.outputs[0].name]
-            runner.measure({spec.name: x}, count=1, warmup=1)
-            row["instructions"] = int(runner.device_timing()["instructions"])
-            row["flash"] = runner.memory()["flash_bytes"]
-    except EdgekitError as exc:
-        row["error"] = str(exc).split("; full log")[0]
-        return row
-    row["bit_exact"] = bool(np.array_equal(y, reference_output(model, x)))
-    return row
+def measure(models: list[Path], target_names, out: Path, runs: int, limit: int, registry_uri: str | None) -> None:
+    with rf.registry(registry_uri) as uri, tempfile.TemporaryDirectory(prefix="edgekit-aot-c-") as tmp:
+        for target in target_names:
+            for model in models:
+                settings = rf.settings(runs=runs, warmup=1, limit=limit, threads=None)
+                path = out / rf.file_name(model, target, "aot", "dsp")
+                report = rf.bench_to_file(model, target, path, registry_uri=uri, backend="aot",
+                                          quantization="int8", settings=settings)  # fmt: skip
+                print(f"{path.name}: {report['device']['instructions']:,.0f} instructions", flush=True)
+                folder = portable_c_artifact(model, target, Path(tmp) / f"{model.stem}-{target}-c")
+                settings = rf.settings(runs=runs, warmup=1, limit=limit, threads=None)
+                path = out / rf.file_name(model, target, "aot", "c")
+                report = rf.bench_to_file(str(folder), target, path, registry_uri=uri, settings=settings)
+                print(f"{path.name}: {report['device']['instructions']:,.0f} instructions", flush=True)
 
 
-def table(results: dict) -> str:
-    lines = [
-        "| model | MACs | TFLM+CMSIS-NN instr. | aot portable C instr. | aot DSP instr. | aot DSP instr./MAC | vs TFLM | arena aot / TFLM | flash aot DSP | bit-exact vs TFLM |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, (c, dsp) in results.items():
-        tflm = TFLM[name]
-
-        def instr(row):
-            return f"{row['instructions']:,}" if "instructions" in row else "failed: " + row["error"].split(" | ")[0].replace("|", "/")
-
-        best = dsp if "instructions" in dsp else c
-        ratio = f"{best['instructions'] / tflm['instructions']:.2f}x" if "instructions" in best else "-"
-        per_mac = f"{dsp['instructions'] / dsp['macs']:.2f}" if "instructions" in dsp else "-"
-        exact = ", ".join(f"{k}: {'yes' if r.get('bit_exact') else 'no'}" for k, r in (("C", c), ("DSP", dsp)) if "instructions" in r)
-        lines.append(
-            f"| {SHORT[name]} | {c['macs'] / 1e6:.3f} M | {tflm['instructions']:,} | {instr(c)} | {instr(dsp)} | {per_mac} | "
-            f"{ratio} | {c['arena']:,} / {tflm['arena']:,} B ({c['arena'] / tflm['arena']:.2f}x) | "
-            f"{dsp.get('flash', c.get('flash', 0)):,} B | {exact or '-'} |"
-        )
-    return "\n".join(lines)
+def instructions(report: dict) -> int:
+    return int(report["device"]["instructions"])
 
 
-def main() -> None:
+def exact(reports: dict) -> str:
+    return ", ".join(
+        f"{label}: {'yes' if reports[v]['fidelity'].get('bit_exact') else 'NO'}"
+        for label, v in (("C", "c"), ("DSP", "dsp"))
+    )
+
+
+def tables(models: list[Path], target_names, out: Path) -> str:
+    text = []
+    for target in target_names:
+        rows = {}
+        for model in models:
+            rows[model] = {v: rf.read(out / rf.file_name(model, target, "aot", v)) for v in VARIANTS}
+        files = [out / rf.file_name(m, target, "aot", v) for m in models for v in VARIANTS]
+        n = {r[v]["fidelity"]["n"] for r in rows.values() for v in VARIANTS}
+        text.append(f"`{target}`, outputs compared on {', '.join(map(str, sorted(n)))} inputs:")
+        text.append("")
+        with_tflm = target == "mps2-an386"
+        if with_tflm:
+            text += [
+                "| model | MACs | TFLM+CMSIS-NN instr. | aot portable C instr. | aot DSP instr. | aot DSP instr./MAC "
+                "| aot DSP vs TFLM | arena aot / TFLM | flash (text+data) aot DSP / TFLM | bit-exact vs TFLM |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            ]
+        else:
+            text += [
+                "| model | aot portable C instr. | aot DSP instr. | aot DSP instr./MAC | bit-exact vs TFLM |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+        for model, r in rows.items():
+            name = model.stem
+            label = SHORT.get(name, name)
+            c, dsp = instructions(r["c"]), instructions(r["dsp"])
+            count = macs(model)
+            if with_tflm and name in TFLM:
+                tflm = TFLM[name]
+                arena = r["dsp"]["memory"]["arena_bytes"]
+                text.append(
+                    f"| {label} | {count / 1e6:.3f} M | {tflm['instructions']:,} | {c:,} | {dsp:,} | {dsp / count:.2f} "
+                    f"| {dsp / tflm['instructions']:.2f}x | {arena:,} / {tflm['arena']:,} B ({arena / tflm['arena']:.2f}x) "
+                    f"| {r['dsp']['memory']['flash_bytes']:,} / {tflm['flash']:,} B | {exact(r)} |"
+                )
+            elif with_tflm:
+                text.append(f"| {label} | {count / 1e6:.3f} M | - | {c:,} | {dsp:,} | {dsp / count:.2f} | - "
+                            f"| {r['dsp']['memory']['arena_bytes']:,} / - B | {r['dsp']['memory']['flash_bytes']:,} / - B "
+                            f"| {exact(r)} |")  # fmt: skip
+            else:
+                text.append(f"| {label} | {c:,} | {dsp:,} | {dsp / count:.2f} | {exact(r)} |")
+        text += ["", f"Reports: {rf.cite(files)}.", ""]
+    return "\n".join(text)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_models = Path(os.environ.get("EDGEKIT_MLPERF_DIR", Path(__file__).resolve().parents[2] / "shared/models/mlperf-tiny"))
-    parser.add_argument("--models", type=Path, default=default_models, help="folder of the MLPerf Tiny .tflite files")
-    parser.add_argument("--target", default="mps2-an386")
-    args = parser.parse_args()
-    target = targets.get(args.target)
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in TFLM:
-            model = args.models / name
-            results[name] = (measure(model, set(), target, Path(tmp)), measure(model, {"dsp"}, target, Path(tmp)))
-            print(f"{name}: {results[name]}", flush=True)
-    print()
-    print(table(results))
+    parser.add_argument("models", nargs="*", type=Path, help="model files or a folder of the MLPerf Tiny models")
+    parser.add_argument("--target", action="append", help=f"emulated board (default: {', '.join(TARGETS)})")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs (the count is the same on every run)")
+    parser.add_argument("--limit", type=int, default=20, help="inputs compared with the TFLM interpreter")
+    parser.add_argument("--out", type=Path, default=rf.REPORTS / SECTION, help="folder of the report files")
+    parser.add_argument("--registry", help="registry to cache conversions in (default: a temporary one)")
+    parser.add_argument("--tables-only", action="store_true", help="print the tables from the reports already there")
+    args = parser.parse_args(argv)
+    models = rf.models_from(args.models)
+    target_names = args.target or list(TARGETS)
+    if not args.tables_only:
+        measure(models, target_names, args.out, args.runs, args.limit, args.registry)
+    sys.stdout.write(tables(models, target_names, args.out))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

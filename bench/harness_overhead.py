@@ -1,82 +1,111 @@
-"""Harness overhead: edgekit's LiteRT runner against a bare LiteRT loop, same .tflite, one run.
+"""Harness overhead: edgekit's LiteRT runner against the bare LiteRT calls, same .tflite, as report files.
 
-    .venv/bin/python bench/harness_overhead.py [MODEL.tflite ...] [--runs 2000] [--rounds 7]
+    .venv/bin/python bench/harness_overhead.py [MODEL.tflite|DIR ...] [--runs 200] [--rounds 20]
+        [--out DIR] [--tables-only]
 
-Both sides time single invokes of the same model on one thread, with the
-same input, interleaved in rounds so that drift (turbo, other load) hits both
-alike. The ratio of medians is the harness's overhead (aim: under 1.03).
-Without arguments it measures the MLPerf Tiny int8 models beside the
-repository (../shared/models/mlperf-tiny/).
+Two runners of the same model, one thread, same input, timed by the same
+harness loop in alternating rounds of one process, so that drift (turbo,
+other load) hits both alike: the `litert` runner `edgekit bench` places on
+`host-cpu`, and a baseline whose inference is nothing but the three LiteRT
+calls a bare loop makes (`set_tensor`, `invoke`, `get_tensor`). Each leaves
+one `edgekit.report/1` file, bench/reports/harness/<model>-host-cpu-tflite.json
+and ...-tflite-bare.json; the ratio of their p50s is the runner's overhead
+(aim: under 1.03). Without arguments it measures the MLPerf Tiny int8 models
+beside the repository.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
 from pathlib import Path
 
-import numpy as np
+import report_files as rf
 
-from edgekit.core import TensorSpec
-from edgekit.backends.tflite import LiteRTRunner, load_interpreter
-from edgekit.bench.harness import BenchSettings, time_runs
-from edgekit.pipeline import quantize_input
-
-MLPERF = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf-tiny"
-DEFAULT_MODELS = ["kws_ref_model.tflite", "pretrainedResnet_quant.tflite", "ad01_int8.tflite"]
+FOLDER = "harness"
+TARGET = "host-cpu"
 
 
-def bare_loop(path: Path, x: np.ndarray, runs: int) -> list[float]:
-    interpreter = load_interpreter(path, threads=1)
-    index_in = interpreter.get_input_details()[0]["index"]
-    index_out = interpreter.get_output_details()[0]["index"]
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        interpreter.set_tensor(index_in, x)
-        interpreter.invoke()
-        interpreter.get_tensor(index_out)
-        samples.append((time.perf_counter() - started) * 1e3)
-    return samples
+def bare_runner(artifact):
+    """A runner whose `_infer` is a bare LiteRT loop's body and nothing else."""
+    from edgekit.backends.tflite import load_interpreter
+    from edgekit.core import Runner
+
+    class BareLiteRT(Runner):
+        name = "litert-bare"
+
+        def __init__(self):
+            interpreter = load_interpreter(artifact.primary_path, threads=1)
+            self.inputs, self.outputs = list(artifact.inputs), list(artifact.outputs)
+            self._in = interpreter.get_input_details()[0]["index"]
+            self._out = interpreter.get_output_details()[0]["index"]
+            self._name = self.inputs[0].name
+            self._set, self._invoke, self._get = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
+
+        def _infer(self, feed):
+            # what the harness times: exactly the three calls of a bare loop
+            self._set(self._in, feed[self._name])
+            self._invoke()
+            return self._get(self._out)
+
+        def infer(self, feed):
+            # the evaluation pass (untimed) wants outputs by name
+            self.check_feed(feed)
+            return {self.outputs[0].name: self._infer(feed)}
+
+    return BareLiteRT()
 
 
-def harness_loop(runner: LiteRTRunner, x: np.ndarray, runs: int) -> list[float]:
-    feed = {runner.inputs[0].name: x}
-    _, samples, _, _ = time_runs(runner, feed, BenchSettings(runs=runs, warmup=0, threads=1))
-    return samples
+def measure(models: list[Path], out: Path, runs: int, rounds: int, registry_uri: str | None) -> None:
+    from edgekit.pipeline import artifact_for
+
+    with rf.registry(registry_uri) as uri:
+        for model in models:
+            artifact, source = artifact_for(rf.as_given(model), TARGET, "tflite", None, None, uri)
+            settings = rf.settings(runs=runs, warmup=max(1, runs // 4))
+            contenders = [
+                rf.Contender(artifact, source, settings, out / rf.file_name(model, TARGET, "tflite", "bare"),
+                             runner=bare_runner(artifact)),
+                rf.Contender(artifact, source, settings, out / rf.file_name(model, TARGET, "tflite")),
+            ]  # fmt: skip
+            bare, ours = rf.interleaved(contenders, TARGET, rounds)
+            ratio = ours["latency_ms"]["p50"] / bare["latency_ms"]["p50"]
+            print(f"{model.name}: ratio {ratio:.3f}", flush=True)
 
 
-def measure(path: Path, runs: int, rounds: int) -> dict:
-    runner = LiteRTRunner(path, threads=1)
-    spec: TensorSpec = runner.inputs[0]
-    shape = tuple(1 if d == -1 else d for d in spec.shape)
-    x = quantize_input(np.random.default_rng(0).uniform(-1, 1, size=shape).astype(np.float32), spec)
-    bare_loop(path, x, runs // 4)  # warm both paths before the rounds
-    harness_loop(runner, x, runs // 4)
-    bare, ours = [], []
-    for _ in range(rounds):
-        bare += bare_loop(path, x, runs)
-        ours += harness_loop(runner, x, runs)
-    b, h = statistics.median(bare), statistics.median(ours)
-    return {"model": path.name, "bare_p50_ms": b, "harness_p50_ms": h, "ratio": h / b, "runs": runs * rounds}
+def table(models: list[Path], out: Path) -> str:
+    lines = [
+        "| model | bare LiteRT p50 (ms) | edgekit runner p50 (ms) | ratio | timed runs each |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    cited = []
+    for model in models:
+        files = [out / rf.file_name(model, TARGET, "tflite", "bare"), out / rf.file_name(model, TARGET, "tflite")]
+        bare, ours = (rf.read(f)["latency_ms"] for f in files)
+        lines.append(
+            f"| {model.name} | {bare['p50']:.4f} | {ours['p50']:.4f} | {ours['p50'] / bare['p50']:.3f} "
+            f"| {ours['count']} |"
+        )
+        cited += files
+    lines += ["", f"Reports: {rf.cite(cited)}."]
+    return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", type=Path)
-    parser.add_argument("--runs", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    models = args.models or [MLPERF / m for m in DEFAULT_MODELS if (MLPERF / m).is_file()]
-    if not models:
-        raise SystemExit("no models given and none found in ../shared/models/mlperf-tiny/")
-    print("| model | bare LiteRT p50 (ms) | edgekit runner p50 (ms) | ratio | timed runs each |")
-    print("| --- | --- | --- | --- | --- |")
-    for path in models:
-        r = measure(path, args.runs, args.rounds)
-        print(f"| {r['model']} | {r['bare_p50_ms']:.4f} | {r['harness_p50_ms']:.4f} | {r['ratio']:.3f} | {r['runs']} |")
+    parser.add_argument("models", nargs="*", type=Path, help="model files or a folder of the MLPerf Tiny models")
+    parser.add_argument("--runs", type=int, default=200, help="timed runs per round")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=rf.REPORTS / FOLDER, help="folder of the report files")
+    parser.add_argument("--registry", help="registry to cache conversions in (default: a temporary one)")
+    parser.add_argument("--tables-only", action="store_true", help="print the table from the reports already there")
+    args = parser.parse_args(argv)
+    models = rf.models_from(args.models)
+    if not args.tables_only:
+        measure(models, args.out, args.runs, args.rounds, args.registry)
+    sys.stdout.write(table(models, args.out))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -23,7 +23,9 @@ COMMANDS = {
     "convert": ("convert", "Convert a model for a target (cached by recipe)."),
     "bench": ("bench", "Benchmark a model or artifact on a target; write a report."),
     "predict": ("predict", "Run inputs from a .npy file through a converted model."),
-    "compare": ("compare", "Compare benchmark reports side by side."),
+    "compare": ("compare", "Compare benchmark reports: table, HTML page, CI gates."),
+    "debug": ("debug", "Find the layer where a conversion drifts from the reference."),
+    "ui": ("ui", "Open MLflow's web UI on the registry."),
     "firmware": ("firmware", "Render a firmware project for a board."),
     "build": ("firmware", "Build a rendered firmware project; report flash and RAM."),
     "flash": ("firmware", "Flash a firmware onto a board or the emulated board."),
@@ -64,7 +66,10 @@ def cli(ctx, registry):
 
 def main(argv=None):
     try:
-        cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        # outside standalone mode click hands back ctx.exit(N)'s code instead of exiting
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except EdgekitError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

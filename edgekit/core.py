@@ -49,10 +49,12 @@ class TensorSpec:
 
 @dataclass
 class RunOptions:
-    """How to run an artifact: host threads, a serial port for a real board, an SSH device."""
+    """How to run an artifact: host threads, a serial port for a real board, an SSH device, the
+    registry whose store keeps what running needs (built firmware)."""
 
     threads: int | None = None
     port: str | None = None
+    registry: str | None = None
     host: str | None = None  # user@addr[:port] of a device reached over SSH
     ssh_key: str | None = None
     known_hosts: str | None = None

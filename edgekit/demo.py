@@ -4,8 +4,8 @@ Every step after training runs the real `edgekit` command, so what the demo
 shows is what a user gets: register -> convert (float, int8) -> bench on the
 test split -> compare; then the microcontroller story: TFLite Micro arrays with
 a measured arena and a fit report, and the model compiled to C, built into
-firmware and benchmarked on the emulated Cortex-M4 (QEMU). Outputs go to
-demo-out/.
+firmware and benchmarked on the emulated Cortex-M4 (QEMU); last, one HTML page
+comparing every report. Outputs go to demo-out/.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ def edgekit(*args: str) -> None:
 def train(path: Path) -> None:
     """A small seeded CNN on the mnist5k training split (about 20 s on 2 cores)."""
     from edgekit._quiet import native_output_hidden
-    from edgekit.backends.tflite import _tf
+    from edgekit.sources.tensorflow import load_tensorflow
 
-    tf = _tf()  # imported with TF's native log lines hidden
+    tf = load_tensorflow()  # imported with TF's native log lines hidden
     import tf_keras as keras
 
     from edgekit import datasets
@@ -101,6 +101,11 @@ def main() -> None:
 
     step("8. the host and the board, side by side")
     edgekit("compare", str(int8_report), str(board_report))
+
+    step("9. every report of this demo on one page")
+    page = OUT / "compare.html"
+    edgekit("compare", str(float_report), str(int8_report), str(board_report), "--html", str(page))
+    print(f"\nthe comparison page, every target this demo ran: {page.resolve()} (opens offline in any browser)")
 
 
 def _check_int8_accuracy(float_report: Path, int8_report: Path) -> None:

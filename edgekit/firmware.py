@@ -507,3 +507,41 @@ def build(project: Project | Path, jobs: int | None = None) -> Sizes:
         raise EdgekitError(f"the firmware does not fit {target.name}: {sizes.summary()}")
     (project.build_dir / "sizes.json").write_text(json.dumps(sizes.to_json(), indent=2) + "\n")
     return sizes
+
+
+def firmware_key(artifact: Artifact, target, template: Template) -> str:
+    """Everything that decides a built firmware: the artifact, the template and its variables."""
+    facts = {
+        "artifact_sha256": artifact.sha256,
+        "template": template.name,
+        "template_sha256": template_digest(template),
+        "variables": variables(artifact, target, template),  # the target's facts, as rendered
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def built_firmware(artifact: Artifact, target, registry_uri: str | None = None, template: str | None = None) -> Project:
+    """The artifact's firmware for `target`, rendered and built once, kept in the registry's store.
+
+    Built in a private staging folder and published with one rename, so two
+    processes that build the same firmware at once leave one complete copy,
+    and a failed build leaves nothing.
+    """
+    from edgekit.registry.location import locate
+    from edgekit.registry.store import LocalStore, discard
+
+    store = LocalStore(locate(registry_uri).store_dir)
+    chosen = choose_template(target, artifact.backend, template)
+    final = store.firmware_dir(firmware_key(artifact, target, chosen))
+    if (final / "build" / "sizes.json").is_file():
+        return Project.open(final)
+    staged = store.staging_dir()
+    try:
+        # the same folder name as the final one: arduino-cli names the ELF after it
+        project = render(artifact, target, staged / final.name, template=chosen.name, force=True)
+        build(project)
+        store.publish(project.path, final)
+    finally:
+        discard(staged)
+    return Project.open(final)
+

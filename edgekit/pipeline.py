@@ -14,14 +14,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from edgekit import backends, datasets, targets
+from edgekit import backends, targets
 from edgekit.backends.base import Backend
 from edgekit.core import Artifact, RunOptions, Runner
 from edgekit.errors import EdgekitError, InvalidModelError
 from edgekit.hashing import sha256_tree
 from edgekit.models import FORMATS, SourceModel, open_source
+from edgekit.quantization import decide
 from edgekit.recipes import Recipe
 
 _MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".onnx", ".tflite")
@@ -86,50 +85,6 @@ def choose_backend(target: targets.Target, name: str | None) -> Backend:
     return backend
 
 
-def choose_quantization(backend: Backend, target: targets.Target, asked: str | None, source: SourceModel) -> str:
-    """The quantization to convert with: what the user asked, else the target's default.
-
-    A full-integer .tflite already is int8 and is taken as it is: its
-    quantization is the file's, not the target's default.
-    """
-    if source.format == "tflite":
-        from edgekit.backends.tflite import is_full_int8
-
-        inherent = "int8" if is_full_int8(source.path) else "none"
-        if inherent not in backend.quantizations and inherent == "none":
-            raise EdgekitError(
-                f"{source.path} is a float .tflite and backend {backend.name} runs int8 models only: "
-                "give the source model (.keras, .h5 or SavedModel) with --calibration, or a full-integer .tflite"
-            )
-        if asked not in (None, inherent):
-            raise EdgekitError(
-                f"{source.path} is a {'full-integer int8' if inherent == 'int8' else 'float'} .tflite, "
-                f"which cannot be converted to --quantize {asked}: give the source model "
-                "(.keras, .h5 or SavedModel), or leave --quantize out"
-            )
-        return inherent
-    if asked is None:
-        # the target's default where the backend has it, else the backend's first
-        return target.quantization if target.quantization in backend.quantizations else backend.quantizations[0]
-    if asked not in backend.quantizations:
-        raise EdgekitError(
-            f"backend {backend.name} does not support --quantize {asked}: choose one of "
-            f"{', '.join(backend.quantizations)}"
-        )
-    return asked
-
-
-def calibration_for(source: SourceModel, quantization: str, spec: str | None):
-    """The calibration samples and their identity; only int8 needs them."""
-    if quantization != "int8":
-        return None, None, None
-    spec = spec or source.dataset
-    if spec is None:
-        return None, None, None
-    data = datasets.load(spec)
-    return data.calibration(), data.sha256, data.name
-
-
 def convert(
     ref: str | SourceModel,
     target: str,
@@ -145,13 +100,12 @@ def convert(
     if isinstance(source, Artifact):
         raise EdgekitError(f"{ref} is already a converted artifact: bench or predict it instead")
     the_backend = choose_backend(the_target, backend)
-    quant = choose_quantization(the_backend, the_target, quantization, source)
-    samples, calibration_sha, calibration_name = calibration_for(source, quant, calibration)
+    decision = decide(the_backend, the_target, quantization, source, calibration)
     recipe = Recipe(
         source_sha256=source.sha256,
         backend=the_backend.name,
-        quantization=quant,
-        calibration_sha256=calibration_sha,
+        quantization=decision.quantization,
+        calibration_sha256=decision.calibration_sha256,
         target_options=the_backend.recipe_options(the_target),
         toolchain=the_backend.toolchain(),
     )
@@ -160,10 +114,12 @@ def convert(
     artifact = registry.find_artifact(key)
     cached = artifact is not None
     if artifact is None:
-        artifact = _convert_and_store(registry, the_backend, source, recipe, the_target, samples, calibration_name)
+        artifact = _convert_and_store(
+            registry, the_backend, source, recipe, the_target, decision.samples, decision.calibration_name
+        )
     if out is not None:
         export(artifact, Path(out))
-    return Conversion(artifact, source, the_target, cached, calibration_name)
+    return Conversion(artifact, source, the_target, cached, decision.calibration_name)
 
 
 def _convert_and_store(registry, backend, source, recipe, target, samples, calibration_name) -> Artifact:
@@ -256,19 +212,3 @@ def reference_runner(artifact: Artifact, source: SourceModel | None) -> Runner |
 
         return source_runner(source)
     return None
-
-
-def quantize_input(x: np.ndarray, spec) -> np.ndarray:
-    """Float samples to what a runner's input takes (int8 with its scale and zero point)."""
-    dtype = np.dtype(spec.dtype)
-    if spec.quantized and dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        q = np.round(x / spec.scale) + spec.zero_point
-        return np.clip(q, info.min, info.max).astype(dtype)
-    return x.astype(dtype)
-
-
-def dequantize_output(y: np.ndarray, spec) -> np.ndarray:
-    if spec.quantized and np.dtype(y.dtype).kind in "iu":
-        return (y.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
-    return y.astype(np.float32)

@@ -11,7 +11,7 @@ import numpy as np
 from edgekit.core import Runner, shape_matches
 from edgekit.bench.progress import progress
 from edgekit.errors import EdgekitError
-from edgekit.pipeline import quantize_input
+from edgekit.quantize_io import quantize_input
 
 
 def load_inputs(path: Path, runner: Runner) -> np.ndarray:

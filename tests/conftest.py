@@ -38,9 +38,9 @@ def mlperf_dir() -> Path:
 def digits_model(tmp_path_factory) -> Path:
     """A small CNN trained on the digits training split (seeded, a few seconds), saved as .keras."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from edgekit.backends.tflite import _tf
+    from edgekit.sources.tensorflow import load_tensorflow
 
-    _tf()
+    load_tensorflow()
     import tf_keras as keras
 
     from edgekit import datasets

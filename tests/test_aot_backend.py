@@ -84,12 +84,11 @@ def test_float_model_runs_close_to_litert_and_uses_the_source_as_reference(tmp_p
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_mcu_target_needs_the_device_runner(int8_conversion, monkeypatch):
-    import sys
+def test_a_board_target_never_runs_the_bundle_on_this_host(int8_conversion):
+    from edgekit.placement import place
 
-    monkeypatch.setitem(sys.modules, "edgekit.device", None)  # as if it were not installed
-    with pytest.raises(EdgekitError, match="firmware runner"):
-        backends.get("aot").load(int8_conversion.artifact, targets.get("nucleo-l4r5zi"), RunOptions())
+    with pytest.raises(EdgekitError, match="serial port: give --port"):
+        place(int8_conversion.artifact, targets.get("nucleo-l4r5zi"), RunOptions())
 
 
 def test_recipe_options_pick_the_dsp_path_for_cortex_m4():

@@ -190,7 +190,7 @@ def random_int8(rng, shape) -> np.ndarray:
 
 
 def test_built_int8_model_runs_in_tflm_and_reads_back():
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     b = ModelBuilder()
     x = b.tensor((1, 4), scale=0.5, zero_point=-3)

@@ -64,7 +64,7 @@ def tflm_run(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """The TFLM reference interpreter's outputs, in the model's output order, for each sample."""
     from tflite_micro.python.tflite_micro import runtime
 
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     n_out = len(read_model(model).outputs)
     # the default arena (10x the model size) is too small for tiny models with large tensors
@@ -99,7 +99,7 @@ def litert_run(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
 def output_order(model: bytes) -> list[int]:
     """Position in LiteRT's output details of each of the model's outputs (same tensors)."""
     from ai_edge_litert.interpreter import Interpreter
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     indices = [d["index"] for d in Interpreter(model_content=model).get_output_details()]
     return [indices.index(t) for t in read_model(model).outputs]
@@ -286,7 +286,7 @@ def test_int8_bit_exact_with_tflm(key, tmp_path):
 
 def test_models_hold_the_ops_under_test():
     """The converter really produced the operators (and variants) these tests are about."""
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     def ops(key, quantize="int8"):
         return [(op.opcode, op.options) for op in read_model(converted(key, quantize)).operators]
@@ -353,7 +353,7 @@ def test_float32_bit_identical_to_tflm_reference(key, tmp_path):
 def test_float_io_quantize_dequantize_bit_exact(tmp_path):
     """float -> int8 QUANTIZE at the input and int8 -> float DEQUANTIZE at the outputs equal TFLM's
     bit for bit, also on rounding ties, values far beyond the int8 range and signed zeros."""
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     rng = np.random.default_rng(5)
     calibration = rng.uniform(-2.5, 0.7, size=(24, 8)).astype(np.float32)
@@ -390,7 +390,7 @@ def test_concatenation_requantizes_inputs_of_another_scale(tmp_path):
     input: the compiled graph still equals TFLM running the original model, bit for bit."""
     from edgekit.aot.compiler import compile_graph
     from edgekit.aot.graph import graph_from_model
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     model = converted("requantize_concat", "int8")
     graph = graph_from_model(read_model(model), "net")
@@ -416,7 +416,7 @@ def test_logistic_table_matches_tflm_on_every_input(tmp_path):
 
     from edgekit.aot.compiler import TFLM_SINGLE_ROUNDING
     from edgekit.aot.ops.logistic import logistic_table
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     model = converted("logistic_sweep", "int8")
     parsed = read_model(model)
@@ -757,7 +757,7 @@ def test_uint8_io_model_bit_exact(tmp_path):
     """A converter model with uint8 input and output: QUANTIZE uint8 -> int8 in, int8 -> uint8 out."""
     import tensorflow as tf
 
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     keras_model = _weights(dense_head())
     calibration = np.random.default_rng(8).uniform(-1, 2, size=(24, 8)).astype(np.float32)

@@ -84,11 +84,14 @@ def test_table_has_one_column_per_report_with_deltas_against_the_first(tmp_path)
     assert rows["backend"] == ["tflite", "aot"]
     assert rows["quantization"] == ["none", "int8"]
     assert rows["runner"] == ["host", "qemu"]
-    # 0.61 -> 0.42 ms: -0.19 ms, -31 %
-    assert rows["latency p50 (ms)"] == ["0.610", "0.420 (-0.190, -31%)"]
-    assert rows["throughput (inf/s)"] == ["1,600", "800.0 (-800.0, -50%)"]
-    assert rows["peak RSS"] == ["400 MiB", "40 MiB (-360 MiB, -90%)"]
-    assert rows["accuracy"] == ["90.00%", "88.00% (-2.00 pt)"]  # fractions change by points
+    # a host clock against a device clock: shown, never subtracted
+    assert rows["latency p50 (ms)"] == ["0.610", "0.420 (not comparable)"]
+    assert rows["throughput (inf/s)"] == ["1,600", "800.0 (not comparable)"]
+    assert "not comparable: the latency of mcu.json is not compared with host.json's: " \
+        "host clock vs device clock." in text
+    # an older report's RSS is the process's, and says so
+    assert rows["process peak RSS"] == ["400 MiB", "40 MiB (-360 MiB, -90%)"]
+    assert rows["top-1 accuracy"] == ["90.00%", "88.00% (-2.00 pt)"]  # fractions change by points
     assert rows["latency measured on"] == ["host", "device"]
     # present in one report only: the other shows a dash, and there is no delta
     assert rows["arena"] == ["-", "24 KiB"]
@@ -96,6 +99,15 @@ def test_table_has_one_column_per_report_with_deltas_against_the_first(tmp_path)
     assert rows["bit exact"] == ["-", "yes"]
     assert rows["device instructions"] == ["-", "10,500,000"]
     assert rows["max abs error"] == ["0", "0.0039 (+0.0039)"]  # no relative change from zero
+
+
+def test_latency_deltas_on_one_machine_are_subtracted(tmp_path):
+    a = write(tmp_path, "before.json", host_report())
+    b = write(tmp_path, "after.json", host_report(latency_ms={"p50": 0.42}, throughput_ips=800.0))
+    rows = rows_by_label(compare.render_text(compare.compare_files([a, b])))
+    # 0.61 -> 0.42 ms: -0.19 ms, -31 %; three samples are too few for an interval
+    assert rows["latency p50 (ms)"] == ["0.610", "0.420 (-0.190, -31%)"]
+    assert rows["throughput (inf/s)"] == ["1,600", "800.0 (-800.0, -50%)"]
 
 
 def test_rows_no_report_has_are_left_out(tmp_path):
@@ -116,13 +128,18 @@ def test_optional_parts_may_be_null_or_missing(tmp_path):
     assert rows["model"] == ["kws v2", "m"]
     assert rows["target"] == ["host-cpu", "-"]
     assert rows["latency p50 (ms)"] == ["0.610", "-"]  # a non-number is not shown as one
-    assert rows["accuracy"] == ["90.00%", "-"]
+    assert rows["top-1 accuracy"] == ["90.00%", "-"]
     assert rows["cosine similarity"] == ["1.0000", "-"]
+
+
+def faster_report() -> dict:
+    """The same model on the same host, faster: latencies that may be subtracted."""
+    return host_report(backend="onnx", latency_ms={"p50": 0.42}, throughput_ips=800.0)
 
 
 def test_baseline_option_picks_the_reference_column(tmp_path):
     a = write(tmp_path, "host.json", host_report())
-    b = write(tmp_path, "mcu.json", mcu_report())
+    b = write(tmp_path, "mcu.json", faster_report())
     # a baseline that is one of the reports stays in place
     result = compare.compare_files([a, b], baseline=b)
     assert [c.label for c in result.columns] == ["host.json", "mcu.json"] and result.baseline == 1
@@ -139,10 +156,11 @@ def test_baseline_option_picks_the_reference_column(tmp_path):
 
 def test_json_output_carries_numbers_and_direction(tmp_path):
     a = write(tmp_path, "host.json", host_report())
-    b = write(tmp_path, "mcu.json", mcu_report())
+    b = write(tmp_path, "mcu.json", faster_report())
     data = compare.compare_files([a, b]).to_json()
     assert data["baseline"] == 0
-    assert [c["target"] for c in data["columns"]] == ["host-cpu", "mps2-an386"]
+    assert [c["backend"] for c in data["columns"]] == ["tflite", "onnx"]
+    assert [c["latency_comparable"] for c in data["columns"]] == [True, True]
     rows = {row["key"]: row for row in data["rows"]}
     p50 = rows["latency_ms.p50"]
     assert p50["values"] == [0.61, 0.42] and p50["deltas"][0] is None
@@ -150,9 +168,14 @@ def test_json_output_carries_numbers_and_direction(tmp_path):
     assert p50["deltas"][1]["relative"] == pytest.approx(-0.19 / 0.61)
     assert p50["deltas"][1]["better"] is True  # lower latency is better
     assert rows["throughput_ips"]["deltas"][1]["better"] is False  # lower throughput is worse
+    json.dumps(data)  # serialisable as is
+    # against a board timed by its own clock: no numbers, the reason
+    data = compare.compare_files([a, write(tmp_path, "board.json", mcu_report())]).to_json()
+    rows = {row["key"]: row for row in data["rows"]}
+    assert rows["latency_ms.p50"]["deltas"][1] == {"comparable": False, "reason": "host clock vs device clock"}
+    assert data["columns"][1]["latency_comparable"] is False
     assert rows["fidelity.cosine"]["deltas"][1]["better"] is False
     assert rows["fidelity.max_abs_err"]["deltas"][1]["relative"] is None  # baseline 0
-    json.dumps(data)  # serialisable as is
 
 
 # ---------------------------------------------------------------- bad input
@@ -216,8 +239,8 @@ class _Collector(HTMLParser):
 def test_html_is_a_self_contained_page_with_escaped_text(tmp_path):
     hostile = host_report(model={"name": "<script>alert(1)</script>", "version": 1})
     a = write(tmp_path, "a.json", hostile)
-    b = write(tmp_path, "b.json", mcu_report())
-    page = compare.render_html(compare.compare_files([a, b]))
+    b = write(tmp_path, "b.json", faster_report())
+    page = compare.render_html(compare.compare_files([a, b]), charts=False)
     parsed = _Collector()
     parsed.feed(page)
     assert "script" not in parsed.tags and "link" not in parsed.tags and "img" not in parsed.tags
@@ -233,7 +256,7 @@ def test_html_is_a_self_contained_page_with_escaped_text(tmp_path):
 
 def test_cli_prints_the_table_writes_html_and_json(tmp_path, capsys):
     a = write(tmp_path, "host.json", host_report())
-    b = write(tmp_path, "mcu.json", mcu_report())
+    b = write(tmp_path, "mcu.json", faster_report())
     page = tmp_path / "out.html"
     code, out, _ = run_cli(capsys, "compare", str(a), str(b), "--html", str(page))
     assert code == 0
@@ -312,7 +335,10 @@ def test_compares_reports_written_by_edgekit_bench(tmp_path, capsys):
     p50 = [r["latency_ms"]["p50"] for r in reports]
     assert rows["latency_ms.p50"]["values"] == p50
     assert rows["latency_ms.p50"]["deltas"][1]["absolute"] == pytest.approx(p50[1] - p50[0])
-    assert rows["memory.peak_rss_bytes"]["values"] == [r["memory"]["peak_rss_bytes"] for r in reports]
+    # host runners report the model's resident memory (older ones the process's peak): whichever is there
+    shown = {m.key for m in compare.METRICS}
+    for key in {k for r in reports for k in r["memory"]} & {k.split(".", 1)[1] for k in shown if k.startswith("memory.")}:
+        assert rows[f"memory.{key}"]["values"] == [r["memory"].get(key) for r in reports]
 
     code, out, _ = run_cli(capsys, "compare", *map(str, written))
     table = rows_by_label(out)

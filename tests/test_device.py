@@ -23,7 +23,8 @@ from edgekit import targets
 from edgekit.core import RunOptions
 from edgekit.device.protocol import Device, DeviceError, frame, parse_reply
 from edgekit.device.qemu import QemuBoard
-from edgekit.device.runner import DeviceRunner, firmware_for, open_runner
+from edgekit.device.runner import DeviceRunner, open_runner
+from edgekit.firmware import built_firmware as firmware_for
 from edgekit.device.serial_link import SerialLink
 from edgekit.errors import EdgekitError
 from test_firmware_standin import FAULT, HANG, make_artifact, reference, sample
@@ -365,3 +366,21 @@ def test_flash_starts_the_emulated_board_on_the_port_asked_for(standin, an386):
         board.stop()
     with pytest.raises(EdgekitError, match="listens on a TCP port"):
         flashers.flash(firmware_for(standin, an386).elf, an386, port="/dev/ttyACM0")
+
+
+@needs_qemu
+def test_built_firmware_lives_in_the_registry_store_and_a_failed_build_leaves_nothing(standin, an386, tmp_path):
+    import dataclasses
+
+    from edgekit.errors import EdgekitError
+    from edgekit.registry.location import locate
+
+    registry = str(tmp_path / "registry")
+    store = locate(registry).store_dir
+    project = firmware_for(standin, an386, registry)
+    assert project.path.parent == store / "firmware" and project.elf.is_file()
+    tiny = dataclasses.replace(an386, ram_bytes=1024, memory_map={**an386.memory_map, "ram_bytes": 1024})
+    with pytest.raises(EdgekitError):
+        firmware_for(standin, tiny, registry)
+    assert sorted(p.name for p in (store / "firmware").iterdir()) == [project.path.name]
+    assert list((store / "staging").iterdir()) == []

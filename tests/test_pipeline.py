@@ -16,6 +16,7 @@ from edgekit.core import Artifact
 from edgekit.backends.tflite import LiteRTRunner
 from edgekit.bench import report as reports
 from edgekit.errors import EdgekitError
+from edgekit.quantize_io import quantize_input
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_predict_cli_saves_the_runner_outputs(converted, tmp_path):
     assert y.shape == (10, 10) and y.dtype == np.int8
     with LiteRTRunner(artifact.primary_path) as runner:
         spec = runner.inputs[0]
-        expected = [runner.infer({spec.name: pipeline.quantize_input(s[None], spec)})[runner.outputs[0].name] for s in x]
+        expected = [runner.infer({spec.name: quantize_input(s[None], spec)})[runner.outputs[0].name] for s in x]
     np.testing.assert_array_equal(y, np.concatenate(expected))
 
 
@@ -126,25 +127,75 @@ def test_export_copies_the_artifact_whole(converted, tmp_path):
     assert copy.sha256 == converted["none"].artifact.sha256
 
 
+@pytest.fixture(scope="module")
+def bad_sources(tmp_path_factory):
+    """Files a user may hand edgekit that it must refuse: each path by name."""
+    import onnx
+    from onnx import TensorProto, helper
+    from tinymodels import tiny_float_cnn_bytes, tiny_int8_cnn_bytes
+
+    folder = tmp_path_factory.mktemp("bad-sources")
+    (folder / "corrupt.h5").write_bytes(b"not an hdf5 file at all")
+    (folder / "garbage.onnx").write_bytes(b"garbage")
+    (folder / "q.tflite").write_bytes(tiny_int8_cnn_bytes())
+    (folder / "f.tflite").write_bytes(tiny_float_cnn_bytes())
+    (folder / "broken_savedmodel").mkdir()
+    (folder / "broken_savedmodel" / "saved_model.pb").write_bytes(b"not a protobuf")
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "relu.onnx")
+    return folder
+
+
+# every error a user meets between naming a model and getting an artifact, once each
 @pytest.mark.parametrize(
     "args, expected",
     [
         (["convert", "nonexistent.tflite", "--target", "host-cpu"], "model file not found: nonexistent.tflite"),
         (["convert", "{model}", "--target", "no-such-board"], "unknown target 'no-such-board'"),
-        (["convert", "{model}", "--target", "host-cpu", "-q", "int8"], "needs calibration data"),
         (["convert", "{model}", "--target", "nucleo-l4r5zi", "-b", "onnx"], "does not support backend 'onnx'"),
         (["bench", "{model}", "--target", "host-cpu", "--dataset", "mnist5k", "--no-log"], "the model takes (8, 8, 1)"),
-        (["convert", "{corrupt}", "--target", "host-cpu"], "corrupt.h5"),
+        (["convert", "{bad}/corrupt.h5", "--target", "host-cpu"], "corrupt.h5: cannot load this Keras model"),
+        (["convert", "{bad}/broken_savedmodel", "--target", "host-cpu"], "broken_savedmodel: cannot load this SavedModel"),
+        (["convert", "{bad}/garbage.onnx", "--target", "host-cpu", "-b", "onnx"], "garbage.onnx: not a valid ONNX model"),
+        (["convert", "{bad}/relu.onnx", "--target", "host-cpu", "-b", "tflite"],
+         "relu.onnx: an ONNX model cannot be converted to TensorFlow Lite here: use --backend onnx"),
+        # the quantization and calibration decisions (edgekit.quantization.decide)
+        (["convert", "{model}", "--target", "host-cpu", "-b", "onnx", "-q", "int8"],
+         "backend onnx does not support --quantize int8: choose one of none, dynamic"),
+        (["convert", "{bad}/q.tflite", "--target", "host-cpu", "-q", "fp16"],
+         "q.tflite is a full-integer int8 .tflite, which cannot be converted to --quantize fp16"),
+        (["convert", "{bad}/f.tflite", "--target", "nucleo-l4r5zi", "-b", "tflm"],
+         "f.tflite is a float .tflite and backend tflm runs int8 models only"),
+        (["convert", "{model}", "--target", "host-cpu", "-q", "int8"],
+         "needs calibration data: pass --calibration digits|mnist5k|FILE.npz, or register the model with "
+         "--dataset, or convert with --quantize none or fp16 or dynamic"),
+        (["convert", "{model}", "--target", "host-cpu", "-q", "int8", "--calibration", "mnist5k"],
+         "the calibration data has samples of shape (28, 28, 1), the model takes (8, 8, 1)"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_1(args, expected, digits_model, tmp_path):
-    corrupt = tmp_path / "corrupt.h5"
-    corrupt.write_bytes(b"not an hdf5 file at all")
-    args = [a.format(model=digits_model, corrupt=corrupt) for a in args]
+def test_bad_input_is_one_line_and_exit_1(args, expected, digits_model, bad_sources):
+    args = [a.format(model=digits_model, bad=bad_sources) for a in args]
     code, stdout, stderr = run_cli(*args)
     assert code == 1, (stdout, stderr)
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], stderr
+
+
+def test_int8_without_calibration_is_one_message_from_every_backend(digits_model):
+    """The target's default int8 (tflm, aot) and an explicit -q int8 (tflite) meet the same check."""
+    messages = {}
+    for target, backend in (("host-cpu", "tflite"), ("nucleo-l4r5zi", "tflm"), ("nucleo-l4r5zi", "aot")):
+        with pytest.raises(EdgekitError) as caught:
+            pipeline.convert(str(digits_model), target, backend, "int8" if backend == "tflite" else None)
+        messages[backend] = str(caught.value)
+    head = f"int8 quantization of {digits_model} needs calibration data: pass --calibration"
+    assert all(m.startswith(head) for m in messages.values()), messages
+    assert messages["tflm"].endswith("register the model with --dataset")  # tflm has no other quantization
+    assert messages["aot"].endswith("or convert with --quantize none")
 
 
 def test_failed_conversion_leaves_nothing_behind(digits_model, session_registry):
@@ -174,7 +225,7 @@ def test_two_simultaneous_converts_leave_one_artifact(tmp_path, digits_model):
     assert len(paths) == 1 and Path(paths.pop()).parent in {m.path for m in manifests}
 
 
-def test_an_int8_tflite_keeps_its_quantization_and_refuses_another(tmp_path):
+def test_a_tflite_keeps_its_own_quantization(tmp_path):
     from tinymodels import tiny_float_cnn_bytes, tiny_int8_cnn_bytes
 
     int8_file, float_file = tmp_path / "q.tflite", tmp_path / "f.tflite"
@@ -184,10 +235,9 @@ def test_an_int8_tflite_keeps_its_quantization_and_refuses_another(tmp_path):
     conversion = pipeline.convert(str(int8_file), "host-cpu", "tflite")
     assert conversion.artifact.recipe["quantization"] == "int8"
     assert conversion.artifact.primary_path.read_bytes() == int8_file.read_bytes()
-    with pytest.raises(EdgekitError, match="cannot be converted to --quantize fp16"):
-        pipeline.convert(str(int8_file), "host-cpu", "tflite", "fp16")
-    with pytest.raises(EdgekitError, match="runs int8 models only"):
-        pipeline.convert(str(float_file), "nucleo-l4r5zi", "tflm")
+    # a float file stays float where the target's default is int8 (its refusals: test_bad_input_...)
+    conversion = pipeline.convert(str(float_file), "mps2-an386", "aot")
+    assert conversion.artifact.recipe["quantization"] == "none"
 
 
 def test_an_int8_tflite_through_onnx_keeps_its_scales_and_its_outputs(tmp_path):
@@ -204,14 +254,7 @@ def test_an_int8_tflite_through_onnx_keeps_its_scales_and_its_outputs(tmp_path):
     with LiteRTRunner(path) as litert, OnnxBackend().load(artifact, get("host-cpu"), pipeline.RunOptions()) as ours:
         assert [(s.scale, s.zero_point) for s in ours.inputs] == [(s.scale, s.zero_point) for s in litert.inputs]
         x = np.random.default_rng(0).uniform(0, 1, size=(16, *litert.inputs[0].shape[1:])).astype(np.float32)
-        q = pipeline.quantize_input(x, litert.inputs[0])
+        q = quantize_input(x, litert.inputs[0])
         a = np.concatenate([ours.infer({ours.inputs[0].name: s[None]})[ours.outputs[0].name] for s in q])
         b = np.concatenate([litert.infer({litert.inputs[0].name: s[None]})[litert.outputs[0].name] for s in q])
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # the same int8 graph, up to one step of rounding
-
-
-def test_a_corrupt_onnx_file_is_named_in_the_error(tmp_path):
-    bad = tmp_path / "bad.onnx"
-    bad.write_bytes(b"garbage")
-    with pytest.raises(EdgekitError, match=r"bad.onnx: not a valid ONNX model"):
-        pipeline.convert(str(bad), "host-cpu", "onnx")

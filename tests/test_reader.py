@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 
 import tinymodels
-from edgekit.aot.reader import CHECKS, ModelCheckError, read_model, validate_file
 from edgekit.errors import InvalidModelError
+from edgekit.tflite.limits import KernelLimitError, check_kernel_limits
+from edgekit.tflite.model import ModelCheckError
+from edgekit.tflite.reader import read_model, validate_file
+from edgekit.tflite.validate import CHECKS
 
 fb = pytest.importorskip("ai_edge_litert.schema_py_generated", reason="ai-edge-litert not installed")
 flatbuffers = pytest.importorskip("flatbuffers", reason="flatbuffers not installed")
@@ -59,6 +62,16 @@ def rejects(data: bytes, check: str, *fragments: str) -> ModelCheckError:
     for fragment in fragments:
         assert fragment in message, message
     return err
+
+
+def runs_on_litert(path) -> None:
+    """LiteRT, as edgekit's tflite backend runs it, loads the model and computes finite outputs."""
+    from edgekit.backends.tflite import LiteRTRunner
+
+    runner = LiteRTRunner(path)
+    feed = {s.name: np.zeros(s.shape, s.dtype) for s in runner.inputs}
+    outputs = runner.infer(feed)
+    assert outputs and all(np.isfinite(v.astype(np.float64)).all() for v in outputs.values())
 
 
 def op_index(model, name: str) -> int:
@@ -580,18 +593,42 @@ def test_options_of_the_wrong_type(int8_bytes):
     rejects(mutated(int8_bytes, bad), "options", "not Conv2DOptions")
 
 
-def test_required_input_left_empty(int8_bytes):  # crashed LiteRT's RESHAPE with SIGSEGV
+def test_required_input_left_empty(int8_bytes, tmp_path):  # crashed LiteRT's RESHAPE with SIGSEGV
     def bad(m):
         m.subgraphs[0].operators[3].inputs[1] = -1
 
     rejects(mutated(int8_bytes, bad), "required_inputs", "operator 3 (RESHAPE) leaves its required input 1")
+    # the tflite backend's runner reads every file first, an artifact read back from disk too
+    from edgekit.backends.tflite import LiteRTRunner
+
+    path = tmp_path / "model.tflite"
+    path.write_bytes(mutated(int8_bytes, bad))
+    with pytest.raises(ModelCheckError, match="RESHAPE"):
+        LiteRTRunner(path)
 
 
-def test_depthwise_conv_without_bias(int8_bytes):  # crashed TFLM with SIGSEGV; LiteRT copes
+def test_depthwise_conv_without_bias(int8_bytes):  # crashed TFLM with SIGSEGV; LiteRT refuses it
     def bad(m):
         m.subgraphs[0].operators[1].inputs[2] = -1
 
     rejects(mutated(int8_bytes, bad), "required_inputs", "operator 1 (DEPTHWISE_CONV_2D)", "input 2")
+
+
+def test_dequantize_with_an_empty_input(int8_bytes):
+    def bad(m):
+        code = fb.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.DEQUANTIZE
+        m.operatorCodes.append(code)
+        g = m.subgraphs[0]
+        out = fb.TensorT()
+        out.shape, out.type, out.name, out.buffer = np.array([1, 4], np.int32), fb.TensorType.FLOAT32, "deq", 0
+        g.tensors.append(out)
+        op = fb.OperatorT()
+        op.opcodeIndex = len(m.operatorCodes) - 1
+        op.inputs, op.outputs = np.array([-1], np.int32), np.array([len(g.tensors) - 1], np.int32)
+        g.operators.append(op)
+
+    rejects(mutated(int8_bytes, bad), "required_inputs", "operator 6 (DEQUANTIZE) leaves its required input 0")
 
 
 def test_per_channel_tensor_read_where_one_scale_is_needed(int8_bytes):  # aborted LiteRT's SOFTMAX
@@ -611,21 +648,21 @@ def test_per_channel_activation(int8_bytes):
 
 
 @pytest.mark.parametrize("beta", [0.0, -1.0, float("nan"), 1e-40])
-def test_softmax_beta_the_kernel_cannot_use(int8_bytes, beta):  # aborted LiteRT and TFLM
+def test_softmax_beta_only_tflm_arithmetic_refuses(int8_bytes, tmp_path, beta):
+    """LiteRT's int8 SOFTMAX (a lookup table) runs any beta; TFLM's, and the aot's, abort on these."""
     def bad(m):
         m.subgraphs[0].operators[5].builtinOptions.beta = beta
 
-    rejects(mutated(int8_bytes, bad), "operator_shapes", "operator 5 (SOFTMAX)", "beta")
-
-
-def test_converter_output_with_vanishing_logits_is_refused(int8_bytes):
-    """A real conversion: near-zero dense weights give the softmax an input scale that aborts
-    the TFLite reference and TFLM int8 kernels."""
-    model = tinymodels.tiny_cnn(seed=1)
-    dense = model.get_layer("dense")
-    dense.set_weights([w * 1e-7 for w in dense.get_weights()])
-    data = tinymodels.to_tflite(model, quantize="int8", calibration=tinymodels.calibration_data((8, 8, 1)))
-    rejects(data, "operator_shapes", "(SOFTMAX) has beta 1.0 and input scale")
+    path = tmp_path / "beta.tflite"
+    path.write_bytes(mutated(int8_bytes, bad))
+    model = read_model(path)
+    runs_on_litert(path)
+    for kernels, family in (("tflm", "TFLM's"), ("aot", "the aot compiler's")):
+        with pytest.raises(KernelLimitError) as info:
+            check_kernel_limits(model, kernels, path.name)
+        message = str(info.value)
+        assert message.startswith("beta.tflite: operator 5 (SOFTMAX) has beta ") and "\n" not in message
+        assert f"{family} quantized kernel" in message
 
 
 def test_subnormal_quantization_scale(int8_bytes):  # aborted LiteRT's quantized SOFTMAX
@@ -880,7 +917,7 @@ def test_if_branch_with_other_arity(control_flow_bytes):
 
 
 def test_call_loops_are_found_at_any_depth():
-    from edgekit.aot.reader import _find_cycle
+    from edgekit.tflite.validate import _find_cycle
 
     assert _find_cycle({0: {1, 2}, 1: {3}, 2: {3}, 3: set()}) is None  # a diamond is no loop
     assert _find_cycle({0: {1}, 1: {2}, 2: {3}, 3: {1}}) == [1, 2, 3, 1]

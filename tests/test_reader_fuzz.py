@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinymodels
-from edgekit.aot.reader import Model, read_model
 from edgekit.errors import InvalidModelError
+from edgekit.tflite.model import Model
+from edgekit.tflite.reader import read_model
 
 FUZZ = settings(
     max_examples=300,

@@ -116,16 +116,6 @@ def test_runner_refuses_a_wrong_feed(tiny_artifact):
         runner.infer({runner.inputs[0].name: np.zeros((1, 8, 8, 1), np.float32)})
 
 
-def test_float_source_without_calibration_says_how_to_give_one(tmp_path):
-    source = tmp_path / "tiny.h5"
-    tinymodels.tiny_cnn(seed=1).save(source)
-    with pytest.raises(EdgekitError) as caught:
-        convert(source, tmp_path / "out")
-    message = str(caught.value)
-    assert "--calibration digits|mnist5k|FILE.npz" in message and "--dataset" in message
-    assert not any((tmp_path / "out").iterdir())
-
-
 def test_keras_source_is_quantized_with_the_calibration_given(tmp_path):
     source = tmp_path / "tiny.h5"
     model = tinymodels.tiny_cnn(seed=1)

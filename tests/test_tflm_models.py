@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
 
 from edgekit import backends, targets  # noqa: E402
-from edgekit.aot.reader import validate_file  # noqa: E402
+from edgekit.tflite.reader import validate_file  # noqa: E402
 from edgekit.core import Artifact, RunOptions  # noqa: E402
 from edgekit.backends.tflite import LiteRTRunner  # noqa: E402
 from edgekit.models import open_source  # noqa: E402

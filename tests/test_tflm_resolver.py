@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.aot.reader import validate_file
+from edgekit.tflite.reader import validate_file
 from edgekit.tflm import resolver
 from edgekit.tflm.ops import BUILTIN_RESOLVER_METHODS, CUSTOM_RESOLVER_METHODS
 

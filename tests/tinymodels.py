@@ -95,3 +95,47 @@ def tiny_int8_cnn_bytes(seed: int = 0) -> bytes:
         calibration = calibration_data(tuple(model.input_shape[1:]), seed=seed)
         _CACHE[key] = to_tflite(model, quantize="int8", calibration=calibration)
     return _CACHE[key]
+
+
+def mixing_mlp(input_shape=(8, 8, 1), seed: int = 0):
+    """A tf_keras MLP whose first layer, `mix`, averages the input pixels (plus a little noise).
+
+    On data whose pixels move together (`correlated_data`) `mix` spans what the
+    input spans; on data whose pixels cancel out (`cancelling_data`) it spans a
+    tenth of that, while the input still spans all of it: calibrating on the
+    latter leaves `mix`, and only `mix`, with a tenth of its range.
+    """
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    inputs = keras.Input(shape=tuple(input_shape), batch_size=1)
+    x = layers.Flatten(name="flatten")(inputs)
+    x = layers.Dense(8, name="mix")(x)
+    x = layers.Dense(8, activation="relu", name="head")(x)
+    outputs = layers.Dense(4, name="logits")(x)
+    model = keras.Model(inputs, outputs, name="mixing_mlp")
+    _seeded_weights(model, seed)
+    rng = np.random.default_rng(seed + 1)
+    n = int(np.prod(input_shape))
+    weights, bias = model.get_layer("mix").get_weights()
+    averaging = (1.0 + 0.1 * rng.standard_normal(weights.shape)) / n
+    model.get_layer("mix").set_weights([averaging.astype(np.float32), np.zeros_like(bias)])
+    return model
+
+
+def correlated_data(input_shape=(8, 8, 1), count: int = 64, seed: int = 0) -> np.ndarray:
+    """Samples whose pixels share one level in [-1, 1), plus small noise."""
+    rng = np.random.default_rng(seed + 2000)
+    level = rng.uniform(-1.0, 1.0, size=(count, *[1] * len(input_shape)))
+    noise = 0.05 * rng.standard_normal((count, *input_shape))
+    return np.clip(level + noise, -1.0, 1.0).astype(np.float32)
+
+
+def cancelling_data(input_shape=(8, 8, 1), count: int = 64, seed: int = 0) -> np.ndarray:
+    """Samples that span the input's [-1, 1] but whose pixel average spans a tenth of that:
+    a checkerboard of +-0.9 on top of a shared level in [-0.1, 0.1)."""
+    rng = np.random.default_rng(seed + 3000)
+    board = 0.9 * np.where(np.indices(input_shape).sum(axis=0) % 2 == 0, 1.0, -1.0)
+    level = rng.uniform(-0.1, 0.1, size=(count, *[1] * len(input_shape)))
+    return (board[None] + level).astype(np.float32)

@@ -34,6 +34,21 @@ class BundleParts:
     body: list[str]  # C statements, one block per operator
     single_rounding: bool
     dsp: bool
+    #: the debug build: one slot per operator output, copied out after the operator runs
+    debug_slots: list[DebugSlot] | None = None
+
+
+@dataclass(frozen=True)
+class DebugSlot:
+    """One operator output that the debug build copies into the caller's buffer `index`."""
+
+    index: int
+    node: int  # operator position in the model
+    opcode: str
+    tensor: int  # tensor index in the .tflite
+    name: str
+    nbytes: int
+    pointer: str  # C expression of the output's data, valid right after the operator ran
 
 
 def _io_macros(prefix: str, kind: str, tensors: list[TensorInfo]) -> list[str]:
@@ -82,6 +97,10 @@ def render_header(p: BundleParts) -> str:
         "/* The same for any number of inputs and outputs, in the model's order. */",
         f"int {p.name}_run_io(const void *const *inputs, void *const *outputs, uint8_t *activations);",
         "",
+    ]
+    if p.debug_slots is not None:
+        lines += _debug_declarations(p)
+    lines += [
         "#ifdef __cplusplus",
         "}",
         "#endif",
@@ -110,15 +129,33 @@ def render_source(p: BundleParts) -> str:
     for name in ["ek_common.h", *[k for k in p.kernels if k != "ek_common.h"]]:
         out += [f"/* ---- {name} ---- */", kernel_source(name).rstrip(), ""]
     out += ["/* ---- constants (flash) ---- */", *p.constants, ""]
-    out += [
-        f"int {p.name}_run_io(const void *const *inputs, void *const *outputs, uint8_t *activations) {{",
-        "  (void)inputs;",
-        "  (void)outputs;",
-        "  (void)activations;",
-    ]
-    for block in p.body:
+    debug = p.debug_slots is not None
+    if debug:
+        out.append(
+            f"int {p.name}_run_debug(const void *const *inputs, void *const *outputs, uint8_t *activations, "
+            "void *const *debug_outputs) {"
+        )
+    else:
+        out.append(f"int {p.name}_run_io(const void *const *inputs, void *const *outputs, uint8_t *activations) {{")
+    out += ["  (void)inputs;", "  (void)outputs;", "  (void)activations;"]
+    copies: dict[int, list[DebugSlot]] = {}
+    for slot in p.debug_slots or []:
+        copies.setdefault(slot.node, []).append(slot)
+    for node, block in enumerate(p.body):
         out += ["  " + line if line else "" for line in block.splitlines()]
+        # copied before the next operator runs: the planner may reuse this memory
+        out += [
+            f"  if (debug_outputs) memcpy(debug_outputs[{s.index}], {s.pointer}, {s.nbytes});"
+            for s in copies.get(node, [])
+        ]
     out += ["  return 0;", "}", ""]
+    if debug:
+        out += [
+            f"int {p.name}_run_io(const void *const *inputs, void *const *outputs, uint8_t *activations) {{",
+            f"  return {p.name}_run_debug(inputs, outputs, activations, NULL);",
+            "}",
+            "",
+        ]
     if len(p.inputs) == 1 and len(p.outputs) == 1:
         in_t, out_t = c_type(p.inputs[0].dtype), c_type(p.outputs[0].dtype)
         out += [
@@ -132,6 +169,23 @@ def render_source(p: BundleParts) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def _debug_declarations(p: BundleParts) -> list[str]:
+    up = p.name.upper()
+    lines = [
+        "/* Debug build: every operator's output, copied after the operator runs into",
+        " * debug_outputs[slot] (a buffer of the slot's size; NULL skips the copies). */",
+        f"#define {up}_DEBUG_SLOTS {len(p.debug_slots)}",
+    ]
+    for s in p.debug_slots:
+        lines.append(f"#define {up}_DEBUG{s.index}_SIZE {s.nbytes} /* operator {s.node} {s.opcode} */")
+    lines += [
+        f"int {p.name}_run_debug(const void *const *inputs, void *const *outputs, uint8_t *activations,",
+        f"{' ' * (len(p.name) + 14)}void *const *debug_outputs);",
+        "",
+    ]
+    return lines
 
 
 def c_identifier(text: str) -> str:

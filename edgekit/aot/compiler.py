@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit.aot.codegen import BundleParts, c_identifier, render_header, render_source
+from edgekit.aot.codegen import BundleParts, DebugSlot, c_identifier, render_header, render_source
 from edgekit.aot.graph import Graph, TensorInfo, graph_from_model
 from edgekit.aot.ops.base import EmitContext, c_type, emitter_for
 from edgekit.aot.planner import MemoryPlan, plan_memory
@@ -56,6 +56,8 @@ class CompiledBundle:
     plan: MemoryPlan
     features: frozenset[str] = field(default_factory=frozenset)
     single_rounding: bool = TFLM_SINGLE_ROUNDING
+    #: the debug build's operator outputs (None for the normal build)
+    debug_slots: list[DebugSlot] | None = None
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
         """Write `<name>.h` and `<name>.c` into `out_dir` (each via a temp file + rename)."""
@@ -96,7 +98,9 @@ def compile_graph(
     source_label: str,
     features: frozenset[str] | set[str] = frozenset(),
     single_rounding: bool = TFLM_SINGLE_ROUNDING,
+    debug: bool = False,
 ) -> CompiledBundle:
+    """Compile a graph; `debug` adds `<name>_run_debug`, which copies out every operator's output."""
     features = frozenset(features)
     ctx = EmitContext(graph=graph, pointers={}, single_rounding=single_rounding, features=features)
 
@@ -145,6 +149,7 @@ def compile_graph(
             if k not in kernels:
                 kernels.append(k)
 
+    debug_slots = _debug_slots(graph, ctx) if debug else None
     name = c_identifier(graph.name)
     inputs = [graph.tensors[t] for t in graph.inputs]
     outputs = [graph.tensors[t] for t in graph.outputs]
@@ -160,6 +165,7 @@ def compile_graph(
         body=body,
         single_rounding=single_rounding,
         dsp="dsp" in features,
+        debug_slots=debug_slots,
     )
     return CompiledBundle(
         name=name,
@@ -173,7 +179,20 @@ def compile_graph(
         plan=plan,
         features=features,
         single_rounding=single_rounding,
+        debug_slots=debug_slots,
     )
+
+
+def _debug_slots(graph: Graph, ctx: EmitContext) -> list[DebugSlot]:
+    """One slot per operator output, in execution order (an aliasing RESHAPE included)."""
+    slots = []
+    for node in graph.nodes:
+        for t in node.outputs:
+            if t < 0:
+                continue
+            info = graph.tensors[t]
+            slots.append(DebugSlot(len(slots), node.index, node.opcode, t, info.name, info.nbytes, ctx.ptr(t)))
+    return slots
 
 
 def compile_model(
@@ -182,13 +201,18 @@ def compile_model(
     name: str | None = None,
     features: frozenset[str] | set[str] = frozenset(),
     single_rounding: bool = TFLM_SINGLE_ROUNDING,
+    debug: bool = False,
 ) -> CompiledBundle:
     """Compile a .tflite (bytes or path) into a C bundle called `name` (default: file stem).
 
-    Raises InvalidModelError for a malformed model and UnsupportedOpsError
+    `debug` builds the debug variant (see `compile_graph`); the normal build is unchanged by it.
+
+    Raises InvalidModelError for a malformed model, KernelLimitError for a
+    quantized multiplier out of the kernels' range, and UnsupportedOpsError
     (listing every unsupported operator) for one it cannot compile.
     """
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.limits import check_kernel_limits
+    from edgekit.tflite.reader import read_model
 
     if isinstance(model, (str, Path)):
         label = Path(model).name
@@ -197,5 +221,9 @@ def compile_model(
         label = "the model"
         default_name = "model"
     parsed = read_model(model)
+    # the emitters reproduce TFLM's fixed-point arithmetic, so TFLM's kernel limits are theirs too
+    check_kernel_limits(parsed, "aot", label)
     graph = graph_from_model(parsed, c_identifier(name or default_name))
-    return compile_graph(graph, source_label=label, features=features, single_rounding=single_rounding)
+    return compile_graph(
+        graph, source_label=label, features=features, single_rounding=single_rounding, debug=debug
+    )

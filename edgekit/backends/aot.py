@@ -35,10 +35,14 @@ REFERENCE_ARENA_BYTES = 4 * 1024 * 1024
 @cache
 def compiler_fingerprint() -> str:
     """Hash of the aot compiler's own sources: a changed compiler invalidates cached bundles."""
-    root = Path(__file__).resolve().parents[1] / "aot"
+    package = Path(__file__).resolve().parents[1]
+    root = package / "aot"
+    # the .tflite reader decides which models reach the compiler and what it sees of them
+    sources = [*root.glob("*.py"), *root.glob("ops/*.py"), *root.glob("kernels/*.h"),
+               *(package / "tflite").glob("*.py")]
     digest = hashlib.sha256()
-    for path in sorted([*root.glob("*.py"), *root.glob("ops/*.py"), *root.glob("kernels/*.h")]):
-        digest.update(path.relative_to(root).as_posix().encode())
+    for path in sorted(sources):
+        digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -105,14 +109,8 @@ class AotBackend(Backend):
         from edgekit.backends.tflite import convert_to_tflite
 
         out_dir = Path(out_dir)
-        quantization = recipe.quantization
-        if quantization == "int8" and source.format != "tflite" and calibration is None:
-            raise EdgekitError(
-                f"{source.ref} needs calibration data for int8: pass --calibration "
-                "digits|mnist5k|FILE.npz, or convert with --quantize none"
-            )
         name = c_identifier(source.name)
-        tflite_path = convert_to_tflite(source, quantization, calibration, out_dir / f"{name}.tflite")
+        tflite_path = convert_to_tflite(source, recipe.quantization, calibration, out_dir / f"{name}.tflite")
         features = set(recipe.target_options.get("features", ())) or {
             f for f in target.features if f in CODE_FEATURES
         }

@@ -67,7 +67,13 @@ class Backend:
         calibration: np.ndarray | None,
         out_dir: Path,
     ) -> ConversionResult:
-        """Write the converted files into `out_dir` (empty, private to this call)."""
+        """Write the converted files into `out_dir` (empty, private to this call).
+
+        `recipe.quantization` and `calibration` (the samples, or None when the
+        conversion does not calibrate) were decided by
+        `edgekit.quantization.decide`, which owns their errors; the source
+        model is opened through `edgekit.sources.loader_for`.
+        """
         raise NotImplementedError
 
     def load(self, artifact: Artifact, target: Target, options: RunOptions) -> Runner:

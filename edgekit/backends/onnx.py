@@ -1,23 +1,23 @@
 """ONNX: tf2onnx for export, onnxruntime for running.
 
 Quantizations: `none`, and `dynamic` (onnxruntime's dynamic int8 weights).
-An `.onnx` source is taken as it is.
+An `.onnx` source is taken as it is, and a full-integer .tflite keeps its
+int8 interface. Each source format's export lives in its loader
+(`edgekit.sources`).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from edgekit._lazy import require, version_of
-from edgekit._quiet import native_output_hidden
 from edgekit.backends.base import Backend, ConversionResult
 from edgekit.core import Artifact, RunOptions, Runner, TensorSpec
 from edgekit.errors import EdgekitError, InvalidModelError
-from edgekit.models import SourceModel
+from edgekit.sources import loader_for
+from edgekit.sources.base import SourceLoader, first_line
 
 OPSET = 17
 
@@ -33,57 +33,14 @@ _ORT_TYPES = {
 }
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def export_onnx(source: SourceModel, out_path: Path) -> Path:
-    """Write `source` as an ONNX model (opset 17) at `out_path`."""
-    if source.format == "onnx":
-        onnx = require("onnx", "onnx")
-        try:
-            onnx.checker.check_model(onnx.load(str(source.path)))
-        except Exception as exc:  # onnx raises its own types for each kind of damage
-            raise InvalidModelError(f"{source.path}: not a valid ONNX model ({_first_line(exc)})") from None
-        shutil.copyfile(source.path, out_path)
-        return out_path
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with native_output_hidden():
-        tf2onnx = require("tf2onnx", "onnx")
-        tf = require("tensorflow", "onnx")
+def export_onnx(loader: SourceLoader, out_path: Path) -> Path:
+    """Write the loader's source model as an ONNX model (opset 17) at `out_path`."""
     try:
-        if source.format == "tflite":
-            with native_output_hidden():
-                tf2onnx.convert.from_tflite(str(source.path), opset=OPSET, output_path=str(out_path))
-        elif source.format == "keras":
-            from edgekit.backends.tflite import _load_keras
-
-            model = _load_keras(source.path)
-            signature = [
-                tf.TensorSpec((None, *t.shape[1:]), t.dtype, name=f"input_{i}")
-                for i, t in enumerate(model.inputs)
-            ]
-            function = tf.function(lambda *args: model(list(args) if len(args) > 1 else args[0]))
-            with native_output_hidden():
-                tf2onnx.convert.from_function(
-                    function, input_signature=signature, opset=OPSET, output_path=str(out_path)
-                )
-        elif source.format == "savedmodel":
-            loaded = tf.saved_model.load(str(source.path))
-            serving = loaded.signatures["serving_default"]
-            signature = list(serving.structured_input_signature[1].values())
-            with native_output_hidden():
-                tf2onnx.convert.from_function(
-                    serving, input_signature=signature, opset=OPSET, output_path=str(out_path)
-                )
-        else:
-            raise EdgekitError(f"{source.path}: cannot export a {source.format} model to ONNX")
+        return loader.write_onnx(Path(out_path), OPSET)
     except EdgekitError:
         raise
-    except Exception as exc:
-        raise EdgekitError(f"tf2onnx failed on {source.ref}: {_first_line(exc)}") from None
-    return out_path
+    except Exception as exc:  # tf2onnx raises many types, each with a useful first line
+        raise EdgekitError(f"tf2onnx failed on {loader.source.ref}: {first_line(exc)}") from None
 
 
 class OnnxRuntimeRunner(Runner):
@@ -103,7 +60,7 @@ class OnnxRuntimeRunner(Runner):
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise InvalidModelError(f"{path}: onnxruntime cannot load this model ({_first_line(exc)})") from None
+            raise InvalidModelError(f"{path}: onnxruntime cannot load this model ({first_line(exc)})") from None
         self.inputs = [self._spec(i) for i in self.session.get_inputs()]
         self.outputs = [self._spec(o) for o in self.session.get_outputs()]
 
@@ -146,7 +103,8 @@ class OnnxBackend(Backend):
 
     def convert(self, source, recipe, target, calibration, out_dir):
         out_dir = Path(out_dir)
-        path = export_onnx(source, out_dir / "model.onnx")
+        loader = loader_for(source)
+        path = export_onnx(loader, out_dir / "model.onnx")
         if recipe.quantization == "dynamic":
             quantization = require("onnxruntime.quantization", "onnx")
             float_path = out_dir / "model.float.onnx"
@@ -154,14 +112,11 @@ class OnnxBackend(Backend):
             quantization.quantize_dynamic(str(float_path), str(path), weight_type=quantization.QuantType.QInt8)
             float_path.unlink()
         runner = OnnxRuntimeRunner(path)
-        inputs, outputs = runner.inputs, runner.outputs
-        if source.format == "tflite":
-            # ONNX has no per-tensor scale on a graph's int8 inputs and outputs: keep the .tflite's
-            from edgekit.backends.tflite import LiteRTRunner
-
-            with LiteRTRunner(source.path) as original:
-                inputs = _with_quantization(inputs, original.inputs)
-                outputs = _with_quantization(outputs, original.outputs)
+        # ONNX has no per-tensor scale on a graph's int8 inputs and outputs: keep the source's
+        # (an int8 .tflite has them; a float source has none, and nothing changes)
+        originals = loader.interface()
+        inputs = _with_quantization(runner.inputs, originals[0])
+        outputs = _with_quantization(runner.outputs, originals[1])
         return ConversionResult(primary=path.name, inputs=inputs, outputs=outputs)
 
     def load(self, artifact: Artifact, target, options: RunOptions) -> Runner:

@@ -8,9 +8,6 @@ also the front half of the `tflm` and `aot` backends.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,59 +17,10 @@ from edgekit._quiet import native_output_hidden
 from edgekit.datasets import fit_to_shape
 from edgekit.backends.base import Backend, ConversionResult
 from edgekit.core import Artifact, RunOptions, Runner, TensorSpec
-from edgekit.errors import EdgekitError, InvalidModelError
+from edgekit.errors import InvalidModelError
 from edgekit.models import SourceModel
-
-CALIBRATION_SAMPLES = 200
-
-
-def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ chatter out of user output
-    with native_output_hidden():
-        tf = require("tensorflow", "tflite")
-        # probing devices here runs TF's CUDA initialisation (and its log lines) now, hidden
-        tf.config.list_physical_devices()
-    tf.get_logger().setLevel("ERROR")
-    return tf
-
-
-def _load_keras(path: Path):
-    """A Keras model from .h5/.keras: tf_keras (Keras 2) first, Keras 3 as the fallback."""
-    _tf()
-    errors = []
-    for module_name in ("tf_keras", "keras"):
-        try:
-            with native_output_hidden():
-                keras = require(module_name, "tflite")
-                return keras.models.load_model(path, compile=False)
-        except EdgekitError:
-            raise
-        except Exception as exc:  # each loader fails in its own way on the other's files
-            errors.append(f"{module_name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    raise InvalidModelError(f"{path}: cannot load this Keras model ({'; '.join(errors)})")
-
-
-def _converter_for(source: SourceModel, workdir: Path):
-    """TFLiteConverter for the source, and the per-sample shape of its first input."""
-    tf = _tf()
-    if source.format == "savedmodel":
-        loaded = tf.saved_model.load(str(source.path))
-        specs = list(loaded.signatures["serving_default"].structured_input_signature[1].values())
-        shape = tuple(specs[0].shape[1:]) if specs else None
-        return tf.lite.TFLiteConverter.from_saved_model(str(source.path)), shape
-    if source.format == "keras":
-        model = _load_keras(source.path)
-        shape = tuple(model.inputs[0].shape[1:])
-        if model.__class__.__module__.startswith("tf_keras"):
-            return tf.lite.TFLiteConverter.from_keras_model(model), shape
-        # Keras 3 models convert through an exported SavedModel
-        exported = workdir / "saved_model"
-        model.export(str(exported), format="tf_saved_model", verbose=False)
-        return tf.lite.TFLiteConverter.from_saved_model(str(exported)), shape
-    raise EdgekitError(
-        f"{source.path}: an ONNX model cannot be converted to TensorFlow Lite here: "
-        "use --backend onnx, or give a Keras or SavedModel source"
-    )
+from edgekit.sources import loader_for
+from edgekit.sources.tensorflow import load_tensorflow
 
 
 def is_full_int8(path: Path) -> bool:
@@ -81,7 +29,7 @@ def is_full_int8(path: Path) -> bool:
     Read with edgekit's own validating reader: no interpreter sees a user's
     file before it has been checked.
     """
-    from edgekit.aot.reader import read_model
+    from edgekit.tflite.reader import read_model
 
     model = read_model(path)
     return all(model.tensors[i].dtype == "int8" for i in (*model.inputs, *model.outputs))
@@ -90,47 +38,30 @@ def is_full_int8(path: Path) -> bool:
 def convert_to_tflite(
     source: SourceModel, quantization: str, calibration: np.ndarray | None, out_path: Path
 ) -> Path:
-    """Write `source` as a .tflite at `out_path` with the given quantization.
+    """Write `source` as a .tflite at `out_path` with the quantization decided for it.
 
-    A .tflite source is taken as it is: copied for `none`, and for `int8` only
-    when it is already full-integer (a .tflite cannot be re-quantized).
+    `quantization` and `calibration` come from `edgekit.quantization.decide`:
+    for int8 from a float model the calibration samples are there, and a
+    .tflite source is taken as it is.
     """
-    out_path = Path(out_path)
-    if source.format == "tflite":
-        if quantization == ("int8" if is_full_int8(source.path) else "none"):
-            shutil.copyfile(source.path, out_path)
-            return out_path
-        raise EdgekitError(
-            f"{source.path} is a .tflite file, which cannot be re-quantized to {quantization}: "
-            "give the source model (.keras, .h5 or SavedModel), or leave --quantize out"
-        )
-    with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
-        converter, input_shape = _converter_for(source, Path(tmp))
-        _configure(converter, quantization, calibration, source, input_shape)
-        try:
-            with native_output_hidden():
-                flatbuffer = converter.convert()
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EdgekitError(f"TFLiteConverter failed on {source.ref} ({quantization}): {first}") from None
-    out_path.write_bytes(flatbuffer)
-    return out_path
+
+    def configure(converter, input_shape):
+        _configure(converter, quantization, calibration, input_shape)
+
+    return loader_for(source).write_tflite(Path(out_path), quantization, configure)
 
 
-def _configure(converter, quantization, calibration, source: SourceModel, input_shape):
-    tf = _tf()
+def _configure(converter, quantization, calibration, input_shape):
     if quantization == "none":
         return
+    tf = load_tensorflow()
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "fp16":
         converter.target_spec.supported_types = [tf.float16]
     elif quantization == "int8":
-        if calibration is None:
-            raise EdgekitError(
-                f"int8 quantization of {source.ref} needs calibration data: pass --calibration "
-                "digits|mnist5k|FILE.npz, or register the model with --dataset"
-            )
-        samples = np.asarray(calibration, dtype=np.float32)[:CALIBRATION_SAMPLES]
+        if calibration is None:  # decide() gives samples with every int8 decision that converts
+            raise ValueError("int8 conversion needs the calibration samples decided for it")
+        samples = np.asarray(calibration, dtype=np.float32)
         if input_shape and None not in input_shape:
             samples = fit_to_shape(samples, input_shape, "the calibration data")
 
@@ -143,10 +74,14 @@ def _configure(converter, quantization, calibration, source: SourceModel, input_
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     elif quantization != "dynamic":
-        raise EdgekitError(f"unknown quantization '{quantization}': choose none, fp16, dynamic or int8")
+        raise ValueError(f"unknown quantization {quantization!r}")
 
 
 def load_interpreter(path: Path, threads: int | None = None):
+    """LiteRT over `path`, once edgekit's reader has found the file safe (LiteRT trusts its model)."""
+    from edgekit.tflite.reader import validate_file
+
+    validate_file(path)  # also an artifact read back from disk: a crafted file crashes LiteRT
     litert = require("ai_edge_litert.interpreter", "tflite")
     try:
         with native_output_hidden():

@@ -48,13 +48,6 @@ class FloatOpError(EdgekitError):
     """An operator of the model computes in floating point: no int8 kernel to run it on an MCU."""
 
 
-def calibration_needed_message(source: SourceModel) -> str:
-    return (
-        f"{source.ref} is not an int8 model and no calibration data was given: pass "
-        "--calibration digits|mnist5k|FILE.npz, or register the model with --dataset"
-    )
-
-
 def check_integer_only(model, path: Path) -> None:
     """Raise unless the model's inputs, outputs and every computing operator are integer."""
     for role, indices in (("input", model.inputs), ("output", model.outputs)):
@@ -171,13 +164,10 @@ class TflmBackend(Backend):
 
         out_dir = Path(out_dir)
         model_path = out_dir / PRIMARY
-        if source.format == "tflite":
-            validate_model(source.path)  # before any interpreter reads the user's file
-        elif calibration is None:
-            raise EdgekitError(calibration_needed_message(source))
         from edgekit.backends.tflite import convert_to_tflite
 
-        convert_to_tflite(source, "int8", calibration, model_path)
+        # a .tflite source is copied as it is and validated here, before any interpreter reads it
+        convert_to_tflite(source, recipe.quantization, calibration, model_path)
         model = validate_model(model_path)
         check_integer_only(model, model_path)
         ops = model.ops_used()
@@ -228,7 +218,7 @@ class TflmBackend(Backend):
                 *report.verdicts(),
             ],
         }
-        if calibration is not None and source.format != "tflite":
+        if calibration is not None:
             info["calibration_samples"] = _calibration_facts(calibration)
         else:
             info["calibration"] = "none: the model was already int8 and is used as it is"

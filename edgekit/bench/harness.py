@@ -23,7 +23,7 @@ from edgekit.bench.report import SCHEMA, check
 from edgekit.bench.stats import exactness, fidelity, latency_stats
 from edgekit.errors import EdgekitError
 from edgekit.models import SourceModel
-from edgekit.pipeline import dequantize_output, quantize_input
+from edgekit.quantize_io import dequantize_output, quantize_input
 from edgekit.targets import Target
 
 RANDOM_SEED = 0

@@ -38,6 +38,8 @@ def bench(
 
     settings = settings or harness.BenchSettings()
     options = options or RunOptions(threads=settings.threads)
+    if options.registry is None:
+        options.registry = registry_uri
     the_target = targets.get(target)
     placement.reachable(the_target, options)  # refuse before converting anything
     artifact, source = artifact_for(model, target, backend, quantization, calibration, registry_uri)

@@ -22,6 +22,7 @@ def predict_command(model, target, backend, quantize, calibration, input_path, o
     from edgekit.predict import predict_file
 
     options = run_options(runner)
+    options.registry = registry_uri()
     the_target = targets.get(target)
     placement.reachable(the_target, options)  # refuse before converting anything
     artifact, _ = artifact_for(model, target, backend, quantize, calibration, registry_uri())

@@ -1,16 +1,15 @@
 """A Runner whose inferences happen on a board: real (serial port) or emulated (QEMU).
 
-`open_runner(artifact, target, options)` builds the firmware for the artifact
-(cached beside it), starts it (QEMU) or checks/flashes the board, and returns
-a Runner: `infer` sends the input over the protocol and reads the output
-back; `device_timing()` is the board's own measure of the last inference.
+`open_runner(artifact, target, options)` takes the artifact's built firmware
+(edgekit.firmware.built_firmware: built once, kept in the registry's store),
+starts it (QEMU) or checks/flashes the board, and returns a Runner: `infer`
+sends the input over the protocol and reads the output back;
+`device_timing()` is the board's own measure of the last inference.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,52 +19,7 @@ from edgekit.core import Artifact, RunOptions, Runner
 from edgekit.device.protocol import Device, DeviceError, InferResult
 from edgekit.errors import EdgekitError
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; parallel builds of one artifact are then unguarded
-    fcntl = None
-
 NS_PER_SECOND = 1_000_000_000
-
-
-def firmware_cache_dir(artifact: Artifact, target) -> Path:
-    """Where the artifact's firmware for `target` is kept: beside the artifact, else the user cache."""
-    beside = artifact.path.parent / f"{artifact.path.name}.firmware"
-    if os.access(artifact.path.parent, os.W_OK):
-        return beside / target.name
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit" / "firmware"
-    return cache / artifact.sha256[:16] / target.name
-
-
-def firmware_for(artifact: Artifact, target, template: str | None = None) -> firmware.Project:
-    """The built firmware project for this artifact on this target, rendered and built only if needed."""
-    folder = firmware_cache_dir(artifact, target)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    # two processes benching the same artifact must not render over each other's build
-    with open(folder.parent / f".{target.name}.lock", "w") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        return _current_or_rebuilt(artifact, target, folder, template)
-
-
-def _current_or_rebuilt(artifact: Artifact, target, folder: Path, template: str | None) -> firmware.Project:
-    chosen = firmware.choose_template(target, artifact.backend, template)
-    try:
-        project = firmware.Project.open(folder)
-        current = (
-            project.manifest["artifact_sha256"] == artifact.sha256
-            and project.manifest["template"] == chosen.name
-            and project.manifest["template_sha256"] == firmware.template_digest(chosen)
-            and project.manifest["variables"] == firmware.variables(artifact, target, chosen)  # the target may have changed
-            and project.elf.is_file()
-            and (project.build_dir / "sizes.json").is_file()
-        )
-    except (EdgekitError, KeyError):
-        current = False
-    if not current:
-        project = firmware.render(artifact, target, folder, template=chosen.name, force=True)
-        firmware.build(project)
-    return project
 
 
 def split_outputs(raw: bytes, specs) -> dict[str, np.ndarray]:
@@ -198,12 +152,12 @@ def open_runner(artifact: Artifact, target, options: RunOptions | None = None) -
     """A Runner on the board: QEMU for emulated targets, else the board at `options.port`."""
     options = options or RunOptions()
     if options.port:
-        return _open_port(artifact, target, options.port)
+        return _open_port(artifact, target, options)
     if not firmware.is_emulated(target):
         raise EdgekitError(f"target {target.name} is a real board: give its serial port with --port (e.g. /dev/ttyACM0)")
     from edgekit.device.qemu import QemuBoard
 
-    project = firmware_for(artifact, target)
+    project = firmware.built_firmware(artifact, target, options.registry)
     board = QemuBoard(project.elf, target.flash_tool["machine"]).start()
     try:
         device = _connect(board.url, target, board, open_timeout=5.0)
@@ -214,8 +168,9 @@ def open_runner(artifact: Artifact, target, options: RunOptions | None = None) -
     return DeviceRunner(artifact, target, device, board=board, project=project)
 
 
-def _open_port(artifact: Artifact, target, port: str) -> Runner:
-    """A board already connected at `port`; flash it first unless it runs this artifact's firmware."""
+def _open_port(artifact: Artifact, target, options: RunOptions) -> Runner:
+    """A board already connected at `options.port`; flash it first unless it runs this artifact's firmware."""
+    port = options.port
     from edgekit.device import flashers
 
     device = _connect(port, target)
@@ -235,7 +190,7 @@ def _open_port(artifact: Artifact, target, port: str) -> Runner:
         )
     try:
         # built (or found in the cache) either way: reports need its flash and RAM
-        project = firmware_for(artifact, target)
+        project = firmware.built_firmware(artifact, target, options.registry)
     except BaseException:
         device.link.close()
         raise

@@ -310,6 +310,20 @@ class Registry:
             return self._tracking.log_benchmark(report, tags, _run_name("bench", source, artifact))
 
 
+    def benchmark_reports(self, ref: str) -> list[tuple[str, dict]]:
+        """(run id, report) of every benchmark logged for `name` or `name:version`, oldest first."""
+        name, version = parse_ref(ref)
+        check_name(name)
+        if not self._location.has_records():
+            self._unknown_model(name)
+        self._tracking.prepare()
+        with self._store.lock(), self._tracking.guard():
+            runs = self._tracking.benchmark_runs(name, version)
+            if not runs and not self._tracking.version_numbers(name):
+                self._unknown_model(name)
+            return [(run.info.run_id, self._tracking.benchmark_report(run.info.run_id)) for run in runs]
+
+
 def open_registry(uri: str | None = None) -> Registry:
     return Registry(uri)
 

@@ -13,6 +13,7 @@ Layout::
     models/<name>/<version>/entry.json + files/<original file or folder>
     artifacts/<recipe key>/           an artifact folder (artifact.json + files)
     conversions/<recipe key>.json     the MLflow run that recorded that conversion
+    firmware/<firmware key>/          a rendered and built firmware project (edgekit.firmware)
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class LocalStore:
     # --- folders and the writers' lock -------------------------------------------------
 
     def _ensure(self) -> None:
-        for sub in ("staging", "models", "artifacts", "conversions"):
+        for sub in ("staging", "models", "artifacts", "conversions", "firmware"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     @contextlib.contextmanager
@@ -168,6 +169,11 @@ class LocalStore:
         folder = self.artifact_dir(recipe_key)
         if folder.exists() and self.find_artifact(recipe_key) is None:
             self._remove(folder)
+
+    # --- built firmware -----------------------------------------------------------------
+
+    def firmware_dir(self, key: str) -> Path:
+        return self.root / "firmware" / key
 
     def conversion_run(self, recipe_key: str) -> str | None:
         try:

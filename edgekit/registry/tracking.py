@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -236,6 +237,28 @@ class Tracking:
             client.log_text(run_id, json.dumps(report, indent=2, default=str) + "\n", "report.json")
 
         return self._finish(run_id, work)
+
+    def benchmark_runs(self, name: str, version: str | None = None) -> list:
+        """The finished bench runs of model `name` (of one version, if given), oldest first."""
+        query = f"tags.`edgekit.kind` = 'bench' and tags.`edgekit.model` = '{_quote(name)}'"
+        if version is not None:
+            query += f" and tags.`edgekit.model_version` = '{_quote(str(version))}'"
+        found, token = [], None
+        while True:
+            page = self.client.search_runs(
+                [self._experiment()], filter_string=query, order_by=["attributes.start_time ASC"],
+                max_results=1000, page_token=token,
+            )
+            found.extend(page)
+            token = page.token
+            if not token:
+                return [run for run in found if run.info.status == "FINISHED"]
+
+    def benchmark_report(self, run_id: str) -> dict:
+        """The report a bench run logged (its `report.json` artifact)."""
+        with tempfile.TemporaryDirectory(prefix="edgekit-report-") as folder:
+            path = self.client.download_artifacts(run_id, "report.json", folder)
+            return json.loads(Path(path).read_text(encoding="utf-8"))
 
     def _log_batch(self, run_id: str, params: dict[str, str] = {}, metrics: dict[str, float] = {}):
         entities = self._mlflow.entities

@@ -5,8 +5,9 @@ the same interpreter and kernels a TFLM firmware runs, so its outputs are the
 ones the board computes with reference kernels; accuracy and fidelity come
 from here, latency does not (it is the host's).
 
-The TFLM interpreter trusts its model (a crafted file crashes it), so every
-model is validated by edgekit's reader before the interpreter sees it.
+The TFLM interpreter trusts its model (a crafted file crashes it, a quantized
+multiplier out of its range aborts it), so every model is validated by
+edgekit's reader and held to TFLM's kernel limits before the interpreter sees it.
 """
 
 from __future__ import annotations
@@ -22,10 +23,17 @@ from edgekit.errors import EdgekitError
 
 
 def validate_model(path: Path):
-    """edgekit's reader over `path`: the parsed model, or InvalidModelError naming what is wrong."""
-    from edgekit.aot.reader import validate_file
+    """edgekit's reader over `path`, then TFLM's kernel limits: the parsed model.
 
-    return validate_file(path)
+    InvalidModelError names what is wrong with the file; KernelLimitError, what
+    in a valid file TFLM's kernels cannot compute (they would abort the process).
+    """
+    from edgekit.tflite.limits import check_kernel_limits
+    from edgekit.tflite.reader import validate_file
+
+    model = validate_file(path)
+    check_kernel_limits(model, "tflm", Path(path).name)
+    return model
 
 
 def tensor_spec(tensor) -> TensorSpec:

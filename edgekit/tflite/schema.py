@@ -109,7 +109,10 @@ class OptionField:
 
 @dataclass(frozen=True)
 class OptionsTable:
+    """A builtin options table and its value in the BuiltinOptions union (the operator's options type)."""
+
     name: str
+    union_type: int
     fields: tuple[OptionField, ...]
 
 
@@ -129,54 +132,46 @@ def _BIAS_TYPE(slot):
     return _enum("quantized_bias_type", slot, TENSOR_TYPES)
 
 
-_POOL = OptionsTable("Pool2DOptions", (
+# The options tables edgekit decodes; edgekit/tflite/operators.py says which operator uses which.
+CONV_2D_OPTIONS = OptionsTable("Conv2DOptions", 1, (
+    _PADDING(0), OptionField("stride_w", 1, "i32"), OptionField("stride_h", 2, "i32"),
+    _ACTIVATION(3), OptionField("dilation_w_factor", 4, "i32", 1),
+    OptionField("dilation_h_factor", 5, "i32", 1), _BIAS_TYPE(6),
+))
+DEPTHWISE_CONV_2D_OPTIONS = OptionsTable("DepthwiseConv2DOptions", 2, (
+    _PADDING(0), OptionField("stride_w", 1, "i32"), OptionField("stride_h", 2, "i32"),
+    OptionField("depth_multiplier", 3, "i32"), _ACTIVATION(4),
+    OptionField("dilation_w_factor", 5, "i32", 1), OptionField("dilation_h_factor", 6, "i32", 1),
+))
+POOL_2D_OPTIONS = OptionsTable("Pool2DOptions", 5, (
     _PADDING(0), OptionField("stride_w", 1, "i32"), OptionField("stride_h", 2, "i32"),
     OptionField("filter_width", 3, "i32"), OptionField("filter_height", 4, "i32"), _ACTIVATION(5),
 ))
-_REDUCER = OptionsTable("ReducerOptions", (OptionField("keep_dims", 0, "bool", False),))
-
-# enum BuiltinOptions value -> the options table stored under that union type.
-OPTIONS_TABLES = {
-    1: OptionsTable("Conv2DOptions", (
-        _PADDING(0), OptionField("stride_w", 1, "i32"), OptionField("stride_h", 2, "i32"),
-        _ACTIVATION(3), OptionField("dilation_w_factor", 4, "i32", 1),
-        OptionField("dilation_h_factor", 5, "i32", 1), _BIAS_TYPE(6),
-    )),
-    2: OptionsTable("DepthwiseConv2DOptions", (
-        _PADDING(0), OptionField("stride_w", 1, "i32"), OptionField("stride_h", 2, "i32"),
-        OptionField("depth_multiplier", 3, "i32"), _ACTIVATION(4),
-        OptionField("dilation_w_factor", 5, "i32", 1), OptionField("dilation_h_factor", 6, "i32", 1),
-    )),
-    5: _POOL,
-    8: OptionsTable("FullyConnectedOptions", (
-        _ACTIVATION(0), _enum("weights_format", 1, FC_WEIGHTS_FORMAT),
-        OptionField("keep_num_dims", 2, "bool", False),
-        OptionField("asymmetric_quantize_inputs", 3, "bool", False), _BIAS_TYPE(4),
-    )),
-    9: OptionsTable("SoftmaxOptions", (OptionField("beta", 0, "f32", 0.0),)),
-    10: OptionsTable("ConcatenationOptions", (OptionField("axis", 0, "i32"), _ACTIVATION(1))),
-    11: OptionsTable("AddOptions", (_ACTIVATION(0), OptionField("pot_scale_int16", 1, "bool", True))),
-    17: OptionsTable("ReshapeOptions", (OptionField("new_shape", 0, "i32_vector", None),)),
-    21: OptionsTable("MulOptions", (_ACTIVATION(0),)),
-    22: OptionsTable("PadOptions", ()),
-    27: _REDUCER,
-    28: OptionsTable("SubOptions", (_ACTIVATION(0), OptionField("pot_scale_int16", 1, "bool", True))),
-    38: OptionsTable("DequantizeOptions", ()),
-    89: OptionsTable("QuantizeOptions", ()),
-    92: OptionsTable("IfOptions", (
-        OptionField("then_subgraph_index", 0, "i32"), OptionField("else_subgraph_index", 1, "i32"),
-    )),
-    93: OptionsTable("WhileOptions", (
-        OptionField("cond_subgraph_index", 0, "i32"), OptionField("body_subgraph_index", 1, "i32"),
-    )),
-    103: OptionsTable("CallOnceOptions", (OptionField("init_subgraph_index", 0, "i32"),)),
-}
-
-# Builtin operator -> the BuiltinOptions union type its options must have (when present).
-OPTIONS_TYPE_OF_OPERATOR = {
-    "CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 8, "SOFTMAX": 9,
-    "AVERAGE_POOL_2D": 5, "MAX_POOL_2D": 5, "L2_POOL_2D": 5, "CONCATENATION": 10,
-    "ADD": 11, "SUB": 28, "MUL": 21, "RESHAPE": 17, "PAD": 22, "DEQUANTIZE": 38, "QUANTIZE": 89,
-    "MEAN": 27, "SUM": 27, "REDUCE_PROD": 27, "REDUCE_MAX": 27, "REDUCE_MIN": 27,
-    "REDUCE_ANY": 27, "REDUCE_ALL": 27, "IF": 92, "WHILE": 93, "CALL_ONCE": 103,
-}
+FULLY_CONNECTED_OPTIONS = OptionsTable("FullyConnectedOptions", 8, (
+    _ACTIVATION(0), _enum("weights_format", 1, FC_WEIGHTS_FORMAT),
+    OptionField("keep_num_dims", 2, "bool", False),
+    OptionField("asymmetric_quantize_inputs", 3, "bool", False), _BIAS_TYPE(4),
+))
+SOFTMAX_OPTIONS = OptionsTable("SoftmaxOptions", 9, (OptionField("beta", 0, "f32", 0.0),))
+CONCATENATION_OPTIONS = OptionsTable("ConcatenationOptions", 10, (
+    OptionField("axis", 0, "i32"), _ACTIVATION(1),
+))
+ADD_OPTIONS = OptionsTable("AddOptions", 11, (
+    _ACTIVATION(0), OptionField("pot_scale_int16", 1, "bool", True),
+))
+RESHAPE_OPTIONS = OptionsTable("ReshapeOptions", 17, (OptionField("new_shape", 0, "i32_vector", None),))
+MUL_OPTIONS = OptionsTable("MulOptions", 21, (_ACTIVATION(0),))
+PAD_OPTIONS = OptionsTable("PadOptions", 22, ())
+REDUCER_OPTIONS = OptionsTable("ReducerOptions", 27, (OptionField("keep_dims", 0, "bool", False),))
+SUB_OPTIONS = OptionsTable("SubOptions", 28, (
+    _ACTIVATION(0), OptionField("pot_scale_int16", 1, "bool", True),
+))
+DEQUANTIZE_OPTIONS = OptionsTable("DequantizeOptions", 38, ())
+QUANTIZE_OPTIONS = OptionsTable("QuantizeOptions", 89, ())
+IF_OPTIONS = OptionsTable("IfOptions", 92, (
+    OptionField("then_subgraph_index", 0, "i32"), OptionField("else_subgraph_index", 1, "i32"),
+))
+WHILE_OPTIONS = OptionsTable("WhileOptions", 93, (
+    OptionField("cond_subgraph_index", 0, "i32"), OptionField("body_subgraph_index", 1, "i32"),
+))
+CALL_ONCE_OPTIONS = OptionsTable("CallOnceOptions", 103, (OptionField("init_subgraph_index", 0, "i32"),))

@@ -1,0 +1,96 @@
+"""Every backend, on every runner kind it declares: convert a tiny model, run it there, one report schema.
+
+A backend that adds a runner kind to `runs_on`, or a new runner kind, must
+add how to reach it here (KIND_SETUPS); a kind this edgekit has no runner
+module for must be refused by placement in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+pytest.importorskip("ai_edge_litert")
+
+from tinymodels import tiny_int8_cnn_bytes  # noqa: E402
+
+from edgekit import backends, placement  # noqa: E402
+from edgekit.bench import report as reports  # noqa: E402
+from edgekit.bench.harness import BenchSettings  # noqa: E402
+from edgekit.bench.run import bench  # noqa: E402
+from edgekit.core import RunOptions  # noqa: E402
+
+
+def _host(backend):
+    return "host-cpu", RunOptions(threads=1)
+
+
+def _qemu(backend):
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("qemu-system-arm and arm-none-eabi-gcc are needed for the emulated board")
+    if backend == "tflm" and not os.environ.get("TFLM_DIR"):
+        pytest.skip("TFLM firmware builds from a TFLM tree: TFLM_DIR not set")
+    return "mps2-an386", RunOptions()
+
+
+def _serial(backend):
+    port = os.environ.get("EDGEKIT_HW_PORT")
+    if not port:
+        pytest.skip("a real board on a serial port: set EDGEKIT_HW_PORT and EDGEKIT_HW_TARGET")
+    return os.environ.get("EDGEKIT_HW_TARGET", "nucleo-l4r5zi"), RunOptions(port=port)
+
+
+#: runner kind -> how this suite reaches a place of that kind: (target, options)
+KIND_SETUPS = {"host": _host, "qemu": _qemu, "serial": _serial}
+#: where each kind's memory figures come from, and whose clock times it
+EXPECTED = {
+    "host": ("host-process", "host"),
+    "qemu": ("device", "device"),
+    "serial": ("device", "device"),
+    "ssh": ("device-process", "device"),
+    "node": ("device-process", "device"),
+    "browser": ("device-process", "device"),
+}
+
+PAIRS = [(b, kind) for b in backends.names() for kind in backends.get(b).runs_on]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("conformance") / "tiny_int8.tflite"
+    path.write_bytes(tiny_int8_cnn_bytes(seed=7))
+    return path
+
+
+def test_every_declared_kind_is_a_placement_kind():
+    for backend, kind in PAIRS:
+        assert kind in placement.RUNNER_KINDS, f"backend {backend} declares unknown runner kind {kind}"
+
+
+@pytest.mark.parametrize("backend,kind", PAIRS, ids=[f"{b}-{k}" for b, k in PAIRS])
+def test_backend_runs_on_its_kind_and_reports_in_the_one_schema(tiny_model, tmp_path, backend, kind):
+    if placement._module(kind) is None:
+        from edgekit import targets
+
+        target = next(t for t in targets.all_targets() if t.runner == kind)
+        with pytest.raises(placement.PlacementError) as caught:
+            placement.reachable(target)
+        assert "\n" not in str(caught.value) and target.name in str(caught.value)
+        return
+    assert kind in KIND_SETUPS, f"runner kind {kind} exists: add how to reach it to KIND_SETUPS"
+    target, options = KIND_SETUPS[kind](backend)
+    out = tmp_path / "report.json"
+    settings = BenchSettings(runs=3, warmup=1, limit=4)
+    report = bench(str(tiny_model), target, backend=backend, settings=settings, options=options, out=out, log=False)
+    assert reports.read(out) == report  # valid, and what was written is what was returned
+    scope, clock = EXPECTED[kind]
+    assert report["backend"] == backend and report["target"]["runner"] == kind
+    assert report["memory"]["scope"] == scope and report["latency_ms"]["source"] == clock
+    assert report["latency_ms"]["count"] == 3 and report["fidelity"]["n"] == 4
+    assert "peak_rss_bytes" not in report["memory"], "the benchmarking process's peak is not the model's"
+    if scope == "device":  # a board reports its own memory, never this host's
+        assert "model_rss_bytes" not in report["memory"] and report["memory"]["flash_bytes"] > 0
+    else:
+        assert report["memory"]["model_rss_bytes"] >= 0 and report["memory"]["model_rss_basis"] in ("peak", "end")
