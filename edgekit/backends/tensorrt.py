@@ -27,6 +27,7 @@ from edgekit.backends.base import Backend, ConversionResult
 from edgekit.backends.onnx import OPSET, OnnxRuntimeRunner, export_onnx
 from edgekit.core import Artifact, RunOptions, Runner
 from edgekit.errors import EdgekitError
+from edgekit.sources import loader_for
 
 RECIPE_FILE = "engine.json"
 RECIPE_SCHEMA = "edgekit.tensorrt-recipe/1"
@@ -76,12 +77,13 @@ class TensorrtBackend(Backend):
 
     def convert(self, source, recipe, target, calibration, out_dir):
         out_dir = Path(out_dir)
-        if source.format == "tflite" and recipe.quantization == "int8":
+        loader = loader_for(source)
+        if loader.fixed_quantization() == "int8":
             raise EdgekitError(
                 f"{source.path} is already int8: TensorRT calibrates int8 itself from the float model, "
                 "so give the source model (.keras, .h5, SavedModel or .onnx) with --calibration"
             )
-        onnx_path = export_onnx(source, out_dir / "model.onnx")
+        onnx_path = export_onnx(loader, out_dir / "model.onnx")
         with OnnxRuntimeRunner(onnx_path) as described:
             inputs, outputs = described.inputs, described.outputs
         precision = PRECISIONS[recipe.quantization]
