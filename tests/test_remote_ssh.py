@@ -32,34 +32,20 @@ BENCH = ("--runs", "20", "--warmup", "2")
 
 
 @pytest.fixture(scope="session")
-def venvs(request):
-    return Path(request.config.cache.mkdir("edgekit-device-venvs"))
-
-
-def _venv(venvs, name, packages):
-    python, why = sshd.device_venv(venvs / name, packages)
-    if python is None:
-        pytest.skip(f"cannot build the device's virtual environment: {why}")
-    return python
-
-
-@pytest.fixture(scope="session")
-def ort_device(venvs):
+def ort_device(device_python):
     """A device with numpy and onnxruntime only."""
-    return _venv(venvs, "onnxruntime", ["numpy", "onnxruntime"])
+    return device_python("onnxruntime")
 
 
 @pytest.fixture(scope="session")
-def litert_device(venvs):
+def litert_device(device_python):
     """A device with numpy and ai-edge-litert only."""
-    return _venv(venvs, "litert", ["numpy", "ai-edge-litert"])
+    return device_python("litert")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = sshd.LoopbackSshd(tmp_path_factory.mktemp("sshd"))
-    yield running
-    running.stop()
+def server(loopback_sshd):
+    return loopback_sshd
 
 
 @pytest.fixture(scope="module")
