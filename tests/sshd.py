@@ -69,6 +69,7 @@ class LoopbackSshd:
                 return
             except OSError:
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError("sshd did not start listening within 10 s")
 
     def known_hosts_line(self, key: Path) -> str:
