@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgekit-installed
-APT_PACKAGES := gcc g++ cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm nodejs chromium
+APT_PACKAGES := gcc g++ cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm nodejs chromium openssh-server openssh-client
 # npm: a Debian package of its own, but bundled with some Node.js builds (NodeSource's)
 APT_PACKAGES += $(if $(shell command -v npm),,npm)
 PYTEST_ARGS ?=
@@ -24,7 +24,8 @@ JS_STAMP := js/node_modules/.package-lock.json
 setup: system-deps $(STAMP) $(JS_STAMP)
 
 # Debian packages: the Cortex-M toolchain, the emulated board, Node.js and Chromium
-# (TF.js runs under both; compare's page is tested in Chromium). Installed only when missing.
+# (TF.js runs under both; compare's page is tested in Chromium), and the OpenSSH
+# server the remote tests start on loopback. Installed only when missing.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

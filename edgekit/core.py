@@ -49,8 +49,8 @@ class TensorSpec:
 
 @dataclass
 class RunOptions:
-    """How to run an artifact: host threads, a serial port for a real board, a browser page to serve,
-    the registry whose store keeps what running needs (built firmware)."""
+    """How to run an artifact: host threads, a serial port for a real board, an SSH device, a browser
+    page to serve, the registry whose store keeps what running needs (built firmware)."""
 
     threads: int | None = None
     port: str | None = None
@@ -59,6 +59,11 @@ class RunOptions:
     #: seconds a device-side program may take to answer one request (None: the runner's default)
     timeout: float | None = None
     registry: str | None = None
+    host: str | None = None  # user@addr[:port] of a device reached over SSH
+    ssh_key: str | None = None
+    known_hosts: str | None = None
+    device_python: str | None = None
+    fallback: str | None = None  # the runtime to use where the backend's own is absent (onnxruntime)
 
 
 class Runner:

@@ -432,7 +432,10 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Target:
-    """The target called `name` or one of its aliases."""
+    """The target called `name` or one of its aliases, or the descriptor file `name` names (.yaml)."""
+    if name.endswith((".yaml", ".yml")) and Path(name).is_file():
+        # a user's own descriptor: a board edgekit does not ship, or one that names its device
+        return load_file(Path(name))
     targets, aliases = _catalogue()
     resolved = aliases.get(name, name)
     if resolved not in targets:

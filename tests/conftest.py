@@ -1,4 +1,4 @@
-"""Shared test fixtures: one registry per test session, the MLPerf Tiny models when present."""
+"""Shared test fixtures: one registry per test session, the MLPerf Tiny models when present, a loopback sshd."""
 
 from __future__ import annotations
 
@@ -92,3 +92,33 @@ def mnist_cnn(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "mnist_cnn.keras"
     model.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def loopback_sshd(tmp_path_factory):
+    """One real OpenSSH server on 127.0.0.1 for the session (tests/sshd.py); skips where sshd is missing."""
+    import sshd
+
+    why = sshd.missing()
+    if why:
+        pytest.skip(why)
+    server = sshd.LoopbackSshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def device_python(request):
+    """device_python(runtime) -> the python of a venv with only numpy and that runtime (built once, cached)."""
+    import sshd
+
+    folder = Path(request.config.cache.mkdir("edgekit-device-venvs"))
+    packages = {"onnxruntime": "onnxruntime", "litert": "ai-edge-litert"}
+
+    def make(runtime: str) -> Path:
+        python, why = sshd.device_venv(folder / runtime, ["numpy", packages[runtime]])
+        if python is None:
+            pytest.skip(f"cannot build the device's virtual environment: {why}")
+        return python
+
+    return make

@@ -23,11 +23,11 @@ from edgekit.bench.run import bench  # noqa: E402
 from edgekit.core import RunOptions  # noqa: E402
 
 
-def _host(backend):
+def _host(backend, request):
     return "host-cpu", RunOptions(threads=1)
 
 
-def _qemu(backend):
+def _qemu(backend, request):
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("qemu-system-arm and arm-none-eabi-gcc are needed for the emulated board")
     if backend == "tflm" and not os.environ.get("TFLM_DIR"):
@@ -35,7 +35,7 @@ def _qemu(backend):
     return "mps2-an386", RunOptions()
 
 
-def _node(backend):
+def _node(backend, request):
     from edgekit.web import assets
 
     try:
@@ -45,7 +45,7 @@ def _node(backend):
     return "node-wasm", RunOptions(threads=1)
 
 
-def _browser(backend):
+def _browser(backend, request):
     from edgekit.web import assets
 
     try:
@@ -55,15 +55,28 @@ def _browser(backend):
     return "browser-wasm", RunOptions(threads=1)
 
 
-def _serial(backend):
+def _serial(backend, request):
     port = os.environ.get("EDGEKIT_HW_PORT")
     if not port:
         pytest.skip("a real board on a serial port: set EDGEKIT_HW_PORT and EDGEKIT_HW_TARGET")
     return os.environ.get("EDGEKIT_HW_TARGET", "nucleo-l4r5zi"), RunOptions(port=port)
 
 
+def _ssh(backend, request):
+    if backend == "tensorrt":
+        pytest.skip("TensorRT runs where TensorRT and an NVIDIA GPU are (see tests/test_remote.py)")
+    server = request.getfixturevalue("loopback_sshd")
+    python = request.getfixturevalue("device_python")({"tflite": "litert", "onnx": "onnxruntime"}[backend])
+    config = request.getfixturevalue("tmp_path") / "config"
+    (config / "edgekit").mkdir(parents=True)
+    (config / "edgekit" / "devices.yaml").write_text(f"rpi4: {{cache_dir: {config.parent / 'device-cache'}}}\n")
+    request.getfixturevalue("monkeypatch").setenv("XDG_CONFIG_HOME", str(config))
+    return "rpi4", RunOptions(host=server.host, ssh_key=str(server.client_key),
+                              known_hosts=str(server.known_hosts), device_python=str(python))
+
+
 #: runner kind -> how this suite reaches a place of that kind: (target, options)
-KIND_SETUPS = {"host": _host, "qemu": _qemu, "serial": _serial, "node": _node, "browser": _browser}
+KIND_SETUPS = {"host": _host, "qemu": _qemu, "serial": _serial, "ssh": _ssh, "node": _node, "browser": _browser}
 #: backends that cannot take the tiny .tflite get the same model as Keras
 KERAS_SOURCE = {"tfjs"}
 #: where each kind's memory figures come from, and whose clock times it
@@ -95,7 +108,7 @@ def test_every_declared_kind_is_a_placement_kind():
 
 
 @pytest.mark.parametrize("backend,kind", PAIRS, ids=[f"{b}-{k}" for b, k in PAIRS])
-def test_backend_runs_on_its_kind_and_reports_in_the_one_schema(tiny_models, tmp_path, backend, kind):
+def test_backend_runs_on_its_kind_and_reports_in_the_one_schema(tiny_models, tmp_path, backend, kind, request):
     if placement._module(kind) is None:
         from edgekit import targets
 
@@ -105,7 +118,7 @@ def test_backend_runs_on_its_kind_and_reports_in_the_one_schema(tiny_models, tmp
         assert "\n" not in str(caught.value) and target.name in str(caught.value)
         return
     assert kind in KIND_SETUPS, f"runner kind {kind} exists: add how to reach it to KIND_SETUPS"
-    target, options = KIND_SETUPS[kind](backend)
+    target, options = KIND_SETUPS[kind](backend, request)
     out = tmp_path / "report.json"
     settings = BenchSettings(runs=3, warmup=1, limit=4)
     model = tiny_models / ("tiny.keras" if backend in KERAS_SOURCE else "tiny_int8.tflite")

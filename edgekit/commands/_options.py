@@ -25,6 +25,10 @@ def conversion_options(func):
     return func
 
 
+#: runtimes --fallback may name (see edgekit/runners/ssh.py)
+FALLBACKS = ("onnxruntime",)
+
+
 def runner_options(func):
     """Where and how the model runs: the flags every command that runs a model shares.
 
@@ -45,13 +49,34 @@ def runner_options(func):
             type=click.FloatRange(min=0, min_open=True),
             help="Seconds the device may take to answer one request (default: the runner's).",
         ),
+        click.option("--host", metavar="USER@ADDR[:PORT]", callback=_check_host,
+                     help="The device's SSH address (targets with an ssh runner: Jetson, Raspberry Pi)."),
+        click.option("--ssh-key", type=click.Path(exists=True, dir_okay=False), help="Private key for the device's SSH login."),
+        click.option("--known-hosts", type=click.Path(dir_okay=False),
+                     help="Known hosts file to check the device's host key against; default ~/.ssh/known_hosts."),
+        click.option("--device-python", metavar="PATH", help="The Python on the device; default python3."),
+        click.option("--fallback", type=click.Choice(FALLBACKS),
+                     help="Where the device lacks the backend's runtime (TensorRT), run its ONNX on this one instead."),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
 
 
-RUNNER_OPTION_NAMES = ("threads", "port", "serve", "timeout")
+RUNNER_OPTION_NAMES = ("threads", "port", "serve", "timeout", "host", "ssh_key", "known_hosts", "device_python", "fallback")
+
+
+def _check_host(ctx, param, value):
+    """A malformed --host is a usage error (exit 2), caught before anything runs."""
+    if value is None:
+        return None
+    from edgekit.remote.address import AddressError, parse
+
+    try:
+        parse(value)
+    except AddressError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def _host_port(ctx, param, value):

@@ -177,7 +177,14 @@ class LinkRunner(Runner):
     def time_on_device(self, feed: dict[str, np.ndarray], runs: int, warmup: int) -> list[float]:
         """`runs` timings (ms) of `feed`, after `warmup` runs, measured by the device's clock."""
         self.infer(feed)
-        header, _ = self.session.call("time", runs=runs, warmup=warmup, timeout=self.session.timeout + runs)
+        # bounded by what the runs should take (10x the first one), so a device that stops answering
+        # mid-loop fails in about that time, not in a fixed second per run
+        per_run_s = max(self._last_ms or 1.0, 0.1) * 10 / 1e3
+        budget = self.session.timeout + (runs + warmup) * per_run_s
+        header, _ = self.session.call("time", runs=runs, warmup=warmup, timeout=budget)
+        if header.get("breakdown_ms"):  # a GPU runtime's host-to-device / compute / device-to-host split
+            self.details["breakdown_ms"] = header["breakdown_ms"]
+        self.details["clock"] = header.get("clock")
         return [float(ms) for ms in header["samples_ms"]]
 
     def memory(self) -> dict[str, Any]:

@@ -13,6 +13,11 @@ def check(target, options: RunOptions) -> None:
             f"--port {options.port} names a board, but target {target.name} runs on this host: "
             "choose the board's target (see `edgekit targets`)"
         )
+    if options.host:
+        raise PlacementError(
+            f"--host {options.host} names a device reached over ssh, but target {target.name} runs on this "
+            "host: choose the device's target (jetson-*, rpi4, rpi5, or your own target file)"
+        )
 
 
 def open_runner(artifact: Artifact, target, options: RunOptions) -> Runner:
