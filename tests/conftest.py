@@ -108,11 +108,12 @@ def loopback_sshd(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def device_python(request):
+def device_python(request, tmp_path_factory):
     """device_python(runtime) -> the python of a venv with only numpy and that runtime (built once, cached)."""
     import sshd
 
-    folder = Path(request.config.cache.mkdir("edgekit-device-venvs"))
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider: build per session
+    folder = Path(cache.mkdir("edgekit-device-venvs")) if cache else tmp_path_factory.mktemp("device-venvs")
     packages = {"onnxruntime": "onnxruntime", "litert": "ai-edge-litert"}
 
     def make(runtime: str) -> Path:
