@@ -237,6 +237,29 @@ class Tracking:
 
         return self._finish(run_id, work)
 
+    def benchmarks_tagged(self, tag: str) -> list[dict[str, Any]]:
+        found, token = [], None
+        query = f"tags.`edgekit.kind` = 'bench' and tags.`{_quote(tag)}` LIKE '%'"
+        while True:
+            page = self.client.search_runs(
+                [self._experiment()], filter_string=query, order_by=["attributes.start_time ASC"],
+                max_results=_BATCH, page_token=token,
+            )
+            found += [
+                {"run_id": run.info.run_id, "status": run.info.status, "tags": dict(run.data.tags)}
+                for run in page
+            ]
+            token = page.token
+            if not token:
+                return found
+
+    def benchmark_report(self, run_id: str) -> dict:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="edgekit-report-") as tmp:
+            path = self.client.download_artifacts(run_id, "report.json", tmp)
+            return json.loads(Path(path).read_text())
+
     def _log_batch(self, run_id: str, params: dict[str, str] = {}, metrics: dict[str, float] = {}):
         entities = self._mlflow.entities
         now = int(time.time() * 1000)
