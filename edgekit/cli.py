@@ -24,6 +24,7 @@ COMMANDS = {
     "bench": ("bench", "Benchmark a model or artifact on a target; write a report."),
     "predict": ("predict", "Run inputs from a .npy file through a converted model."),
     "compare": ("compare", "Compare benchmark reports side by side."),
+    "agent": ("agent", "Join a Ray cluster as a farm node that offers its boards."),
     "firmware": ("firmware", "Render a firmware project for a board."),
     "build": ("firmware", "Build a rendered firmware project; report flash and RAM."),
     "flash": ("firmware", "Flash a firmware onto a board or the emulated board."),
