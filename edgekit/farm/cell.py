@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import sys
 import time
 
 from edgekit.errors import EdgekitError
@@ -26,7 +27,7 @@ def run(cell: Cell, registry_uri: str | None, where: str | None = None) -> dict:
     from edgekit.core import RunOptions
 
     started = time.monotonic()
-    node = platform.node()
+    node = node_name()
     try:
         target = targets.get(cell.target)
         place = contextlib.nullcontext(where or "") if where is not None or not cell.needs_device else devices.claim(target)
@@ -46,3 +47,11 @@ def run(cell: Cell, registry_uri: str | None, where: str | None = None) -> dict:
 def run_json(cell: dict, registry_uri: str | None) -> dict:
     """The Ray task's body: plain data in and out, so nothing but edgekit itself has to be pickled."""
     return run(Cell.from_json(cell), registry_uri)
+
+
+def node_name() -> str:
+    """This machine's name, and on Ray the node's id (several nodes can share a machine)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        return f"{platform.node()}/{ray.get_runtime_context().get_node_id()}"
+    return platform.node()

@@ -33,6 +33,7 @@ class CellResult:
     run_id: str | None = None
     reason: str | None = None
     attempts: int = 0
+    node: str | None = None  # where it ran
 
 
 @dataclass
@@ -166,10 +167,11 @@ class _Scheduler:
                 attempts[cell.id] = attempts.get(cell.id, 0) + 1
                 if finished.error is None:
                     stored.add(cell.recipe_key)
+                    node = finished.result.get("node", "?")
                     self.result.results.append(
-                        CellResult(cell, "done", report=finished.result["report"], attempts=attempts[cell.id])
+                        CellResult(cell, "done", report=finished.result["report"], attempts=attempts[cell.id], node=node)
                     )
-                    self.progress.done(cell, finished.result.get("node", "?"), finished.result.get("seconds", 0.0))
+                    self.progress.done(cell, node, finished.result.get("seconds", 0.0))
                     continue
                 if finished.lost and self._logged_before_lost(cell, attempts[cell.id]):
                     continue
