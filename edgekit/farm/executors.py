@@ -66,6 +66,9 @@ class LocalExecutor:
     def resources(self):
         return None
 
+    def device_slots(self, cell: Cell, resources=None) -> int | None:
+        return None  # no limit beyond running one cell at a time
+
     def submit(self, cell: Cell) -> int:
         handle = next(self._ids)
         self._pending.append((handle, cell))
@@ -114,7 +117,7 @@ class RayExecutor:
             self._owned = True
         self._ray = ray
         # plain data in and out; the body is edgekit's own code, imported on the node
-        self._task = ray.remote(cells.run_json).options(max_retries=0, num_cpus=1)
+        self._task = ray.remote(cells.run_json)
 
     def close(self) -> None:
         if self._ray is not None and self._owned:
@@ -135,10 +138,18 @@ class RayExecutor:
         resources = self.resources() if resources is None else resources
         return cell.needs_device and resources.get(devices.resource(cell.target), 0) <= 0
 
+    def device_slots(self, cell: Cell, resources=None) -> int | None:
+        """How many cells of this cell's device can run at once across the cluster (None: no device)."""
+        if not cell.needs_device:
+            return None
+        resources = self.resources() if resources is None else resources
+        return int(resources.get(devices.resource(cell.target), 0))
+
     def submit(self, cell: Cell) -> int:
         handle = next(self._ids)
-        extra = {"resources": {devices.resource(cell.target): 1}} if cell.needs_device else {}
-        task = self._task.options(**extra) if extra else self._task
+        resources = {devices.resource(cell.target): 1} if cell.needs_device else {}
+        # lost cells are retried by the scheduler, which first checks the registry for their report
+        task = self._task.options(num_cpus=1, resources=resources, max_retries=0)
         self._refs[handle] = task.remote(cell.to_json(), self.registry_uri)
         return handle
 

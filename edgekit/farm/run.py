@@ -151,6 +151,9 @@ class _Scheduler:
                     break
                 if cell.id in lacking:
                     continue  # held here rather than left pending on a cluster that cannot run it
+                slots = self.ex.device_slots(cell, resources)
+                if slots is not None and sum(c.target == cell.target for c in in_flight.values()) >= slots:
+                    continue  # its boards are busy: a cell that can run elsewhere goes first
                 if cell.recipe_key in converting:
                     continue  # another cell is converting this recipe; this one then runs from the cache
                 queue.remove(cell)
