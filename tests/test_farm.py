@@ -195,18 +195,21 @@ def test_local_matrix_runs_every_cell_once_and_resume_runs_none(lab, capsys):
 @pytest.fixture(scope="module")
 def cluster():
     """A head with no CPUs and two one-CPU workers, all on 127.0.0.1, dashboard off."""
+    # read when Ray is imported: without it Ray on Linux puts every node on the interface address
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'edgekit[farm]')")
     pytest.importorskip("psutil", reason="psutil (a Ray dependency) is not installed")
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     from ray.cluster_utils import Cluster
 
     from edgekit.farm import devices
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    loopback = {"node_ip_address": "127.0.0.1"}
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False, **loopback})
     # worker A has both emulated boards "attached", worker B only the M7: A can finish B's work
-    a = cluster.add_node(**devices.node_args(["mps2-an386", "mps2-an500"], 1))
-    b = cluster.add_node(**devices.node_args(["mps2-an500"], 1))
+    a = cluster.add_node(**devices.node_args(["mps2-an386", "mps2-an500"], 1), **loopback)
+    b = cluster.add_node(**devices.node_args(["mps2-an500"], 1), **loopback)
     cluster.wait_for_nodes()
+    assert {node.node_ip_address for node in cluster.list_all_nodes()} == {"127.0.0.1"}
     try:
         yield cluster, a, b
     finally:
