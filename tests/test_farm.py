@@ -205,6 +205,8 @@ def cluster():
 
     loopback = {"node_ip_address": "127.0.0.1"}
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False, **loopback})
+    # the driver joins through the head's raylet (the only one yet): killing a worker must not cut it off
+    ray.init(address=cluster.address, log_to_driver=False)
     # worker A has both emulated boards "attached", worker B only the M7: A can finish B's work
     a = cluster.add_node(**devices.node_args(["mps2-an386", "mps2-an500"], 1), **loopback)
     b = cluster.add_node(**devices.node_args(["mps2-an500"], 1), **loopback)
