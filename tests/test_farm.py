@@ -162,6 +162,26 @@ def test_agent_device_arguments(capsys):
     assert 'EDGEKIT_FARM_DEVICES={"nucleo-l4r5zi": ["/dev/ttyACM0"]}' in out
 
 
+def test_a_board_is_held_by_one_cell_at_a_time(monkeypatch):
+    from edgekit import targets
+    from edgekit.errors import EdgekitError
+    from edgekit.farm import devices
+
+    monkeypatch.setenv(devices.ENV, '{"nucleo-l4r5zi": ["socket://127.0.0.1:1"], "mps2-an386": [""]}')
+    board = targets.get("nucleo-l4r5zi")
+    with devices.claim(board) as where:
+        assert where == "socket://127.0.0.1:1"
+        with pytest.raises(EdgekitError, match="every nucleo-l4r5zi on this node is busy"):
+            with devices.claim(board):
+                pass
+    with devices.claim(board) as where:  # released
+        assert where == "socket://127.0.0.1:1"
+    # an emulated board: every cell starts its own
+    emulated = targets.get("mps2-an386")
+    with devices.claim(emulated) as first, devices.claim(emulated) as second:
+        assert first == second == ""
+
+
 # ---------------------------------------------------------------- local executor
 
 
