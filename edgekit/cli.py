@@ -26,6 +26,7 @@ COMMANDS = {
     "compare": ("compare", "Compare benchmark reports: table, HTML page, CI gates."),
     "debug": ("debug", "Find the layer where a conversion drifts from the reference."),
     "ui": ("ui", "Open MLflow's web UI on the registry."),
+    "agent": ("agent", "Join a Ray cluster as a farm node that offers its boards."),
     "firmware": ("firmware", "Render a firmware project for a board."),
     "build": ("firmware", "Build a rendered firmware project; report flash and RAM."),
     "flash": ("firmware", "Flash a firmware onto a board or the emulated board."),

@@ -95,6 +95,45 @@ def convert(
     out: Path | None = None,
 ) -> Conversion:
     """Convert a model for a target, reusing the stored artifact of an identical recipe."""
+    plan = plan_conversion(ref, target, backend, quantization, calibration, registry_uri)
+    registry = open_registry(registry_uri)
+    artifact = registry.find_artifact(plan.recipe.key())
+    cached = artifact is not None
+    if artifact is None:
+        artifact = _convert_and_store(
+            registry, plan.backend, plan.source, plan.recipe, plan.target, plan.samples, plan.calibration_name
+        )
+    if out is not None:
+        export(artifact, Path(out))
+    return Conversion(artifact, plan.source, plan.target, cached, plan.calibration_name)
+
+
+@dataclass
+class ConversionPlan:
+    """Everything a conversion is decided by, known before anything is converted."""
+
+    source: SourceModel
+    target: targets.Target
+    backend: Backend
+    recipe: Recipe
+    samples: np.ndarray | None
+    calibration_name: str | None
+
+
+def plan_conversion(
+    ref: str | SourceModel,
+    target: str,
+    backend: str | None = None,
+    quantization: str | None = None,
+    calibration: str | None = None,
+    registry_uri: str | None = None,
+) -> ConversionPlan:
+    """The recipe (and so the cache key) a conversion would have, without converting.
+
+    Cheap: no converter runs and nothing heavy is imported, so a caller can
+    learn every recipe of many conversions (a benchmark matrix) up front; a
+    pair that cannot be converted raises the same error `convert` would.
+    """
     the_target = targets.get(target)
     source = resolve(ref, registry_uri) if isinstance(ref, str) else ref
     if isinstance(source, Artifact):
@@ -109,17 +148,7 @@ def convert(
         target_options=the_backend.recipe_options(the_target),
         toolchain=the_backend.toolchain(),
     )
-    registry = open_registry(registry_uri)
-    key = recipe.key()
-    artifact = registry.find_artifact(key)
-    cached = artifact is not None
-    if artifact is None:
-        artifact = _convert_and_store(
-            registry, the_backend, source, recipe, the_target, decision.samples, decision.calibration_name
-        )
-    if out is not None:
-        export(artifact, Path(out))
-    return Conversion(artifact, source, the_target, cached, decision.calibration_name)
+    return ConversionPlan(source, the_target, the_backend, recipe, decision.samples, decision.calibration_name)
 
 
 def _convert_and_store(registry, backend, source, recipe, target, samples, calibration_name) -> Artifact:

@@ -32,8 +32,12 @@ def bench(
     registry_uri: str | None = None,
     out: Path | None = None,
     log: bool = True,
+    tags: dict[str, str] | None = None,
 ) -> dict:
-    """Benchmark `model` (a registry name, a model file or an artifact folder) on `target`."""
+    """Benchmark `model` (a registry name, a model file or an artifact folder) on `target`.
+
+    `tags` go on the registry's run beside edgekit's own (a matrix names its cell there).
+    """
     from edgekit.pipeline import artifact_for, open_registry, reference_runner
 
     settings = settings or harness.BenchSettings()
@@ -66,5 +70,5 @@ def bench(
     if out is not None:
         reports.write(report, Path(out))
     if log:
-        open_registry(registry_uri).log_benchmark(report, source, artifact)
+        open_registry(registry_uri).log_benchmark(report, source, artifact, tags)
     return report

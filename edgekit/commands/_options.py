@@ -8,10 +8,16 @@ from edgekit import backends
 from edgekit.core import QUANTIZATIONS
 
 
-def conversion_options(func):
-    """--target, --backend, --quantize, --calibration: choices come from the registries."""
+def conversion_options(func=None, *, target_required: bool = True):
+    """--target, --backend, --quantize, --calibration: choices come from the registries.
+
+    `@conversion_options(target_required=False)` for a command that checks --target itself.
+    """
+    if func is None:
+        return lambda f: conversion_options(f, target_required=target_required)
+    target_help = "Target name (see `edgekit targets`)." + ("" if target_required else " Required unless --matrix.")
     decorators = [
-        click.option("--target", "-t", required=True, metavar="TARGET", help="Target name (see `edgekit targets`)."),
+        click.option("--target", "-t", required=target_required, metavar="TARGET", help=target_help),
         click.option("--backend", "-b", type=click.Choice(backends.names()), help="Backend; default: the target's first."),
         click.option("--quantize", "-q", type=click.Choice(QUANTIZATIONS), help="Quantization; default: the target's."),
         click.option(

@@ -8,8 +8,8 @@ from edgekit.commands._options import conversion_options, registry_uri, run_opti
 
 
 @click.command("bench")
-@click.argument("model")
-@conversion_options
+@click.argument("model", required=False)
+@conversion_options(target_required=False)
 @click.option("--dataset", "-d", metavar="DATASET", help="Labelled test data: digits, mnist5k or FILE.npz.")
 @click.option("--runs", "-n", type=click.IntRange(min=1), default=100, show_default=True, help="Timed runs.")
 @click.option("--warmup", "-w", type=click.IntRange(min=0), default=10, show_default=True, help="Warm-up runs.")
@@ -17,8 +17,23 @@ from edgekit.commands._options import conversion_options, registry_uri, run_opti
 @runner_options
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
 @click.option("--no-log", is_flag=True, help="Do not record the run in the registry.")
-def bench_command(model, target, backend, quantize, calibration, dataset, runs, warmup, limit, out, no_log, **runner):
-    """Benchmark MODEL (a model or a converted artifact) on a target and report."""
+@click.option("--matrix", type=click.Path(dir_okay=False, path_type=Path), help="Run a suite file's matrix instead (docs/farm.md).")
+@click.option("--executor", metavar="local|ray|ray://HOST:PORT", help="Where --matrix cells run (default: local).")
+@click.option("--resume", is_flag=True, help="With --matrix: skip cells the registry already has.")
+def bench_command(model, target, backend, quantize, calibration, dataset, runs, warmup, limit, out, no_log,
+                  matrix, executor, resume, **runner):
+    """Benchmark MODEL (a model or a converted artifact) on a target and report.
+
+    With --matrix SUITE, benchmark every model, target, backend and quantization the suite names.
+    """
+    if matrix is not None:
+        from edgekit.farm.command import run_from_cli
+
+        return run_from_cli(click.get_current_context(), matrix, executor or "local", resume)
+    if executor or resume:
+        raise click.UsageError("--executor and --resume go with --matrix")
+    if model is None or target is None:
+        raise click.UsageError("give MODEL and --target, or --matrix SUITE")
     from edgekit.bench.harness import BenchSettings
     from edgekit.bench.run import bench
 

@@ -292,12 +292,20 @@ class Registry:
     # --- benchmarks ----------------------------------------------------------------------
 
     def log_benchmark(
-        self, report: dict, source: SourceModel | None, artifact: Artifact | None
+        self,
+        report: dict,
+        source: SourceModel | None,
+        artifact: Artifact | None,
+        extra_tags: dict[str, str] | None = None,
     ) -> str:
-        """One MLflow run per report: numeric leaves as metrics, the JSON as an artifact."""
+        """One MLflow run per report: numeric leaves as metrics, the JSON as an artifact.
+
+        `extra_tags` are the caller's own (a benchmark matrix tags each run with its cell).
+        """
         tags: dict[str, str] = _source_tags(source) if source is not None else {}
         if artifact is not None:
             tags = self._conversion_tags(artifact, source)
+        tags |= extra_tags or {}
         self._tracking.prepare()
         with self._store.lock(), self._tracking.guard():
             if artifact is not None:
@@ -322,6 +330,26 @@ class Registry:
             if not runs and not self._tracking.version_numbers(name):
                 self._unknown_model(name)
             return [(run.info.run_id, self._tracking.benchmark_report(run.info.run_id)) for run in runs]
+
+    def benchmarks_tagged(self, tag: str) -> list[dict[str, Any]]:
+        """Benchmark runs that carry `tag`: {run_id, status, tags}, oldest first."""
+        if not self._location.has_records():
+            return []
+        self._tracking.prepare()
+        with self._store.lock(), self._tracking.guard():
+            return self._tracking.benchmarks_tagged(tag)
+
+    def benchmark_report(self, run_id: str) -> dict:
+        """The report JSON a benchmark run logged."""
+        self._tracking.prepare()
+        with self._tracking.guard():
+            return self._tracking.benchmark_report(run_id)
+
+    def delete_benchmark(self, run_id: str) -> None:
+        """Delete a benchmark run (one left unfinished by a process that died while logging it)."""
+        self._tracking.prepare()
+        with self._store.lock(), self._tracking.guard():
+            self._tracking.delete_run(run_id)
 
 
 def open_registry(uri: str | None = None) -> Registry:

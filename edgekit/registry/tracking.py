@@ -238,21 +238,33 @@ class Tracking:
 
         return self._finish(run_id, work)
 
-    def benchmark_runs(self, name: str, version: str | None = None) -> list:
-        """The finished bench runs of model `name` (of one version, if given), oldest first."""
-        query = f"tags.`edgekit.kind` = 'bench' and tags.`edgekit.model` = '{_quote(name)}'"
-        if version is not None:
-            query += f" and tags.`edgekit.model_version` = '{_quote(str(version))}'"
+    def _bench_runs(self, query: str) -> list:
+        """Every bench run matching `query`, oldest first, across MLflow's result pages."""
         found, token = [], None
+        query = f"tags.`edgekit.kind` = 'bench' and {query}"
         while True:
             page = self.client.search_runs(
                 [self._experiment()], filter_string=query, order_by=["attributes.start_time ASC"],
-                max_results=1000, page_token=token,
+                max_results=_BATCH, page_token=token,
             )
             found.extend(page)
             token = page.token
             if not token:
-                return [run for run in found if run.info.status == "FINISHED"]
+                return found
+
+    def benchmark_runs(self, name: str, version: str | None = None) -> list:
+        """The finished bench runs of model `name` (of one version, if given), oldest first."""
+        query = f"tags.`edgekit.model` = '{_quote(name)}'"
+        if version is not None:
+            query += f" and tags.`edgekit.model_version` = '{_quote(str(version))}'"
+        return [run for run in self._bench_runs(query) if run.info.status == "FINISHED"]
+
+    def benchmarks_tagged(self, tag: str) -> list[dict[str, Any]]:
+        """Bench runs that carry `tag`, finished or not: {run_id, status, tags}, oldest first."""
+        return [
+            {"run_id": run.info.run_id, "status": run.info.status, "tags": dict(run.data.tags)}
+            for run in self._bench_runs(f"tags.`{_quote(tag)}` LIKE '%'")
+        ]
 
     def benchmark_report(self, run_id: str) -> dict:
         """The report a bench run logged (its `report.json` artifact)."""
