@@ -168,7 +168,8 @@ class TflmBackend(Backend):
 
         # a .tflite source is copied as it is and validated here, before any interpreter reads it
         convert_to_tflite(source, recipe.quantization, calibration, model_path)
-        model = validate_model(model_path)
+        # a user's .tflite is named as they named it; a converted one is ours
+        model = validate_model(model_path, Path(source.path).name if source.format == "tflite" else None)
         check_integer_only(model, model_path)
         ops = model.ops_used()
         resolver_header = resolver.render_ops_header(ops)  # unsupported ops fail here, named

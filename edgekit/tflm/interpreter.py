@@ -22,17 +22,18 @@ from edgekit.core import Runner, TensorSpec
 from edgekit.errors import EdgekitError
 
 
-def validate_model(path: Path):
+def validate_model(path: Path, label: str | None = None):
     """edgekit's reader over `path`, then TFLM's kernel limits: the parsed model.
 
     InvalidModelError names what is wrong with the file; KernelLimitError, what
     in a valid file TFLM's kernels cannot compute (they would abort the process).
+    `label` names the file in messages (the user's name for a copy).
     """
     from edgekit.tflite.limits import check_kernel_limits
     from edgekit.tflite.reader import validate_file
 
     model = validate_file(path)
-    check_kernel_limits(model, "tflm", Path(path).name)
+    check_kernel_limits(model, "tflm", label or Path(path).name)
     return model
 
 
