@@ -13,15 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "build" / "test-artifacts"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from edgekit.web.chromium import ARGS  # the flags the browser runner starts Chromium with
 
 # what each chart's <svg> is measured by, in the page itself
 _CHARTS_JS = """figures => figures.map(f => {
@@ -51,7 +43,7 @@ def open_page(page_file: Path, screenshot: Path, *, width: int = 1400) -> tuple[
 
     executable = chromium()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=list(ARGS))
         try:
             context = browser.new_context(viewport={"width": width, "height": 900}, offline=True)
             page = context.new_page()

@@ -8,6 +8,7 @@ import sys
 
 from edgekit import __version__
 from edgekit._lazy import version_of
+from edgekit.link.device import cpu_model  # read the same way on a device
 
 PACKAGES = (
     "numpy",
@@ -19,17 +20,6 @@ PACKAGES = (
     "tensorflowjs",
     "mlflow",
 )
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("model name", "Model", "Hardware")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment() -> dict:

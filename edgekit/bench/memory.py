@@ -17,28 +17,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-_STATUS = "/proc/self/status"
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        with open(_STATUS) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    """Make VmHWM the current RSS (Linux 4.0+); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+# the device-side program measures its own model the same way: one implementation for both
+from edgekit.link.device import reset_peak, status_kib
 
 
 def preload(modules: tuple[str, ...]) -> None:
@@ -57,14 +37,14 @@ class MemoryWindow:
 
     @classmethod
     def open(cls) -> MemoryWindow:
-        start = _status_kib("VmRSS")
-        return cls(start, start is not None and _reset_peak())
+        start = status_kib("VmRSS")
+        return cls(start, start is not None and reset_peak())
 
     def close(self) -> dict:
         """`model_rss_bytes` and its basis; empty where this OS gives no resident-set figures."""
         if self.start_kib is None:
             return {}
-        end = _status_kib("VmHWM" if self.peak_resets else "VmRSS")
+        end = status_kib("VmHWM" if self.peak_resets else "VmRSS")
         if end is None:
             return {}
         return {

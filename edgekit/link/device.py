@@ -102,7 +102,7 @@ def unpack_arrays(described, payload):
 # --------------------------------------------------------------------------- the device
 
 
-def _status_kib(field):
+def status_kib(field):
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -113,7 +113,7 @@ def _status_kib(field):
     return None
 
 
-def _reset_peak():
+def reset_peak():
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -131,7 +131,7 @@ def environment():
     """What the device is, read on the device."""
     uname = platform.uname()
     env = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "machine": uname.machine,
         "os": platform.platform(),
@@ -158,7 +158,7 @@ def environment():
     return env
 
 
-def _cpu_model():
+def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -836,8 +836,8 @@ class Device:
             raise ValueError("unknown runtime %r: this program runs %s" % (header["runtime"], ", ".join(sorted(RUNTIMES))))
         if not os.path.isfile(header["file"]):
             raise ValueError("model file not on the device: %s" % header["file"])
-        start = _status_kib("VmRSS")
-        peak_resets = start is not None and _reset_peak()
+        start = status_kib("VmRSS")
+        peak_resets = start is not None and reset_peak()
         self.model = runtime(header["file"], header.get("threads"), header.get("options"))
         self.window = (start, peak_resets)
         inputs, outputs = self.model.specs()
@@ -888,7 +888,7 @@ class Device:
         if self.window is None or self.window[0] is None:
             return {"memory": {}}, b""
         start, peak_resets = self.window
-        end = _status_kib("VmHWM" if peak_resets else "VmRSS")
+        end = status_kib("VmHWM" if peak_resets else "VmRSS")
         if end is None:
             return {"memory": {}}, b""
         facts = {"model_rss_bytes": max(0, end - start) * 1024, "model_rss_basis": "peak" if peak_resets else "end"}
