@@ -34,9 +34,8 @@ def mlperf_dir() -> Path:
     return MLPERF_DIR
 
 
-@pytest.fixture(scope="session")
-def digits_model(tmp_path_factory) -> Path:
-    """A small CNN trained on the digits training split (seeded, a few seconds), saved as .keras."""
+def _trained_cnn(path: Path, dataset: str, shape, conv_layers, seed: int, learning_rate: float, epochs: int, batch: int) -> Path:
+    """A small seeded CNN trained on a data set's training split, saved at `path` (.keras)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from edgekit.sources.tensorflow import load_tensorflow
 
@@ -45,53 +44,36 @@ def digits_model(tmp_path_factory) -> Path:
 
     from edgekit import datasets
 
-    keras.utils.set_random_seed(7)
-    data = datasets.load("digits")
+    keras.utils.set_random_seed(seed)
+    data = datasets.load(dataset)
     model = keras.Sequential(
-        [
-            keras.layers.Input((8, 8, 1)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
+        [keras.layers.Input(shape), *conv_layers(keras.layers), keras.layers.Flatten(),
+         keras.layers.Dense(10, activation="softmax")]
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    model.fit(data.x_train, data.y_train, epochs=8, batch_size=64, verbose=0)
-    path = tmp_path_factory.mktemp("models") / "digits_cnn.keras"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
+    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch, verbose=0)
     model.save(path)
     return path
 
+
+@pytest.fixture(scope="session")
+def digits_model(tmp_path_factory) -> Path:
+    """A small CNN trained on the digits training split (seeded, a few seconds), saved as .keras."""
+    return _trained_cnn(
+        tmp_path_factory.mktemp("models") / "digits_cnn.keras", "digits", (8, 8, 1),
+        lambda layers: [layers.Conv2D(8, 3, activation="relu")], seed=7, learning_rate=1e-2, epochs=8, batch=64,
+    )
 
 
 @pytest.fixture(scope="session")
 def mnist_cnn(tmp_path_factory) -> Path:
     """A small CNN trained on the mnist5k training split (seeded, one epoch), saved as .keras."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from edgekit.sources.tensorflow import load_tensorflow
-
-    load_tensorflow()
-    import tf_keras as keras
-
-    from edgekit import datasets
-
-    keras.utils.set_random_seed(11)
-    data = datasets.load("mnist5k")
-    model = keras.Sequential(
-        [
-            keras.layers.Input((28, 28, 1)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(16, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
+    return _trained_cnn(
+        tmp_path_factory.mktemp("models") / "mnist_cnn.keras", "mnist5k", (28, 28, 1),
+        lambda layers: [layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D(),
+                        layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D()],
+        seed=11, learning_rate=3e-3, epochs=1, batch=32,
     )
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    model.fit(data.x_train, data.y_train, epochs=1, batch_size=32, verbose=0)
-    path = tmp_path_factory.mktemp("models") / "mnist_cnn.keras"
-    model.save(path)
-    return path
 
 
 @pytest.fixture(scope="session")
