@@ -501,6 +501,43 @@ EK_INLINE int32_t ek_mbqm_right(int32_t x, int32_t multiplier, int shift) {
   return (int32_t)(v >> 32) >> e1;
 }
 
+/* The high word of a * b rounded: (a * b + 2^31) >> 32, SMMULR on Cortex-M (gcc does not
+ * emit it for this expression, but an SMLAL with a preloaded 2^31: three instructions). */
+EK_INLINE int32_t ek_smmulr(int32_t a, int32_t b) {
+#if EK_USE_DSP
+  int32_t r;
+  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+#else
+  return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+/* The double-rounding requantization plus the output offset, from three
+ * parameters per channel computed at compile time (ops/conv.py requant_params):
+ * p = {multiplier m, 2^(e-1) + offset * 2^e, e} with e = -shift >= 1, given
+ * x2 = 2 * acc (the compiler checks |acc| < 2^30 and doubles the accumulator
+ * where it is free: the int16 filters are stored doubled).
+ * SaturatingRoundingDoublingHighMul(acc, m) = floor((acc * m + 2^30) / 2^31)
+ * = floor((2 acc * m + 2^31) / 2^32) = SMMULR(2 acc, m) (no saturation: m is
+ * never INT32_MIN), and RoundingDivideByPOT(r, e) + offset
+ * = floor((r + 2^(e-1) - [r < 0] + offset * 2^e) / 2^e), with -[r < 0] = r >> 31.
+ * On Cortex-M4: SMMULR, two adds (one with r ASR 31 as its operand), one ASR. */
+EK_INLINE int32_t ek_rq(int32_t x2, const int32_t *p) {
+  const int32_t r = ek_smmulr(x2, p[0]);
+  return (r + p[1] + (r >> 31)) >> p[2];
+}
+
+/* A row of n accumulators through ek_rq: out[i] = clamp(ek_rq(scale * acc[i], p_i)), with
+ * p_i = rq + 3 * i for per-channel parameters, rq for one set. `scale` (a constant: 1 when
+ * the accumulators are doubled already, else 2) completes x2. */
+EK_INLINE void ek_requantize_rq(const int32_t *acc, const int32_t *rq, int per_channel, int scale,
+                                int8_t *out, int n, int32_t act_min, int32_t act_max) {
+  int i;
+  for (i = 0; i < n; ++i)
+    out[i] = (int8_t)ek_clamp_s8(ek_rq(acc[i] * scale, rq + (per_channel ? 3 * i : 0)), act_min, act_max);
+}
+
 /* out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], mult[i or 0], shift[i or 0]) + offset):
  * one loop over a row of channels, which the compiler vectorizes.
  * `right_shifts_only` is a constant in the call: 2 when every shift is <= -1

@@ -78,7 +78,8 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
 #define EK_CONV_PIXELS 2
 #endif
 EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t *folded_bias,
-                          const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                          const int32_t *multiplier, const int32_t *shift, const int32_t *rq,
+                          int rq_scale, int8_t *output,
                           int32_t *acc, int8_t *patch, int batches, int in_h, int in_w, int in_c,
                           int out_h, int out_w, int out_c, int k_h, int k_w, int k_pad,
                           int stride_h, int stride_w, int dil_h, int dil_w, int pad_h, int pad_w,
@@ -150,6 +151,21 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
       }
     }
 #endif
+#if EK_USE_DSP
+    if (rq) { /* both pixels per channel: one load of its parameters */
+      int8_t *out0 = output + (size_t)q * out_c;
+      for (oc = 0; oc < out_c; ++oc) {
+        const int32_t *pq = rq + 3 * oc;
+        out0[oc] = (int8_t)ek_clamp_s8(ek_rq(acc[oc] * rq_scale, pq), act_min, act_max);
+        if (npix == 2)
+          out0[out_c + oc] = (int8_t)ek_clamp_s8(ek_rq(acc[acc_row + oc] * rq_scale, pq), act_min, act_max);
+      }
+      continue;
+    }
+#else
+    (void)rq;
+    (void)rq_scale;
+#endif
     for (p = 0; p < npix; ++p) {
       int32_t *row = acc + p * acc_row;
 #if EK_LANES
@@ -179,7 +195,8 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
 #define EK_DW_MAX_TAPS 64
 EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data,
                                     const int32_t *folded_bias, const int32_t *multiplier,
-                                    const int32_t *shift, int8_t *output, int32_t *acc,
+                                    const int32_t *shift, const int32_t *rq, int rq_scale,
+                                    int8_t *output, int32_t *acc,
                                     int batches, int in_h, int in_w, int in_c, int out_h,
                                     int out_w, int out_c, int depth_multiplier, int k_h, int k_w,
                                     int stride_h, int stride_w, int dil_h, int dil_w, int pad_h,
@@ -259,8 +276,11 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data
             }
           }
         }
-        ek_requantize_s8(acc, multiplier, shift, 1, right_shifts_only, out, out_c, output_offset, act_min,
-                         act_max);
+        if (EK_USE_DSP && rq)
+          ek_requantize_rq(acc, rq, 1, rq_scale, out, out_c, act_min, act_max);
+        else
+          ek_requantize_s8(acc, multiplier, shift, 1, right_shifts_only, out, out_c, output_offset,
+                           act_min, act_max);
       }
     }
   }

@@ -179,6 +179,43 @@ def shift_kind(shifts: np.ndarray) -> int:
     return 2 if np.all(shifts <= -1) else int(np.all(shifts <= 0))
 
 
+#: |accumulator| below which 2 * acc fits in int32 (ek_rq takes the doubled accumulator)
+RQ_ACC_LIMIT = 2**30
+
+
+def accumulator_bound(bias: np.ndarray, rows: np.ndarray) -> int:
+    """The largest |bias + sum w * (x + input_offset)| any input can give: |x + offset| <= 255."""
+    rows = np.abs(np.asarray(rows, dtype=np.int64).reshape(len(np.asarray(bias).reshape(-1)), -1))
+    return int(np.max(np.abs(np.asarray(bias, dtype=np.int64).reshape(-1)) + 255 * rows.sum(axis=1)))
+
+
+def requant_params(ctx: EmitContext, mults, shifts, output_offset: int, acc_bound: int) -> np.ndarray | None:
+    """ek_rq's parameters {m, 2^(e-1) + offset * 2^e, e} per channel (e = -shift), or None.
+
+    The Cortex-M DSP path's requantization (kernels/ek_common.h): SMMULR of the
+    doubled accumulator, two adds and a shift, exactly TFLM's double rounding
+    plus the output offset. It needs every shift <= -1, accumulators below 2^30
+    (so doubling them cannot overflow) and sums that stay in int32; otherwise
+    the kernels keep ek_requantize_s8.
+    """
+    if "dsp" not in ctx.features or ctx.single_rounding or acc_bound >= RQ_ACC_LIMIT:
+        return None
+    mults = np.asarray(mults, dtype=np.int64).reshape(-1)
+    e = -np.asarray(shifts, dtype=np.int64).reshape(-1)
+    if np.any(e < 1) or np.any(e > 30):
+        return None
+    rnd = (np.int64(1) << (e - 1)) + np.int64(output_offset) * (np.int64(1) << e)
+    # r + rnd - 1 with |r| <= |acc| < 2^30 must stay in int32
+    if np.any(np.abs(rnd) + RQ_ACC_LIMIT + 1 >= 2**31):
+        return None
+    return np.stack([mults, rnd, e], axis=1).reshape(-1).astype(np.int32)
+
+
+def requant_array(ctx: EmitContext, params: np.ndarray | None, hint: str) -> str:
+    """The C argument for a kernel's `rq`: the parameters' flash array, or a null pointer."""
+    return "(const int32_t *)0" if params is None else ctx.const_array(params, f"{hint}_rq")
+
+
 def conv_pixels(ctx: EmitContext) -> int:
     """Output pixels ek_conv_s8 computes together (EK_CONV_PIXELS): 4 for the lanes path, 2 on DSP."""
     return 2 if "dsp" in ctx.features else 4
@@ -273,6 +310,8 @@ class _ConvBase(Emitter):
         else:
             folded = folded_dot_bias(ctx, raw_bias, -x_zp, filt.sum(axis=(1, 2, 3)), y.name)
         right_shifts_only = shift_kind(shifts)
+        rq = requant_params(ctx, mults, shifts, y_zp, accumulator_bound(raw_bias, np.moveaxis(filt, 3, 0) if self.depthwise else filt))
+        rq_args = [requant_array(ctx, rq, y.name), 2]
         mults = ctx.const_array(mults, f"{y.name}_mult")
         shifts = ctx.const_array(shifts, f"{y.name}_shift")
         acc = f"(int32_t *){ctx.scratch(node)}"
@@ -283,14 +322,14 @@ class _ConvBase(Emitter):
                 )
             else:
                 filt_name = ctx.ptr(w.index)
-            names = [ctx.ptr(x.index), filt_name, folded, mults, shifts, ctx.ptr(y.index), acc]
+            names = [ctx.ptr(x.index), filt_name, folded, mults, shifts, *rq_args, ctx.ptr(y.index), acc]
             return call("ek_depthwise_conv_s8", *names, *win.args(), *dm, *win.kernel_args(),
                         -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
         k_pad = dot_length(ctx, k_h * k_w * win.in_c)
         filters = dot_rows(ctx, w.data, k_pad, f"{y.name}_filter")
         # the window patches sit after the rows of accumulators in the node's scratch
         patch = f"(int8_t *)((uint8_t *){ctx.scratch(node)} + {conv_pixels(ctx) * 4 * acc_row(ctx, win.out_c)})"
-        names = [ctx.ptr(x.index), filters, folded, mults, shifts, ctx.ptr(y.index), acc, patch]
+        names = [ctx.ptr(x.index), filters, folded, mults, shifts, *rq_args, ctx.ptr(y.index), acc, patch]
         k_args = win.kernel_args()
         return call("ek_conv_s8", *names, *win.args(), *k_args[:2], k_pad, *k_args[2:],
                     -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
