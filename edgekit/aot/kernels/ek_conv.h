@@ -67,9 +67,10 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
  * bytes, four pixels sharing each weight load; otherwise rows zero-padded to
  * k_pad bytes (a multiple of the vector length, so the dot product has no
  * scalar tail) and pixels in pairs. A 1x1 window whose rows need no padding
- * is read in place. On the DSP path the filter rows are int16 in SMLAD order
- * (twice the flash of int8, no unpacking in the loop) and `patch` is followed by
- * 2 * k_pad int16 for the pair's widened windows (ek_dot2x4_q15, ek_dot2x2_q15); the portable
+ * is read in place. On the DSP path the filter rows are int16 in SMLAD order,
+ * interleaved by word in groups of four (twice the flash of int8, no unpacking in
+ * the loop; k_pad a multiple of 8), and `patch` is followed by 2 * k_pad int16 for
+ * the pair's widened windows (ek_dot2x4_q15, ek_dot2x1_q15); the portable
  * path runs ek_dot4 per pixel. `folded_bias` holds
  * bias + (input_offset - EK_DOT_BIAS) * sum(w). */
 #if EK_LANES
@@ -78,7 +79,7 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
 #define EK_CONV_PIXELS 2
 #endif
 EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t *folded_bias,
-                          const int32_t *multiplier, const int32_t *shift, const int32_t *rq,
+                          const int32_t *multiplier, const int32_t *shift, int rq,
                           int rq_scale, int8_t *output,
                           int32_t *acc, int8_t *patch, int batches, int in_h, int in_w, int in_c,
                           int out_h, int out_w, int out_c, int k_h, int k_w, int k_pad,
@@ -114,25 +115,18 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
 #elif EK_USE_DSP
     (void)word_flip;
     {
-      /* both windows widened to int16 once (after the patches in scratch), then
-       * every pair of filter rows (int16, SMLAD order) meets both */
-      int32_t *xq0 = (int32_t *)(void *)(patch + EK_CONV_PIXELS * k_pad);
-      int32_t *xq1 = npix == 2 ? xq0 + k_pad / 2 : xq0;
-      int32_t *acc0 = acc, *acc1 = acc + acc_row, tail[2];
+      /* both windows widened to int16 once (after the patches in scratch, interleaved
+       * by word; a lone last pixel is computed twice), then every group of four
+       * filter rows (int16, SMLAD order, interleaved by word) meets both */
+      int32_t *xq = (int32_t *)(void *)(patch + EK_CONV_PIXELS * k_pad);
+      int32_t *acc0 = acc, *acc1 = acc + acc_row;
       const int32_t *rows = (const int32_t *)filter;
-      ek_widen_q15(win[0], xq0, k_pad / 4);
-      if (npix == 2) ek_widen_q15(win[1], xq1, k_pad / 4);
-      for (oc = 0; oc + 4 <= out_c; oc += 4, rows += 2 * k_pad)
-        ek_dot2x4_q15(xq0, xq1, rows, k_pad / 2, k_pad / 4, folded_bias + oc, acc0 + oc, acc1 + oc);
-      for (; oc + 2 <= out_c; oc += 2, rows += k_pad)
-        ek_dot2x2_q15(xq0, xq1, rows, rows + k_pad / 2, k_pad / 4, folded_bias[oc],
-                      folded_bias[oc + 1], acc0 + oc, acc1 + oc);
-      if (oc < out_c) {
-        ek_dot2x2_q15(xq0, xq1, rows, rows, k_pad / 4, folded_bias[oc], folded_bias[oc], tail,
-                      tail + 1);
-        acc0[oc] = tail[0];
-        acc1[oc] = tail[1];
-      }
+      ek_widen_q15_pair(win[0], win[npix - 1], xq, k_pad / 4);
+      ek_dot2x4_q15(xq, rows, k_pad / 2, out_c / 4, folded_bias, acc0, acc1);
+      oc = out_c / 4 * 4;
+      rows += oc * (k_pad / 2);
+      for (; oc < out_c; ++oc, rows += k_pad / 2)
+        ek_dot2x1_q15(xq, rows, k_pad / 2, folded_bias[oc], acc0 + oc, acc1 + oc);
     }
 #else
     (void)word_flip;
@@ -155,7 +149,7 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
     if (rq) { /* both pixels per channel: one load of its parameters */
       int8_t *out0 = output + (size_t)q * out_c;
       for (oc = 0; oc < out_c; ++oc) {
-        const int32_t *pq = rq + 3 * oc;
+        const int32_t *pq = multiplier + 3 * oc;
         out0[oc] = (int8_t)ek_clamp_s8(ek_rq(acc[oc] * rq_scale, pq), act_min, act_max);
         if (npix == 2)
           out0[out_c + oc] = (int8_t)ek_clamp_s8(ek_rq(acc[acc_row + oc] * rq_scale, pq), act_min, act_max);
@@ -195,7 +189,7 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
 #define EK_DW_MAX_TAPS 64
 EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data,
                                     const int32_t *folded_bias, const int32_t *multiplier,
-                                    const int32_t *shift, const int32_t *rq, int rq_scale,
+                                    const int32_t *shift, int rq, int rq_scale,
                                     int8_t *output, int32_t *acc,
                                     int batches, int in_h, int in_w, int in_c, int out_h,
                                     int out_w, int out_c, int depth_multiplier, int k_h, int k_w,
@@ -277,7 +271,7 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data
           }
         }
         if (EK_USE_DSP && rq)
-          ek_requantize_rq(acc, rq, 1, rq_scale, out, out_c, act_min, act_max);
+          ek_requantize_rq(acc, multiplier, 1, rq_scale, out, out_c, act_min, act_max);
         else
           ek_requantize_s8(acc, multiplier, shift, 1, right_shifts_only, out, out_c, output_offset,
                            act_min, act_max);
