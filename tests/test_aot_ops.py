@@ -337,11 +337,11 @@ RQ_HARNESS = r"""
 #define EK_SINGLE_ROUNDING 0
 #include "ek_common.h"
 int main(void) {
-  int32_t x, m, s, offset, p[3];
+  int32_t x, m, s, offset, stride, p[3];
   long bad = 0, n = 0;
-  while (scanf("%d %d %d %d %d %d %d", &x, &m, &s, &offset, &p[0], &p[1], &p[2]) == 7) {
+  while (scanf("%d %d %d %d %d %d %d %d", &x, &m, &s, &offset, &stride, &p[0], &p[1], &p[2]) == 8) {
     n++;
-    if (ek_rq(2 * x, p) != ek_rdbpot(ek_srdhm(x, m), -s) + offset) {
+    if (ek_rq(2 * x, p, stride) != ek_rdbpot(ek_srdhm(x, m), -s) + offset) {
       if (bad++ < 5) printf("x=%d m=%d shift=%d offset=%d\n", x, m, s, offset);
     }
   }
@@ -353,9 +353,10 @@ int main(void) {
 
 def test_rq_requantization_equals_the_double_rounding(tmp_path):
     """ek_rq (the DSP path's SMMULR form, here its C definition; the emulator tests run the
-    instruction) with the parameters requant_params computes equals
-    SaturatingRoundingDoublingHighMul, RoundingDivideByPOT and the output offset, on rounding
-    ties and extremes of accumulators below 2^30, for every right shift it accepts."""
+    instruction) with the parameters requant_params computes, with e stored (`--optimize speed`)
+    or recovered from the rounding term (the others), equals SaturatingRoundingDoublingHighMul,
+    RoundingDivideByPOT and the output offset, on rounding ties and extremes of accumulators
+    below 2^30, for every right shift it accepts."""
     import subprocess
     from importlib import resources
 
@@ -372,23 +373,27 @@ def test_rq_requantization_equals_the_double_rounding(tmp_path):
     exe = tmp_path / "t"
     subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(kernels),
                     str(tmp_path / "t.c"), "-o", str(exe)], check=True)  # fmt: skip
-    ctx = EmitContext(graph=None, pointers={}, single_rounding=False, features=frozenset({"dsp"}))
+    contexts = [EmitContext(graph=None, pointers={}, single_rounding=False, features=frozenset({"dsp"}), optimize=o)
+                for o in ("speed", "balanced")]  # fmt: skip
+    ctx = contexts[1]
     rng = np.random.default_rng(7)
     rows, covered = [], set()
     mults = [1 << 30, (1 << 30) + 1, (1 << 31) - 1, *rng.integers(1 << 30, 1 << 31, size=5).tolist()]
     for shift in range(-30, 0):
         for m in mults:
-            for offset in (-128, -5, 0, 127):
-                params = requant_params(ctx, [m], [shift], offset, RQ_ACC_LIMIT - 1)
+            for offset, c in ((o, c) for o in (-128, -5, 0, 127) for c in contexts):
+                params = requant_params(c, [m], [shift], offset, RQ_ACC_LIMIT - 1)
                 if params is None:
                     continue
                 covered.add(shift)
+                stride = len(params)
+                params = [*params.tolist(), 0, 0][:3]
                 e = -shift
                 ties = [((k << (31 + e - 1)) // m) + d for k in range(-5, 6) for d in (-1, 0, 1)]
                 xs = ties + [-(RQ_ACC_LIMIT - 1), RQ_ACC_LIMIT - 1, -1, 0, 1]
                 xs += rng.integers(-RQ_ACC_LIMIT + 1, RQ_ACC_LIMIT, size=10).tolist()
                 p = " ".join(str(int(v)) for v in params)
-                rows += [f"{x} {m} {shift} {offset} {p}" for x in xs if abs(x) < RQ_ACC_LIMIT]
+                rows += [f"{x} {m} {shift} {offset} {stride} {p}" for x in xs if abs(x) < RQ_ACC_LIMIT]
     assert set(range(-21, 0)) <= covered  # every shift a real layer has takes the fast path
     out = subprocess.run([str(exe)], input="\n".join(rows), capture_output=True, text=True)
     assert out.returncode == 0, out.stdout

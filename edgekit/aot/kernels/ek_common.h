@@ -567,29 +567,48 @@ EK_INLINE int32_t ek_smmulr(int32_t a, int32_t b) {
 #endif
 }
 
-/* The double-rounding requantization plus the output offset, from three
- * parameters per channel computed at compile time (ops/conv.py requant_params):
- * p = {multiplier m, 2^(e-1) + offset * 2^e, e} with e = -shift >= 1, given
- * x2 = 2 * acc (the compiler checks |acc| < 2^30 and doubles the accumulator
- * where it is free: the int16 filters are stored doubled).
+EK_INLINE int ek_ctz(uint32_t v) { /* v != 0 */
+#if defined(__GNUC__)
+  return __builtin_ctz(v);
+#else
+  int n = 0;
+  while (!(v & 1u)) {
+    v >>= 1;
+    ++n;
+  }
+  return n;
+#endif
+}
+
+/* The double-rounding requantization plus the output offset, from parameters per
+ * channel computed at compile time (ops/conv.py requant_params): p = {multiplier m,
+ * 2^(e-1) + offset * 2^e, e} with e = -shift >= 1 (`stride` 3), or the first two
+ * only (`stride` 2: 2^(e-1) * (1 + 2 offset) has e - 1 trailing zeros, since
+ * 1 + 2 offset is odd, so RBIT and CLZ recover e; as much flash as the multipliers
+ * and shifts it replaces, two more instructions), given x2 = 2 * acc (the compiler
+ * checks |acc| < 2^30 and doubles the accumulator where it is free: the int16
+ * filters are stored doubled).
  * SaturatingRoundingDoublingHighMul(acc, m) = floor((acc * m + 2^30) / 2^31)
  * = floor((2 acc * m + 2^31) / 2^32) = SMMULR(2 acc, m) (no saturation: m is
  * never INT32_MIN), and RoundingDivideByPOT(r, e) + offset
  * = floor((r + 2^(e-1) - [r < 0] + offset * 2^e) / 2^e), with -[r < 0] = r >> 31.
  * On Cortex-M4: SMMULR, two adds (one with r ASR 31 as its operand), one ASR. */
-EK_INLINE int32_t ek_rq(int32_t x2, const int32_t *p) {
+EK_INLINE int32_t ek_rq(int32_t x2, const int32_t *p, int stride) {
   const int32_t r = ek_smmulr(x2, p[0]);
-  return (r + p[1] + (r >> 31)) >> p[2];
+  const int32_t t = r + p[1] + (r >> 31);
+  if (stride == 3) return t >> p[2];
+  return (t >> ek_ctz((uint32_t)p[1])) >> 1;
 }
 
 /* A row of n accumulators through ek_rq: out[i] = clamp(ek_rq(scale * acc[i], p_i)), with
- * p_i = rq + 3 * i for per-channel parameters, rq for one set. `scale` (a constant: 1 when
- * the accumulators are doubled already, else 2) completes x2. */
-EK_INLINE void ek_requantize_rq(const int32_t *acc, const int32_t *rq, int per_channel, int scale,
-                                int8_t *out, int n, int32_t act_min, int32_t act_max) {
+ * p_i = rq + stride * i for per-channel parameters, rq for one set. `scale` (a constant: 1
+ * when the accumulators are doubled already, else 2) completes x2. */
+EK_INLINE void ek_requantize_rq(const int32_t *acc, const int32_t *rq, int stride, int per_channel,
+                                int scale, int8_t *out, int n, int32_t act_min, int32_t act_max) {
   int i;
   for (i = 0; i < n; ++i)
-    out[i] = (int8_t)ek_clamp_s8(ek_rq(acc[i] * scale, rq + (per_channel ? 3 * i : 0)), act_min, act_max);
+    out[i] = (int8_t)ek_clamp_s8(ek_rq(acc[i] * scale, rq + (per_channel ? stride * i : 0), stride),
+                                 act_min, act_max);
 }
 
 /* out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], mult[i or 0], shift[i or 0]) + offset):

@@ -44,7 +44,7 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
       }
       for (o = 0; o < n; ++o) acc[o] += folded_bias[o0 + o];
       if (EK_USE_DSP && rq)
-        ek_requantize_rq(acc, per_channel ? multiplier + 3 * o0 : multiplier, per_channel, 2,
+        ek_requantize_rq(acc, per_channel ? multiplier + rq * o0 : multiplier, rq, per_channel, 2,
                          output + b * out_depth + o0, n, act_min, act_max);
       else
         ek_requantize_s8(acc, per_channel ? multiplier + o0 : multiplier,

@@ -176,10 +176,12 @@ def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: i
     rows padded to k_pad; hosts: lane_packed when the C compiler takes the
     EK_LANES path, else rows padded to k_pad.
     """
-    if "dsp" in ctx.features:
+    if wide_filters(ctx):
         return ctx.const_array_layouts(
             "EK_USE_DSP", smlad_groups(rows, k_pad, scale), padded_rows(rows, k_pad), hint
         )
+    if "dsp" in ctx.features:
+        return ctx.const_array(padded_rows(rows, k_pad), hint)
     return ctx.const_array_layouts(f"EK_LANES == {LANES}", lane_packed(rows), padded_rows(rows, k_pad), hint)
 
 
@@ -204,8 +206,18 @@ def accumulator_bound(bias: np.ndarray, rows: np.ndarray) -> int:
     return int(np.max(np.abs(np.asarray(bias, dtype=np.int64).reshape(-1)) + 255 * rows.sum(axis=1)))
 
 
+def wide_filters(ctx: EmitContext) -> bool:
+    """Conv and depthwise filters stored as int16 for the DSP path (all but `--optimize size`)."""
+    return "dsp" in ctx.features and ctx.optimize != "size"
+
+
+def requant_stride(ctx: EmitContext) -> int:
+    """Parameters per channel of ek_rq: 3 with e stored (`speed`), else 2 (e from the rounding term)."""
+    return 3 if ctx.optimize == "speed" else 2
+
+
 def requant_params(ctx: EmitContext, mults, shifts, output_offset: int, acc_bound: int) -> np.ndarray | None:
-    """ek_rq's parameters {m, 2^(e-1) + offset * 2^e, e} per channel (e = -shift), or None.
+    """ek_rq's parameters {m, 2^(e-1) + offset * 2^e[, e]} per channel (e = -shift), or None.
 
     The Cortex-M DSP path's requantization (kernels/ek_common.h): SMMULR of the
     doubled accumulator, two adds and a shift, exactly TFLM's double rounding
@@ -223,15 +235,17 @@ def requant_params(ctx: EmitContext, mults, shifts, output_offset: int, acc_boun
     # r + rnd - 1 with |r| <= |acc| < 2^30 must stay in int32
     if np.any(np.abs(rnd) + RQ_ACC_LIMIT + 1 >= 2**31):
         return None
-    return np.stack([mults, rnd, e], axis=1).reshape(-1).astype(np.int32)
+    columns = [mults, rnd, e][: requant_stride(ctx)]
+    return np.stack(columns, axis=1).reshape(-1).astype(np.int32)
 
 
 def requant_args(ctx: EmitContext, mults, shifts, output_offset: int, acc_bound: int, hint: str) -> list[str]:
     """A kernel's `multiplier, shift, rq` arguments.
 
-    With requant_params, `rq` is `EK_USE_DSP`, and the multiplier array holds
-    the parameter triples when the C compiler takes the DSP path (the shifts
-    are then unused), the multipliers otherwise; else `rq` is 0.
+    With requant_params, `rq` is its stride (parameters per channel) when the
+    C compiler takes the DSP path, and the multiplier array holds the
+    parameters there (the shifts are then unused), the multipliers otherwise;
+    else `rq` is 0.
     """
     params = requant_params(ctx, mults, shifts, output_offset, acc_bound)
     if params is None:
@@ -239,7 +253,7 @@ def requant_args(ctx: EmitContext, mults, shifts, output_offset: int, acc_bound:
     return [
         ctx.const_array_layouts("EK_USE_DSP", params, np.asarray(mults, np.int32), f"{hint}_mult"),
         ctx.const_array_layouts("EK_USE_DSP", np.zeros(1, np.int32), np.asarray(shifts, np.int32), f"{hint}_shift"),
-        "EK_USE_DSP",
+        f"(EK_USE_DSP ? {requant_stride(ctx)} : 0)",
     ]
 
 
@@ -303,7 +317,7 @@ class _ConvBase(Emitter):
         # a group of pixels: a row of accumulators and a window patch each
         pix = conv_pixels(ctx)
         k_pad = dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
-        widened = 2 * 2 * k_pad if "dsp" in ctx.features else 0  # the DSP path's int16 windows
+        widened = 2 * 2 * k_pad if wide_filters(ctx) else 0  # the DSP path's int16 windows
         return pix * 4 * acc_row(ctx, y.shape[3]) + pix * k_pad + widened
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
@@ -338,11 +352,11 @@ class _ConvBase(Emitter):
         bound = accumulator_bound(raw_bias, rows)
         rq = requant_params(ctx, mults, shifts, y_zp, bound)
         # the int16 layout of ek_depthwise_conv_s8's DSP loop, which takes up to EK_DW_MAX_TAPS taps
-        dsp_dw = (self.depthwise and "dsp" in ctx.features and dm == [1] and win.in_c % 4 == 0
+        dsp_dw = (self.depthwise and wide_filters(ctx) and dm == [1] and win.in_c % 4 == 0
                   and k_h * k_w <= DW_MAX_TAPS)  # fmt: skip
         # the DSP path's int16 filters are stored doubled when the requantization takes
         # doubled accumulators: the doubling is then free
-        scale = 2 if rq is not None and (dsp_dw or not self.depthwise) else 1
+        scale = 2 if rq is not None and (dsp_dw or (wide_filters(ctx) and not self.depthwise)) else 1
         mults, shifts, rq_flag = requant_args(ctx, mults, shifts, y_zp, bound, y.name)
         rq_args = [rq_flag, 2 // scale]
         if self.depthwise:
@@ -363,14 +377,16 @@ class _ConvBase(Emitter):
                 )
             else:
                 filt_name = ctx.ptr(w.index)
-            names = [ctx.ptr(x.index), filt_name, folded, mults, shifts, *rq_args, ctx.ptr(y.index), acc]
+            names = [ctx.ptr(x.index), filt_name, folded, mults, shifts, *rq_args, int(dsp_dw),
+                     ctx.ptr(y.index), acc]  # fmt: skip
             return call("ek_depthwise_conv_s8", *names, *win.args(), *dm, *win.kernel_args(),
                         -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
         k_pad = dot_length(ctx, k_h * k_w * win.in_c)
         filters = dot_rows(ctx, w.data, k_pad, f"{y.name}_filter", scale)
         # the window patches sit after the rows of accumulators in the node's scratch
         patch = f"(int8_t *)((uint8_t *){ctx.scratch(node)} + {conv_pixels(ctx) * 4 * acc_row(ctx, win.out_c)})"
-        names = [ctx.ptr(x.index), filters, folded, mults, shifts, *rq_args, ctx.ptr(y.index), acc, patch]
+        names = [ctx.ptr(x.index), filters, folded, mults, shifts, *rq_args, int(wide_filters(ctx)),
+                 ctx.ptr(y.index), acc, patch]  # fmt: skip
         k_args = win.kernel_args()
         return call("ek_conv_s8", *names, *win.args(), *k_args[:2], k_pad, *k_args[2:],
                     -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
