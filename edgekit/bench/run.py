@@ -32,6 +32,7 @@ def bench(
     registry_uri: str | None = None,
     out: Path | None = None,
     log: bool = True,
+    optimize: str | None = None,
 ) -> dict:
     """Benchmark `model` (a registry name, a model file or an artifact folder) on `target`."""
     from edgekit.pipeline import artifact_for, open_registry, reference_runner
@@ -42,7 +43,7 @@ def bench(
         options.registry = registry_uri
     the_target = targets.get(target)
     placement.reachable(the_target, options)  # refuse before converting anything
-    artifact, source = artifact_for(model, target, backend, quantization, calibration, registry_uri)
+    artifact, source = artifact_for(model, target, backend, quantization, calibration, registry_uri, optimize=optimize)
     placement.check(artifact, the_target)
     if settings.dataset is None and source is not None:
         settings.dataset = source.dataset

@@ -17,7 +17,8 @@ from edgekit.commands._options import conversion_options, registry_uri, run_opti
 @runner_options
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
 @click.option("--no-log", is_flag=True, help="Do not record the run in the registry.")
-def bench_command(model, target, backend, quantize, calibration, dataset, runs, warmup, limit, out, no_log, **runner):
+def bench_command(model, target, backend, quantize, calibration, optimize, dataset, runs, warmup, limit, out, no_log,
+                  **runner):  # fmt: skip
     """Benchmark MODEL (a model or a converted artifact) on a target and report."""
     from edgekit.bench.harness import BenchSettings
     from edgekit.bench.run import bench
@@ -26,7 +27,7 @@ def bench_command(model, target, backend, quantize, calibration, dataset, runs, 
     settings = BenchSettings(runs=runs, warmup=warmup, dataset=dataset, limit=limit, threads=options.threads)
     report = bench(
         model, target, backend=backend, quantization=quantize, calibration=calibration, settings=settings,
-        options=options, registry_uri=registry_uri(), out=out, log=not no_log,
+        options=options, registry_uri=registry_uri(), out=out, log=not no_log, optimize=optimize,
     )
     click.echo(summary(report))
     if out:
