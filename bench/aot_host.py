@@ -110,24 +110,24 @@ instructions per inference from QEMU's `-icount shift=0` clock
 the figures in the models' README (same board, same counting): edgekit does
 not run TFLM's own build, so they are not reports.
 
-The DSP path (`EK_USE_DSP`): convolution filters are stored as int16 in
-SMLAD order and each window is widened once per output pixel, so the
-dot product, blocked two pixels by four channels, is loads and SMLADs only:
-six loads feed eight SMLADs, about 0.9 instructions per MAC (gcc emits 32-bit
-loads, no LDRD; SMLAD's floor is 0.5); depthwise layers take four channels per word with
-SXTB16 and SMLABB/SMLATT (about 2.5 per MAC); requantization is one SMLAL
-sum whose high word is shifted, saturated with SSAT (about 20 instructions
-per output); ADD reads each input's rescaled term from a compile-time table.
-AD's fully connected weights stay int8 (widening 270 kB of weights would
-double its flash): its dot products unpack each weight word with SXTB16.
-The int16 filters cost flash: the firmware column includes them.
+The DSP path (`EK_USE_DSP`, `--optimize balanced`, the default): convolution
+filters are stored as int16 in SMLAD order, four rows interleaved word by
+word, and the windows of two output pixels are widened once, interleaved the
+same way, so the dot product (two pixels by four channels, an assembly loop)
+is one LDRD of both pixels, two LDRDs of four rows and eight SMLADs per word:
+11 instructions per 16 MACs; depthwise layers take four channels per word with
+SXTB16 and SMLABB/SMLATT; requantization is SMMULR of the doubled
+accumulator (the filters are stored doubled), two adds and a shift from
+parameters computed at compile time, then SSAT (about 10 instructions per
+output); ADD reads each input's rescaled term from a compile-time table. AD's
+fully connected weights stay int8: its dot products unpack each weight word
+with SXTB16. The int16 filters cost flash: the firmware column includes them.
 """
 
-QEMU_LEFT = """What is left: the int16 dot product at about 0.9 instructions per MAC
-against SMLAD's 0.5 (C gets 32-bit loads; LDRD/LDM would need
-assembly), about 20 instructions per output for the exact requantization
-(72 k outputs in KWS, 86 k in ResNet-8), and for AD the int8 weights'
-unpacking.
+QEMU_LEFT = """What is left: the depthwise layers (a third of KWS's instructions, their
+loop still in C), AD's fully connected layers (about 2 instructions per MAC:
+the int8 weights' unpacking and the C loop's loads), and for `--optimize
+size` the int8 filters' unpacking in C.
 """
 
 
@@ -163,7 +163,9 @@ def render_qemu(models: list[Path]) -> str:
         f"({'met' if half else 'not met'}).",
         QEMU_LEFT,
     ]
-    return "\n".join(lines)
+    import firmware_qemu  # the --optimize table is that script's
+
+    return "\n".join(lines) + firmware_qemu.modes_table(models, FIRMWARE)
 
 
 def render_m4_objects(models: list[Path], sizes: list[dict]) -> str:

@@ -3,9 +3,11 @@
 For each shared MLPerf Tiny int8 model and each target (mps2-an386, a
 Cortex-M4; mps2-an500, a Cortex-M7), `bench()` runs two aot bundles on the
 emulated board: the target's own conversion (the Cortex-M DSP path,
-`__smlad`/`__sxtb16`) and the portable C bundle (the same compiler without
-the target's `dsp` feature). Each writes one `edgekit.report/1` file,
-bench/reports/firmware/<model>-<target>-aot-<dsp|c>.json: instructions per
+`__smlad`/`__sxtb16`, `--optimize balanced`) and the portable C bundle (the
+same compiler without the target's `dsp` feature); on mps2-an386 also the
+DSP path with `--optimize speed` and `--optimize size`. Each writes one
+`edgekit.report/1` file,
+bench/reports/firmware/<model>-<target>-aot-<dsp|c|dsp-speed|dsp-size>.json: instructions per
 inference from QEMU's `-icount shift=0` clock (`device.instructions`),
 firmware flash and RAM, and outputs against the tflite-micro interpreter bit
 for bit (`fidelity`). The Markdown tables for BENCHMARKS.md are printed from
@@ -28,6 +30,9 @@ import report_files as rf
 SECTION = "firmware"
 TARGETS = ("mps2-an386", "mps2-an500")
 VARIANTS = ("c", "dsp")
+#: the other --optimize modes of the DSP path ("dsp" is the default, balanced), measured on this target
+MODES = {"dsp-speed": "speed", "dsp-size": "size"}
+MODES_TARGET = "mps2-an386"
 
 # TFLM + CMSIS-NN on the emulated Cortex-M4 (mps2-an386, the same counting), from the MLPerf
 # Tiny models' README: not something edgekit runs, so these are figures, not reports
@@ -112,6 +117,14 @@ def measure(models: list[Path], target_names, out: Path, runs: int, limit: int, 
                 path = out / rf.file_name(model, target, "aot", "c")
                 report = rf.bench_to_file(str(folder), target, path, registry_uri=uri, settings=settings)
                 print(f"{path.name}: {report['device']['instructions']:,.0f} instructions", flush=True)
+                if target != MODES_TARGET:
+                    continue
+                for variant, mode in MODES.items():
+                    settings = rf.settings(runs=runs, warmup=1, limit=limit, threads=None)
+                    path = out / rf.file_name(model, target, "aot", variant)
+                    report = rf.bench_to_file(model, target, path, registry_uri=uri, backend="aot",
+                                              quantization="int8", settings=settings, optimize=mode)  # fmt: skip
+                    print(f"{path.name}: {report['device']['instructions']:,.0f} instructions", flush=True)
 
 
 def instructions(report: dict) -> int:
@@ -170,6 +183,47 @@ def tables(models: list[Path], target_names, out: Path) -> str:
     return "\n".join(text)
 
 
+def weight_bytes(model: Path) -> int:
+    """Bytes of the model's constant tensors (weights and biases) as the .tflite stores them."""
+    from edgekit.aot.graph import graph_from_model
+    from edgekit.tflite.reader import read_model
+
+    graph = graph_from_model(read_model(model), "m")
+    return sum(t.nbytes for t in graph.tensors.values() if t.is_const)
+
+
+def modes_table(models: list[Path], out: Path) -> str:
+    """Instructions and firmware flash of the DSP path in each --optimize mode (mps2-an386)."""
+    order = (("speed", "dsp-speed"), ("balanced", "dsp"), ("size", "dsp-size"))
+    text = [
+        f"\n`{MODES_TARGET}`, DSP path, by `--optimize`: instructions, firmware flash (the bundle's weights and "
+        "code plus edgekit's protocol and startup), and that flash as a multiple of the model's weight bytes:",
+        "",
+        "| model | model weights (B) | " + " | ".join(f"{m} instr. | {m} flash (B) | {m} flash / weights" for m, _ in order)
+        + " | bit-exact |",
+        "| --- | --- | " + " | ".join("--- | --- | ---" for _ in order) + " | --- |",
+    ]
+    files = []
+    for model in models:
+        reports = {}
+        for mode, variant in order:
+            path = out / rf.file_name(model, MODES_TARGET, "aot", variant)
+            if not path.is_file():
+                return ""
+            files.append(path)
+            reports[mode] = rf.read(path)
+        wb = weight_bytes(model)
+        cells = []
+        for mode, _ in order:
+            r = reports[mode]
+            flash = r["memory"]["flash_bytes"]
+            cells += [f"{instructions(r):,}", f"{flash:,}", f"{flash / wb:.2f}"]
+        ok = all(r["fidelity"].get("bit_exact") for r in reports.values())
+        text.append(f"| {SHORT.get(model.stem, model.stem)} | {wb:,} | " + " | ".join(cells) + f" | {'yes' if ok else 'NO'} |")
+    text += ["", f"Reports: {rf.cite(files)}.", ""]
+    return "\n".join(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", type=Path, help="model files or a folder of the MLPerf Tiny models")
@@ -185,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.tables_only:
         measure(models, target_names, args.out, args.runs, args.limit, args.registry)
     sys.stdout.write(tables(models, target_names, args.out))
+    if MODES_TARGET in target_names:
+        sys.stdout.write(modes_table(models, args.out))
     return 0
 
 

@@ -18,6 +18,8 @@ import numpy as np
 from edgekit.errors import EdgekitError
 
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
+#: what a backend's generated code is tuned for (`--optimize`; only backends with a choice take it)
+OPTIMIZE_MODES = ("speed", "balanced", "size")
 
 
 @dataclass(frozen=True)

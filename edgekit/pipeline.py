@@ -93,9 +93,15 @@ def convert(
     calibration: str | None = None,
     registry_uri: str | None = None,
     out: Path | None = None,
+    *,
+    optimize: str | None = None,
 ) -> Conversion:
-    """Convert a model for a target, reusing the stored artifact of an identical recipe."""
-    plan = plan_conversion(ref, target, backend, quantization, calibration, registry_uri)
+    """Convert a model for a target, reusing the stored artifact of an identical recipe.
+
+    `optimize` (edgekit.core.OPTIMIZE_MODES) is for backends that offer the
+    choice; it is part of the recipe, so each mode is cached on its own.
+    """
+    plan = plan_conversion(ref, target, backend, quantization, calibration, registry_uri, optimize=optimize)
     registry = open_registry(registry_uri)
     artifact = registry.find_artifact(plan.recipe.key())
     cached = artifact is not None
@@ -127,6 +133,8 @@ def plan_conversion(
     quantization: str | None = None,
     calibration: str | None = None,
     registry_uri: str | None = None,
+    *,
+    optimize: str | None = None,
 ) -> ConversionPlan:
     """The recipe (and so the cache key) a conversion would have, without converting.
 
@@ -139,13 +147,21 @@ def plan_conversion(
     if isinstance(source, Artifact):
         raise EdgekitError(f"{ref} is already a converted artifact: bench or predict it instead")
     the_backend = choose_backend(the_target, backend)
+    if optimize is not None and optimize not in the_backend.optimize_modes:
+        offering = [b for b in backends.names() if backends.get(b).optimize_modes]
+        raise EdgekitError(
+            f"backend {the_backend.name} has no --optimize choice (backends with one: {', '.join(offering)})"
+        )
     decision = decide(the_backend, the_target, quantization, source, calibration)
+    target_options = the_backend.recipe_options(the_target)
+    if optimize is not None:
+        target_options["optimize"] = optimize
     recipe = Recipe(
         source_sha256=source.sha256,
         backend=the_backend.name,
         quantization=decision.quantization,
         calibration_sha256=decision.calibration_sha256,
-        target_options=the_backend.recipe_options(the_target),
+        target_options=target_options,
         toolchain=the_backend.toolchain(),
     )
     return ConversionPlan(source, the_target, the_backend, recipe, decision.samples, decision.calibration_name)
@@ -212,14 +228,19 @@ def artifact_for(
     quantization: str | None = None,
     calibration: str | None = None,
     registry_uri: str | None = None,
+    *,
+    optimize: str | None = None,
 ) -> tuple[Artifact, SourceModel | None]:
     """The artifact to run: given directly, or converted (through the cache) from a model."""
     resolved = resolve(ref, registry_uri)
     if isinstance(resolved, Artifact):
         if backend and backend != resolved.backend:
             raise EdgekitError(f"{ref} was converted by backend {resolved.backend}, not {backend}")
+        made = resolved.recipe.get("target_options", {}).get("optimize")
+        if optimize and optimize != made:
+            raise EdgekitError(f"{ref} was converted with --optimize {made or 'unset'}, not {optimize}")
         return resolved, source_of(resolved)
-    conversion = convert(resolved, target, backend, quantization, calibration, registry_uri)
+    conversion = convert(resolved, target, backend, quantization, calibration, registry_uri, optimize=optimize)
     return conversion.artifact, conversion.source
 
 

@@ -97,6 +97,41 @@ def test_recipe_options_pick_the_dsp_path_for_cortex_m4():
     assert backend.recipe_options(targets.get("host-cpu"))["features"] == []
 
 
+def test_optimize_modes_are_recipes_of_their_own(tmp_path):
+    """--optimize is part of the recipe: each mode is converted and cached on its own, named in the
+    fit report, and on a DSP target `size` keeps int8 filters (less flash than the int16 of `speed`)."""
+    path = tmp_path / "tiny_cnn.tflite"
+    path.write_bytes(tinymodels.tiny_int8_cnn_bytes(seed=6))
+    made = {m: pipeline.convert(str(path), "mps2-an386", "aot", "int8", optimize=m) for m in ("speed", "size")}
+    default = pipeline.convert(str(path), "mps2-an386", "aot", "int8")
+    assert default.artifact.info["optimize"] == "balanced"
+    keys = {made[m].artifact.recipe_key for m in made} | {default.artifact.recipe_key}
+    assert len(keys) == 3
+    assert pipeline.convert(str(path), "mps2-an386", "aot", "int8", optimize="size").cached
+    for mode, conversion in made.items():
+        info = conversion.artifact.info
+        assert info["optimize"] == mode and conversion.artifact.recipe["target_options"]["optimize"] == mode
+        assert any(line.startswith(f"--optimize {mode}: ") for line in info["summary"])
+    assert made["size"].artifact.info["weights_bytes"] < made["speed"].artifact.info["weights_bytes"]
+    assert "int8 weights" in " ".join(made["size"].artifact.info["summary"])
+
+
+def test_optimize_is_refused_by_a_backend_without_the_choice(tmp_path):
+    path = tmp_path / "tiny_cnn.tflite"
+    path.write_bytes(tinymodels.tiny_int8_cnn_bytes(seed=6))
+    with pytest.raises(EdgekitError, match="backend tflite has no --optimize choice.*aot"):
+        pipeline.convert(str(path), "host-cpu", "tflite", "int8", optimize="size")
+
+
+def test_cli_optimize_takes_only_the_three_modes(tmp_path):
+    from click.testing import CliRunner
+
+    from edgekit.cli import cli
+
+    result = CliRunner().invoke(cli, ["convert", "m.tflite", "--target", "mps2-an386", "--optimize", "fast"])
+    assert result.exit_code == 2 and "speed" in result.output and "size" in result.output
+
+
 def _model_with_unsupported_ops() -> bytes:
     b = ModelBuilder()
     x = b.tensor((1, 4), "float32")

@@ -330,6 +330,78 @@ def test_right_shift_requantization_equals_the_double_rounding(tmp_path):
     assert out.stdout.strip().endswith(f"0 of {len(rows)} differ")
 
 
+RQ_HARNESS = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#define EK_SINGLE_ROUNDING 0
+#include "ek_common.h"
+int main(void) {
+  int32_t x, m, s, offset, stride, p[3];
+  long bad = 0, n = 0;
+  while (scanf("%d %d %d %d %d %d %d %d", &x, &m, &s, &offset, &stride, &p[0], &p[1], &p[2]) == 8) {
+    n++;
+    if (ek_rq(2 * x, p, stride) != ek_rdbpot(ek_srdhm(x, m), -s) + offset) {
+      if (bad++ < 5) printf("x=%d m=%d shift=%d offset=%d\n", x, m, s, offset);
+    }
+  }
+  printf("%ld of %ld differ\n", bad, n);
+  return bad != 0;
+}
+"""
+
+
+def test_rq_requantization_equals_the_double_rounding(tmp_path):
+    """ek_rq (the DSP path's SMMULR form, here its C definition; the emulator tests run the
+    instruction) with the parameters requant_params computes, with e stored (`--optimize speed`)
+    or recovered from the rounding term (the others), equals SaturatingRoundingDoublingHighMul,
+    RoundingDivideByPOT and the output offset, on rounding ties and extremes of accumulators
+    below 2^30, for every right shift it accepts."""
+    import subprocess
+    from importlib import resources
+
+    from edgekit.aot.hostbuild import host_compiler
+    from edgekit.aot.ops.base import EmitContext
+    from edgekit.aot.ops.conv import RQ_ACC_LIMIT, requant_params
+
+    try:
+        cc = host_compiler()
+    except Exception as exc:  # noqa: BLE001 - the skip names the reason
+        pytest.skip(str(exc))
+    kernels = resources.files("edgekit.aot") / "kernels"
+    (tmp_path / "t.c").write_text(RQ_HARNESS)
+    exe = tmp_path / "t"
+    subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(kernels),
+                    str(tmp_path / "t.c"), "-o", str(exe)], check=True)  # fmt: skip
+    contexts = [EmitContext(graph=None, pointers={}, single_rounding=False, features=frozenset({"dsp"}), optimize=o)
+                for o in ("speed", "balanced")]  # fmt: skip
+    ctx = contexts[1]
+    rng = np.random.default_rng(7)
+    rows, covered = [], set()
+    mults = [1 << 30, (1 << 30) + 1, (1 << 31) - 1, *rng.integers(1 << 30, 1 << 31, size=5).tolist()]
+    for shift in range(-30, 0):
+        for m in mults:
+            for offset, c in ((o, c) for o in (-128, -5, 0, 127) for c in contexts):
+                params = requant_params(c, [m], [shift], offset, RQ_ACC_LIMIT - 1)
+                if params is None:
+                    continue
+                covered.add(shift)
+                stride = len(params)
+                params = [*params.tolist(), 0, 0][:3]
+                e = -shift
+                ties = [((k << (31 + e - 1)) // m) + d for k in range(-5, 6) for d in (-1, 0, 1)]
+                xs = ties + [-(RQ_ACC_LIMIT - 1), RQ_ACC_LIMIT - 1, -1, 0, 1]
+                xs += rng.integers(-RQ_ACC_LIMIT + 1, RQ_ACC_LIMIT, size=10).tolist()
+                p = " ".join(str(int(v)) for v in params)
+                rows += [f"{x} {m} {shift} {offset} {stride} {p}" for x in xs if abs(x) < RQ_ACC_LIMIT]
+    assert set(range(-21, 0)) <= covered  # every shift a real layer has takes the fast path
+    out = subprocess.run([str(exe)], input="\n".join(rows), capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+    assert out.stdout.strip().endswith(f"0 of {len(rows)} differ")
+    assert requant_params(ctx, [1 << 30], [0], 0, 100) is None  # a shift of 0 keeps the general path
+    assert requant_params(ctx, [1 << 30], [-3], 0, RQ_ACC_LIMIT) is None  # 2 * acc could overflow
+
+
 def test_portable_path_matches_tflm_without_simd(tmp_path):
     """Bundles built without -march=native (no VNNI lanes) stay exact: the padded-row layout."""
     from edgekit.aot.compiler import compile_model

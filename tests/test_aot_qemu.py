@@ -24,13 +24,23 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("filename", ["ad01_int8.tflite", "kws_ref_model.tflite"])
-def test_dsp_bundle_on_emulated_cortex_m4_matches_tflm(filename, mlperf_dir):
+# every --optimize mode: `speed` and `balanced` differ in the requantization parameters,
+# `size` takes the int8 filters through SXTB16; ResNet-8 adds 3x3 windows, strides and ADD
+@pytest.mark.parametrize(
+    ("filename", "optimize"),
+    [
+        ("ad01_int8.tflite", "speed"),
+        ("kws_ref_model.tflite", "balanced"),
+        ("kws_ref_model.tflite", "size"),
+        ("pretrainedResnet_quant.tflite", "speed"),
+    ],
+)
+def test_dsp_bundle_on_emulated_cortex_m4_matches_tflm(filename, optimize, mlperf_dir):
     from edgekit import pipeline
 
-    conversion = pipeline.convert(str(mlperf_dir / filename), "mps2-an386", "aot", "int8")
+    conversion = pipeline.convert(str(mlperf_dir / filename), "mps2-an386", "aot", "int8", optimize=optimize)
     artifact = conversion.artifact
-    assert artifact.info["dsp"] is True
+    assert artifact.info["dsp"] is True and artifact.info["optimize"] == optimize
     reference = pipeline.reference_runner(artifact, conversion.source)
     runner = pipeline.open_runner(artifact, "mps2-an386")
     try:

@@ -120,9 +120,14 @@ def test_tflm_memory_reports(tiny_model, tmp_path):
 def test_firmware_qemu_reports(tiny_model, tmp_path):
     out = run_script("firmware_qemu.py", str(tiny_model), "--target", "mps2-an386", "--runs", "1", "--limit", "2",
                      "--out", str(tmp_path / "r"), cwd=tiny_model.parent)  # fmt: skip
-    names = ["tiny_cnn-mps2-an386-aot-c.json", "tiny_cnn-mps2-an386-aot-dsp.json"]
+    names = ["tiny_cnn-mps2-an386-aot-c.json", "tiny_cnn-mps2-an386-aot-dsp.json",
+             "tiny_cnn-mps2-an386-aot-dsp-size.json", "tiny_cnn-mps2-an386-aot-dsp-speed.json"]  # fmt: skip
     files = written(tmp_path / "r", names)
-    c, dsp = (reports.read(f) for f in files)
+    by_variant = {f.name.removeprefix("tiny_cnn-mps2-an386-aot-").removesuffix(".json"): reports.read(f) for f in files}
+    c, dsp, size, speed = (by_variant[v] for v in ("c", "dsp", "dsp-size", "dsp-speed"))
+    modes = {r["artifact"]["info"]["optimize"] for r in (dsp, size, speed)}
+    assert modes == {"balanced", "size", "speed"} and all(r["fidelity"]["bit_exact"] for r in (size, speed))
+    assert f"{int(size['device']['instructions']):,}" in out and "by `--optimize`" in out
     assert c["artifact"]["info"]["dsp"] is False and dsp["artifact"]["info"]["dsp"] is True
     for r in (c, dsp):
         assert r["target"]["name"] == "mps2-an386" and r["latency_ms"]["source"] == "device"

@@ -24,6 +24,25 @@ from edgekit.errors import EdgekitError
 #: tests/test_aot_quant.py checks this empirically on rounding-tie inputs.
 TFLM_SINGLE_ROUNDING = False
 
+#: `--optimize` modes (edgekit.core.OPTIMIZE_MODES) and the default. On the Cortex-M
+#: DSP path: `speed` stores conv and depthwise filters widened to int16 and three
+#: requantization parameters per channel; `balanced` the same filters and two
+#: parameters (as much flash as TFLM's multipliers and shifts); `size` int8
+#: filters (unpacked with SXTB16 in the loop) and two parameters. Elsewhere the
+#: modes compile to the same code.
+OPTIMIZE_DEFAULT = "balanced"
+
+
+def optimize_summary(optimize: str, features) -> str:
+    """What `optimize` changes for a target with `features`, for the fit report."""
+    if "dsp" not in features:
+        return "the same code in every mode on this target"
+    return {
+        "speed": "int16 conv filters (SMLAD without unpacking), 3 requantization parameters per channel",
+        "balanced": "int16 conv filters (SMLAD without unpacking), 2 requantization parameters per channel",
+        "size": "int8 weights (unpacked in the loop), 2 requantization parameters per channel",
+    }[optimize]
+
 #: backends that take a model this compiler cannot (named in the unsupported-ops error)
 FALLBACK_BACKENDS = ("tflite", "tflm")
 
@@ -56,6 +75,7 @@ class CompiledBundle:
     plan: MemoryPlan
     features: frozenset[str] = field(default_factory=frozenset)
     single_rounding: bool = TFLM_SINGLE_ROUNDING
+    optimize: str = OPTIMIZE_DEFAULT
     #: the debug build's operator outputs (None for the normal build)
     debug_slots: list[DebugSlot] | None = None
 
@@ -98,11 +118,18 @@ def compile_graph(
     source_label: str,
     features: frozenset[str] | set[str] = frozenset(),
     single_rounding: bool = TFLM_SINGLE_ROUNDING,
+    optimize: str = OPTIMIZE_DEFAULT,
     debug: bool = False,
 ) -> CompiledBundle:
     """Compile a graph; `debug` adds `<name>_run_debug`, which copies out every operator's output."""
+    from edgekit.core import OPTIMIZE_MODES
+
+    if optimize not in OPTIMIZE_MODES:
+        raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE_MODES)}, not {optimize!r}")
     features = frozenset(features)
-    ctx = EmitContext(graph=graph, pointers={}, single_rounding=single_rounding, features=features)
+    ctx = EmitContext(
+        graph=graph, pointers={}, single_rounding=single_rounding, features=features, optimize=optimize
+    )
 
     problems = []
     emitters = []
@@ -179,6 +206,7 @@ def compile_graph(
         plan=plan,
         features=features,
         single_rounding=single_rounding,
+        optimize=optimize,
         debug_slots=debug_slots,
     )
 
@@ -201,11 +229,12 @@ def compile_model(
     name: str | None = None,
     features: frozenset[str] | set[str] = frozenset(),
     single_rounding: bool = TFLM_SINGLE_ROUNDING,
+    optimize: str = OPTIMIZE_DEFAULT,
     debug: bool = False,
 ) -> CompiledBundle:
     """Compile a .tflite (bytes or path) into a C bundle called `name` (default: file stem).
 
-    `debug` builds the debug variant (see `compile_graph`); the normal build is unchanged by it.
+    `optimize` is one of edgekit.core.OPTIMIZE_MODES (see OPTIMIZE_DEFAULT). `debug` builds the debug variant (see `compile_graph`); the normal build is unchanged by it.
 
     Raises InvalidModelError for a malformed model, KernelLimitError for a
     quantized multiplier out of the kernels' range, and UnsupportedOpsError
@@ -225,5 +254,6 @@ def compile_model(
     check_kernel_limits(parsed, "aot", label)
     graph = graph_from_model(parsed, c_identifier(name or default_name))
     return compile_graph(
-        graph, source_label=label, features=features, single_rounding=single_rounding, debug=debug
-    )
+        graph, source_label=label, features=features, single_rounding=single_rounding, optimize=optimize,
+        debug=debug,
+    )  # fmt: skip

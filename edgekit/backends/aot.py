@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: target features that change the generated code
 CODE_FEATURES = ("dsp",)
+#: edgekit.aot.compiler.OPTIMIZE_DEFAULT, here so recipes need not import the compiler
+OPTIMIZE_DEFAULT = "balanced"
 REFERENCE_ARENA_BYTES = 4 * 1024 * 1024
 
 
@@ -81,6 +83,7 @@ class AotBackend(Backend):
     quantizations = ("int8", "none")
     extra = "aot"
     runs_on = ("host", "qemu", "serial")
+    optimize_modes = ("speed", "balanced", "size")
 
     def toolchain(self) -> dict[str, str]:
         return {
@@ -93,6 +96,7 @@ class AotBackend(Backend):
             "cpu": target.cpu,
             "arch": target.arch,
             "features": sorted(f for f in target.features if f in CODE_FEATURES),
+            "optimize": OPTIMIZE_DEFAULT,  # the pipeline puts --optimize here: cached separately
         }
 
     def convert(
@@ -104,7 +108,7 @@ class AotBackend(Backend):
         out_dir: Path,
     ) -> ConversionResult:
         from edgekit.aot.codegen import c_identifier
-        from edgekit.aot.compiler import compile_model
+        from edgekit.aot.compiler import compile_model, optimize_summary
         from edgekit.aot.hostbuild import HOST_CFLAGS
         from edgekit.backends.tflite import convert_to_tflite
 
@@ -114,7 +118,8 @@ class AotBackend(Backend):
         features = set(recipe.target_options.get("features", ())) or {
             f for f in target.features if f in CODE_FEATURES
         }
-        bundle = compile_model(tflite_path, name=name, features=features)
+        optimize = recipe.target_options.get("optimize", OPTIMIZE_DEFAULT)
+        bundle = compile_model(tflite_path, name=name, features=features, optimize=optimize)
         bundle.write(out_dir)
         int8 = all(t.dtype == "int8" for t in (*bundle.inputs, *bundle.outputs))
         info = {
@@ -128,11 +133,13 @@ class AotBackend(Backend):
             "features": sorted(features),
             "dsp": "dsp" in features,
             "int8": int8,
+            "optimize": optimize,
             "rounding": "single" if bundle.single_rounding else "double (gemmlowp), as the TFLM build",
             "host_cflags": list(HOST_CFLAGS),
             "summary": [
                 f"{len(bundle.ops)} operators compiled to C: {', '.join(sorted(set(bundle.ops)))}",
                 f"activation arena {bundle.arena_bytes:,} B, weights {bundle.weights_bytes:,} B",
+                f"--optimize {optimize}: {optimize_summary(optimize, features)}",
             ],
         }
         if int8:

@@ -55,6 +55,9 @@ class Backend:
         """
         return {}
 
+    #: `--optimize` modes this backend's code generation offers (edgekit.core.OPTIMIZE_MODES), if any
+    optimize_modes: tuple[str, ...] = ()
+
     def recipe_options(self, target: Target) -> dict[str, Any]:
         """Target facts that change the artifact (e.g. the CPU for the aot backend)."""
         return {}

@@ -33,6 +33,7 @@ def bench(
     out: Path | None = None,
     log: bool = True,
     tags: dict[str, str] | None = None,
+    optimize: str | None = None,
 ) -> dict:
     """Benchmark `model` (a registry name, a model file or an artifact folder) on `target`.
 
@@ -46,7 +47,7 @@ def bench(
         options.registry = registry_uri
     the_target = targets.get(target)
     placement.reachable(the_target, options)  # refuse before converting anything
-    artifact, source = artifact_for(model, target, backend, quantization, calibration, registry_uri)
+    artifact, source = artifact_for(model, target, backend, quantization, calibration, registry_uri, optimize=optimize)
     placement.check(artifact, the_target)
     if settings.dataset is None and source is not None:
         settings.dataset = source.dataset

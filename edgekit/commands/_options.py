@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from edgekit import backends
-from edgekit.core import QUANTIZATIONS
+from edgekit.core import OPTIMIZE_MODES, QUANTIZATIONS
 
 
 def conversion_options(func=None, *, target_required: bool = True):
-    """--target, --backend, --quantize, --calibration: choices come from the registries.
+    """--target, --backend, --quantize, --calibration, --optimize: choices come from the registries.
 
     `@conversion_options(target_required=False)` for a command that checks --target itself.
     """
@@ -24,6 +24,11 @@ def conversion_options(func=None, *, target_required: bool = True):
             "--calibration",
             metavar="DATASET",
             help="int8 calibration data: digits, mnist5k or FILE.npz; default: the model's registered data set.",
+        ),
+        click.option(
+            "--optimize",
+            type=click.Choice(OPTIMIZE_MODES),
+            help="Generated code for speed, balanced or size (backends that offer it: aot); default: balanced.",
         ),
     ]
     for decorator in reversed(decorators):

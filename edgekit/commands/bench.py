@@ -20,8 +20,8 @@ from edgekit.commands._options import conversion_options, registry_uri, run_opti
 @click.option("--matrix", type=click.Path(dir_okay=False, path_type=Path), help="Run a suite file's matrix instead (docs/farm.md).")
 @click.option("--executor", metavar="local|ray|ray://HOST:PORT", help="Where --matrix cells run (default: local).")
 @click.option("--resume", is_flag=True, help="With --matrix: skip cells the registry already has.")
-def bench_command(model, target, backend, quantize, calibration, dataset, runs, warmup, limit, out, no_log,
-                  matrix, executor, resume, **runner):
+def bench_command(model, target, backend, quantize, calibration, optimize, dataset, runs, warmup, limit, out, no_log,
+                  matrix, executor, resume, **runner):  # fmt: skip
     """Benchmark MODEL (a model or a converted artifact) on a target and report.
 
     With --matrix SUITE, benchmark every model, target, backend and quantization the suite names.
@@ -41,7 +41,7 @@ def bench_command(model, target, backend, quantize, calibration, dataset, runs, 
     settings = BenchSettings(runs=runs, warmup=warmup, dataset=dataset, limit=limit, threads=options.threads)
     report = bench(
         model, target, backend=backend, quantization=quantize, calibration=calibration, settings=settings,
-        options=options, registry_uri=registry_uri(), out=out, log=not no_log,
+        options=options, registry_uri=registry_uri(), out=out, log=not no_log, optimize=optimize,
     )
     click.echo(summary(report))
     if out:

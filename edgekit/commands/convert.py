@@ -11,11 +11,11 @@ from edgekit.commands._options import conversion_options, registry_uri
 @click.argument("model")
 @conversion_options
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), help="Also copy the artifact here.")
-def convert_command(model, target, backend, quantize, calibration, out):
+def convert_command(model, target, backend, quantize, calibration, optimize, out):
     """Convert MODEL (name[:version] from the registry, or a file) for a target."""
     from edgekit.pipeline import convert
 
-    result = convert(model, target, backend, quantize, calibration, registry_uri(), out)
+    result = convert(model, target, backend, quantize, calibration, registry_uri(), out, optimize=optimize)
     artifact = result.artifact
     how = "cached" if result.cached else "converted"
     click.echo(

@@ -21,7 +21,7 @@ from edgekit.commands._options import conversion_options, registry_uri
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failing layer.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write a self-contained HTML page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-def debug_command(model, target, backend, quantize, calibration, dataset, count, min_cosine, atol, rtol, fail_fast, html_out, as_json):
+def debug_command(model, target, backend, quantize, calibration, optimize, dataset, count, min_cosine, atol, rtol, fail_fast, html_out, as_json):
     """Compare every layer of MODEL's conversion with the float reference, on the same inputs.
 
     Names the first layer whose error is beyond tolerance and, for int8
@@ -33,7 +33,7 @@ def debug_command(model, target, backend, quantize, calibration, dataset, count,
 
     result = debug(
         model, target, backend, quantize, calibration, dataset, count,
-        Tolerance(min_cosine=min_cosine, atol=atol, rtol=rtol), fail_fast, registry_uri(),
+        Tolerance(min_cosine=min_cosine, atol=atol, rtol=rtol), fail_fast, registry_uri(), optimize=optimize,
     )  # fmt: skip
     if html_out is not None:
         from edgekit.compare import write_text_atomic

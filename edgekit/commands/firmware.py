@@ -18,13 +18,13 @@ from edgekit.commands._options import conversion_options, registry_uri
 @click.option("--template", metavar="NAME", help="Firmware template; default: the first serving the backend on the target.")
 @click.option("--build", "build_it", is_flag=True, help="Build the project too and report flash and RAM.")
 @click.option("--force", is_flag=True, help="Replace OUT even if it is not an edgekit firmware project.")
-def firmware_command(model, target, backend, quantize, calibration, out, template, build_it, force):
+def firmware_command(model, target, backend, quantize, calibration, optimize, out, template, build_it, force):
     """Render a firmware project for MODEL (a model or a converted artifact) on an MCU target."""
     from edgekit import firmware, targets
     from edgekit.pipeline import artifact_for
 
     the_target = targets.get(target)
-    artifact, _ = artifact_for(model, target, backend, quantize, calibration, registry_uri())
+    artifact, _ = artifact_for(model, target, backend, quantize, calibration, registry_uri(), optimize=optimize)
     project = firmware.render(artifact, the_target, out, template=template, force=force)
     click.echo(f"rendered {project.manifest['template']} for {the_target.name} into {out}")
     if build_it:

@@ -15,7 +15,7 @@ from edgekit.commands._options import conversion_options, registry_uri, run_opti
 @click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to save the raw outputs (.npy).")
 @runner_options
-def predict_command(model, target, backend, quantize, calibration, input_path, output_path, **runner):
+def predict_command(model, target, backend, quantize, calibration, optimize, input_path, output_path, **runner):
     """Run the inputs in a .npy through the converted MODEL and save the raw outputs."""
     from edgekit import placement, targets
     from edgekit.pipeline import artifact_for
@@ -25,7 +25,7 @@ def predict_command(model, target, backend, quantize, calibration, input_path, o
     options.registry = registry_uri()
     the_target = targets.get(target)
     placement.reachable(the_target, options)  # refuse before converting anything
-    artifact, _ = artifact_for(model, target, backend, quantize, calibration, registry_uri())
+    artifact, _ = artifact_for(model, target, backend, quantize, calibration, registry_uri(), optimize=optimize)
     with placement.place(artifact, the_target, options) as runner:
         count = predict_file(runner, input_path, output_path)
     click.echo(f"wrote {count} outputs to {output_path}")

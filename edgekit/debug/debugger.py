@@ -154,11 +154,12 @@ def debug(
     tolerance: Tolerance = Tolerance(),
     fail_fast: bool = False,
     registry_uri: str | None = None,
+    optimize: str | None = None,
 ) -> DebugResult:
     from edgekit.pipeline import artifact_for
 
     check_backend(backend)
-    artifact, source = artifact_for(model, target, backend, quantization, calibration, registry_uri)
+    artifact, source = artifact_for(model, target, backend, quantization, calibration, registry_uri, optimize=optimize)
     check_backend(artifact.backend)
     if source is None:
         raise EdgekitError(

@@ -239,86 +239,140 @@ EK_INLINE void ek_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, c
 }
 
 #if EK_USE_DSP
-/* int8 -> int16 once, in SMLAD order. For every 4 bytes x0..x3, `out` gets the
- * words (x0, x2) and (x1, x3) (SXTB16 of the word and of it rotated by 8).
- * Weights stored in the same order at compile time (ops/conv.py smlad_rows)
- * then need no unpacking in the dot products: an input is widened once per
- * output pixel and serves every output channel. */
-EK_INLINE void ek_widen_q15(const int8_t *x, int32_t *out, int n4) {
+/* Two windows int8 -> int16 once, in SMLAD order and interleaved by word. For every
+ * 4 bytes x0..x3 of a window, SXTB16 of the word and of it rotated by 8 give the
+ * halfword pairs (x0, x2) and (x1, x3); out[2 * j + p] is pixel p's j-th such
+ * word, so one LDRD loads word j of both pixels. Weights stored in the same
+ * order at compile time (ops/conv.py smlad_groups) need no unpacking in the dot
+ * products: a window is widened once per output pixel and serves every channel. */
+EK_INLINE void ek_widen_q15_pair(const int8_t *x0, const int8_t *x1, int32_t *out, int n4) {
   int i;
   for (i = 0; i < n4; ++i) {
-    uint32_t v;
-    memcpy(&v, x + 4 * i, 4);
-    out[2 * i] = __sxtb16(v);
-    out[2 * i + 1] = __sxtb16((v >> 8) | (v << 24));
+    uint32_t v, u;
+    memcpy(&v, x0 + 4 * i, 4);
+    memcpy(&u, x1 + 4 * i, 4);
+    out[4 * i] = __sxtb16(v);
+    out[4 * i + 1] = __sxtb16(u);
+    out[4 * i + 2] = __sxtb16((v >> 8) | (v << 24));
+    out[4 * i + 3] = __sxtb16((u >> 8) | (u << 24));
   }
 }
 
-/* Two widened inputs against two int16 weight rows (SMLAD order), 4 * n4 taps:
- * out_p[j] = b_j + sum x_p * w_j (the bias starts the sum: no pass to add it). Each pair of loaded words feeds two SMLADs:
- * 12 loads and SMLADs per 16 multiply-accumulates, nothing to unpack. */
-EK_INLINE void ek_dot2x2_q15(const int32_t *x0, const int32_t *x1, const int32_t *w0,
-                             const int32_t *w1, int n4, int32_t b0, int32_t b1, int32_t *out0,
-                             int32_t *out1) {
-  int32_t a00 = b0, a01 = b1, a10 = b0, a11 = b1;
-  int i;
-  /* two steps per iteration: fully unrolled at -O3 (n4 is a constant) the loop ran out
-   * of registers and spilled (-10% instructions on the MLPerf convolutions with 2) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC unroll 2
+/* Two pixels (x: n words each, interleaved as ek_widen_q15_pair makes them)
+ * against `groups` groups of four int16 filter rows, each interleaved by word
+ * (w[4 * j + c] is row c's j-th word), n a multiple of 4:
+ * out_p[4 * g + c] = bias[4 * g + c] + sum x_p * w_gc.
+ * Eight accumulators, and per word one LDRD of both pixels, two LDRDs of the
+ * four rows and eight SMLADs: 11 instructions per 16 multiply-accumulates.
+ * gcc loads one word per instruction and reloads its loop bound (17 per 16),
+ * and inline assembly with the 14 registers this needs is refused wherever gcc
+ * keeps a frame pointer, so optimized gcc builds call the assembly function
+ * below (ARM ABI: its own registers, the loop state on its stack). */
+typedef struct {
+  const int32_t *x;
+  const int32_t *w;
+  const int32_t *bias;
+  int32_t *out0;
+  int32_t *out1;
+  int32_t x_bytes; /* 8 * n */
+  int32_t groups;
+} ek_dot2x4_job;
+
+#if defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__thumb2__)
+#define EK_DOT2X4_ASM 1
+__attribute__((naked, noinline, unused)) static void ek_dot2x4_q15_asm(
+    const ek_dot2x4_job *job __attribute__((unused))) {
+  __asm__(
+      "push {r4-r11, lr}\n\t"
+      "ldm r0, {r1-r7}\n\t" /* x, w, bias, out0, out1, x_bytes, groups */
+      "add r6, r1, r6\n\t"  /* the end of x */
+      "push {r1, r3, r4, r5, r6, r7}\n\t" /* [sp]: x, bias, out0, out1, x end, groups left */
+      "mov r1, r2\n\t"
+      "2:\n\t"
+      "ldr r0, [sp]\n\t"
+      "ldr r2, [sp, #4]\n\t"
+      "ldm r2!, {r4-r7}\n\t" /* pixel 0's accumulators start from the bias */
+      "str r2, [sp, #4]\n\t"
+      "mov r8, r4\n\t"
+      "mov r9, r5\n\t"
+      "mov r10, r6\n\t"
+      "mov r11, r7\n\t"
+      "1:\n\t"
+      ".rept 4\n\t"
+      "ldrd r2, r3, [r0], #8\n\t"  /* word j of pixels 0 and 1 */
+      "ldrd r12, lr, [r1], #8\n\t" /* word j of rows 0 and 1 */
+      "smlad r4, r2, r12, r4\n\t"
+      "smlad r8, r3, r12, r8\n\t"
+      "smlad r5, r2, lr, r5\n\t"
+      "smlad r9, r3, lr, r9\n\t"
+      "ldrd r12, lr, [r1], #8\n\t" /* rows 2 and 3 */
+      "smlad r6, r2, r12, r6\n\t"
+      "smlad r10, r3, r12, r10\n\t"
+      "smlad r7, r2, lr, r7\n\t"
+      "smlad r11, r3, lr, r11\n\t"
+      ".endr\n\t"
+      "ldr r12, [sp, #16]\n\t"
+      "cmp r0, r12\n\t"
+      "bne 1b\n\t"
+      "ldr r2, [sp, #8]\n\t"
+      "stm r2!, {r4-r7}\n\t"
+      "str r2, [sp, #8]\n\t"
+      "ldr r2, [sp, #12]\n\t"
+      "stm r2!, {r8-r11}\n\t"
+      "str r2, [sp, #12]\n\t"
+      "ldr r2, [sp, #20]\n\t"
+      "subs r2, r2, #1\n\t"
+      "str r2, [sp, #20]\n\t"
+      "bne 2b\n\t"
+      "add sp, sp, #24\n\t"
+      "pop {r4-r11, pc}\n\t");
+}
+#else
+#define EK_DOT2X4_ASM 0
 #endif
-  for (i = 0; i < 2 * n4; i += 2) {
-    const int32_t xa = x0[i], xb = x0[i + 1], ya = x1[i], yb = x1[i + 1];
-    int32_t wa = w0[i], wb = w0[i + 1];
-    a00 = __smlad(xa, wa, a00);
-    a00 = __smlad(xb, wb, a00);
-    a10 = __smlad(ya, wa, a10);
-    a10 = __smlad(yb, wb, a10);
-    wa = w1[i];
-    wb = w1[i + 1];
-    a01 = __smlad(xa, wa, a01);
-    a01 = __smlad(xb, wb, a01);
-    a11 = __smlad(ya, wa, a11);
-    a11 = __smlad(yb, wb, a11);
+
+EK_INLINE void ek_dot2x4_q15(const int32_t *x, const int32_t *w, int n, int groups,
+                             const int32_t *bias, int32_t *out0, int32_t *out1) {
+#if EK_DOT2X4_ASM
+  ek_dot2x4_job job;
+  job.x = x;
+  job.w = w;
+  job.bias = bias;
+  job.out0 = out0;
+  job.out1 = out1;
+  job.x_bytes = 8 * n;
+  job.groups = groups;
+  if (groups > 0) ek_dot2x4_q15_asm(&job);
+#else
+  int g, j, c;
+  for (g = 0; g < groups; ++g, bias += 4, out0 += 4, out1 += 4) {
+    int32_t a[4], b[4];
+    for (c = 0; c < 4; ++c) a[c] = b[c] = bias[c];
+    for (j = 0; j < n; ++j, w += 4)
+      for (c = 0; c < 4; ++c) {
+        a[c] = __smlad(x[2 * j], w[c], a[c]);
+        b[c] = __smlad(x[2 * j + 1], w[c], b[c]);
+      }
+    for (c = 0; c < 4; ++c) {
+      out0[c] = a[c];
+      out1[c] = b[c];
+    }
   }
-  out0[0] = a00;
-  out0[1] = a01;
-  out1[0] = a10;
-  out1[1] = a11;
+#endif
 }
 
-/* ek_dot2x2_q15 for four weight rows (`stride` words apart): each pair of
- * input words feeds eight SMLADs, 14 loads and SMLADs per 32 multiply-accumulates. */
-EK_INLINE void ek_dot2x4_q15(const int32_t *x0, const int32_t *x1, const int32_t *w, int stride,
-                             int n4, const int32_t *bias, int32_t *out0, int32_t *out1) {
-  int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-  int32_t c0 = bias[0], c1 = bias[1], c2 = bias[2], c3 = bias[3];
-  int i;
-  /* left to gcc's unrolling: forcing two words per iteration spilled registers
-   * (eight accumulators), +8% instructions */
-  for (i = 0; i < 2 * n4; ++i) {
-    const int32_t xa = x0[i], ya = x1[i];
-    int32_t wv = w[i];
-    a0 = __smlad(xa, wv, a0);
-    c0 = __smlad(ya, wv, c0);
-    wv = w[stride + i];
-    a1 = __smlad(xa, wv, a1);
-    c1 = __smlad(ya, wv, c1);
-    wv = w[2 * stride + i];
-    a2 = __smlad(xa, wv, a2);
-    c2 = __smlad(ya, wv, c2);
-    wv = w[3 * stride + i];
-    a3 = __smlad(xa, wv, a3);
-    c3 = __smlad(ya, wv, c3);
+/* One int16 row (n words, SMLAD order) against the interleaved pair: the channels
+ * past the last group of four. */
+EK_INLINE void ek_dot2x1_q15(const int32_t *x, const int32_t *w, int n, int32_t bias,
+                             int32_t *out0, int32_t *out1) {
+  int32_t a = bias, c = bias;
+  int j;
+  for (j = 0; j < n; ++j) {
+    a = __smlad(x[2 * j], w[j], a);
+    c = __smlad(x[2 * j + 1], w[j], c);
   }
-  out0[0] = a0;
-  out0[1] = a1;
-  out0[2] = a2;
-  out0[3] = a3;
-  out1[0] = c0;
-  out1[1] = c1;
-  out1[2] = c2;
-  out1[3] = c3;
+  *out0 = a;
+  *out1 = c;
 }
 #endif
 
@@ -499,6 +553,62 @@ EK_INLINE int32_t ek_mbqm_right(int32_t x, int32_t multiplier, int shift) {
   const int32_t t = (int32_t)(1u << e1) + (int32_t)(q >> 63); /* 2^(e-1) - [q < 0] */
   const int64_t v = q + (int64_t)((uint64_t)(int64_t)t << 31);
   return (int32_t)(v >> 32) >> e1;
+}
+
+/* The high word of a * b rounded: (a * b + 2^31) >> 32, SMMULR on Cortex-M (gcc does not
+ * emit it for this expression, but an SMLAL with a preloaded 2^31: three instructions). */
+EK_INLINE int32_t ek_smmulr(int32_t a, int32_t b) {
+#if EK_USE_DSP
+  int32_t r;
+  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+#else
+  return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+EK_INLINE int ek_ctz(uint32_t v) { /* v != 0 */
+#if defined(__GNUC__)
+  return __builtin_ctz(v);
+#else
+  int n = 0;
+  while (!(v & 1u)) {
+    v >>= 1;
+    ++n;
+  }
+  return n;
+#endif
+}
+
+/* The double-rounding requantization plus the output offset, from parameters per
+ * channel computed at compile time (ops/conv.py requant_params): p = {multiplier m,
+ * 2^(e-1) + offset * 2^e, e} with e = -shift >= 1 (`stride` 3), or the first two
+ * only (`stride` 2: 2^(e-1) * (1 + 2 offset) has e - 1 trailing zeros, since
+ * 1 + 2 offset is odd, so RBIT and CLZ recover e; as much flash as the multipliers
+ * and shifts it replaces, two more instructions), given x2 = 2 * acc (the compiler
+ * checks |acc| < 2^30 and doubles the accumulator where it is free: the int16
+ * filters are stored doubled).
+ * SaturatingRoundingDoublingHighMul(acc, m) = floor((acc * m + 2^30) / 2^31)
+ * = floor((2 acc * m + 2^31) / 2^32) = SMMULR(2 acc, m) (no saturation: m is
+ * never INT32_MIN), and RoundingDivideByPOT(r, e) + offset
+ * = floor((r + 2^(e-1) - [r < 0] + offset * 2^e) / 2^e), with -[r < 0] = r >> 31.
+ * On Cortex-M4: SMMULR, two adds (one with r ASR 31 as its operand), one ASR. */
+EK_INLINE int32_t ek_rq(int32_t x2, const int32_t *p, int stride) {
+  const int32_t r = ek_smmulr(x2, p[0]);
+  const int32_t t = r + p[1] + (r >> 31);
+  if (stride == 3) return t >> p[2];
+  return (t >> ek_ctz((uint32_t)p[1])) >> 1;
+}
+
+/* A row of n accumulators through ek_rq: out[i] = clamp(ek_rq(scale * acc[i], p_i)), with
+ * p_i = rq + stride * i for per-channel parameters, rq for one set. `scale` (a constant: 1
+ * when the accumulators are doubled already, else 2) completes x2. */
+EK_INLINE void ek_requantize_rq(const int32_t *acc, const int32_t *rq, int stride, int per_channel,
+                                int scale, int8_t *out, int n, int32_t act_min, int32_t act_max) {
+  int i;
+  for (i = 0; i < n; ++i)
+    out[i] = (int8_t)ek_clamp_s8(ek_rq(acc[i] * scale, rq + (per_channel ? stride * i : 0), stride),
+                                 act_min, act_max);
 }
 
 /* out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], mult[i or 0], shift[i or 0]) + offset):

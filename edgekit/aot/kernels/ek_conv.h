@@ -67,9 +67,10 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
  * bytes, four pixels sharing each weight load; otherwise rows zero-padded to
  * k_pad bytes (a multiple of the vector length, so the dot product has no
  * scalar tail) and pixels in pairs. A 1x1 window whose rows need no padding
- * is read in place. On the DSP path the filter rows are int16 in SMLAD order
- * (twice the flash of int8, no unpacking in the loop) and `patch` is followed by
- * 2 * k_pad int16 for the pair's widened windows (ek_dot2x4_q15, ek_dot2x2_q15); the portable
+ * is read in place. On the DSP path the filter rows are int16 in SMLAD order,
+ * interleaved by word in groups of four (twice the flash of int8, no unpacking in
+ * the loop; k_pad a multiple of 8), and `patch` is followed by 2 * k_pad int16 for
+ * the pair's widened windows (ek_dot2x4_q15, ek_dot2x1_q15); the portable
  * path runs ek_dot4 per pixel. `folded_bias` holds
  * bias + (input_offset - EK_DOT_BIAS) * sum(w). */
 #if EK_LANES
@@ -78,7 +79,8 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
 #define EK_CONV_PIXELS 2
 #endif
 EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t *folded_bias,
-                          const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                          const int32_t *multiplier, const int32_t *shift, int rq,
+                          int rq_scale, int wide, int8_t *output,
                           int32_t *acc, int8_t *patch, int batches, int in_h, int in_w, int in_c,
                           int out_h, int out_w, int out_c, int k_h, int k_w, int k_pad,
                           int stride_h, int stride_w, int dil_h, int dil_w, int pad_h, int pad_w,
@@ -110,32 +112,24 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
                               input_offset, flip);
 #if EK_LANES
     ek_lanes_dot_n(win, npix, word_flip, (const int8_t *)filter, k_row / 4, acc_row / EK_LANES, acc, acc_row);
-#elif EK_USE_DSP
-    (void)word_flip;
-    {
-      /* both windows widened to int16 once (after the patches in scratch), then
-       * every pair of filter rows (int16, SMLAD order) meets both */
-      int32_t *xq0 = (int32_t *)(void *)(patch + EK_CONV_PIXELS * k_pad);
-      int32_t *xq1 = npix == 2 ? xq0 + k_pad / 2 : xq0;
-      int32_t *acc0 = acc, *acc1 = acc + acc_row, tail[2];
-      const int32_t *rows = (const int32_t *)filter;
-      ek_widen_q15(win[0], xq0, k_pad / 4);
-      if (npix == 2) ek_widen_q15(win[1], xq1, k_pad / 4);
-      for (oc = 0; oc + 4 <= out_c; oc += 4, rows += 2 * k_pad)
-        ek_dot2x4_q15(xq0, xq1, rows, k_pad / 2, k_pad / 4, folded_bias + oc, acc0 + oc, acc1 + oc);
-      for (; oc + 2 <= out_c; oc += 2, rows += k_pad)
-        ek_dot2x2_q15(xq0, xq1, rows, rows + k_pad / 2, k_pad / 4, folded_bias[oc],
-                      folded_bias[oc + 1], acc0 + oc, acc1 + oc);
-      if (oc < out_c) {
-        ek_dot2x2_q15(xq0, xq1, rows, rows, k_pad / 4, folded_bias[oc], folded_bias[oc], tail,
-                      tail + 1);
-        acc0[oc] = tail[0];
-        acc1[oc] = tail[1];
-      }
-    }
 #else
     (void)word_flip;
-    {
+    if (EK_USE_DSP && wide) {
+#if EK_USE_DSP
+      /* both windows widened to int16 once (after the patches in scratch, interleaved
+       * by word; a lone last pixel is computed twice), then every group of four
+       * filter rows (int16, SMLAD order, interleaved by word) meets both */
+      int32_t *xq = (int32_t *)(void *)(patch + EK_CONV_PIXELS * k_pad);
+      int32_t *acc0 = acc, *acc1 = acc + acc_row;
+      const int32_t *rows = (const int32_t *)filter;
+      ek_widen_q15_pair(win[0], win[npix - 1], xq, k_pad / 4);
+      ek_dot2x4_q15(xq, rows, k_pad / 2, out_c / 4, folded_bias, acc0, acc1);
+      oc = out_c / 4 * 4;
+      rows += oc * (k_pad / 2);
+      for (; oc < out_c; ++oc, rows += k_pad / 2)
+        ek_dot2x1_q15(xq, rows, k_pad / 2, folded_bias[oc], acc0 + oc, acc1 + oc);
+#endif
+    } else {
       const int pair = npix == 2;
       const int8_t *win0 = win[0], *win1 = pair ? win[1] : win[0];
       int32_t *acc0 = acc, *acc1 = acc + acc_row;
@@ -150,6 +144,29 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
       }
     }
 #endif
+#if EK_LANES
+    (void)wide;
+#else
+    if (!(EK_USE_DSP && wide)) /* the int16 dot products start from the bias */
+      for (p = 0; p < npix; ++p)
+        for (oc = 0; oc < out_c; ++oc) acc[p * acc_row + oc] += folded_bias[oc];
+#endif
+#if EK_USE_DSP
+    if (rq) { /* both pixels per channel: one load of its parameters */
+      int8_t *out0 = output + (size_t)q * out_c;
+      for (oc = 0; oc < out_c; ++oc) {
+        const int32_t *pq = multiplier + rq * oc;
+        out0[oc] = (int8_t)ek_clamp_s8(ek_rq(acc[oc] * rq_scale, pq, rq), act_min, act_max);
+        if (npix == 2)
+          out0[out_c + oc] =
+              (int8_t)ek_clamp_s8(ek_rq(acc[acc_row + oc] * rq_scale, pq, rq), act_min, act_max);
+      }
+      continue;
+    }
+#else
+    (void)rq;
+    (void)rq_scale;
+#endif
     for (p = 0; p < npix; ++p) {
       int32_t *row = acc + p * acc_row;
 #if EK_LANES
@@ -158,9 +175,8 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
                             out_c, output_offset, act_min, act_max);
         continue;
       }
+      for (oc = 0; oc < out_c; ++oc) row[oc] += folded_bias[oc];
 #endif
-      if (!EK_USE_DSP) /* the DSP dot products start from the bias */
-        for (oc = 0; oc < out_c; ++oc) row[oc] += folded_bias[oc];
       ek_requantize_s8(row, multiplier, shift, 1, right_shifts_only,
                        output + (size_t)(q + p) * out_c, out_c, output_offset, act_min, act_max);
     }
@@ -173,13 +189,15 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
  * the tap, so every pixel runs the same loops with `folded_bias`
  * (bias + input_offset * sum(w)). With depth_multiplier 1 the channel loops
  * are contiguous in input, filter and output; other multipliers map output
- * channel oc to input channel oc / m. On the DSP path, with depth_multiplier 1
- * and in_c % 4 == 0, `filter_data` is int16 in SMLABB/SMLATT order (ops/conv.py
- * depthwise_dsp_filter); otherwise it is the int8 filter [k_h][k_w][out_c]. */
+ * channel oc to input channel oc / m. On the DSP path, with `wide` (the compiler
+ * sets it only for depth_multiplier 1 and in_c % 4 == 0), `filter_data` is int16 in
+ * SMLABB/SMLATT order (ops/conv.py depthwise_dsp_filter); otherwise it is the int8
+ * filter [k_h][k_w][out_c]. */
 #define EK_DW_MAX_TAPS 64
 EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data,
                                     const int32_t *folded_bias, const int32_t *multiplier,
-                                    const int32_t *shift, int8_t *output, int32_t *acc,
+                                    const int32_t *shift, int rq, int rq_scale, int wide,
+                                    int8_t *output, int32_t *acc,
                                     int batches, int in_h, int in_w, int in_c, int out_h,
                                     int out_w, int out_c, int depth_multiplier, int k_h, int k_w,
                                     int stride_h, int stride_w, int dil_h, int dil_w, int pad_h,
@@ -188,6 +206,7 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data
   const int8_t *filter = (const int8_t *)filter_data;
   int8_t *zero_row = (int8_t *)(acc + out_c);
   int b, oy, ox, c, ky, kx;
+  (void)wide;
   memset(zero_row, (int8_t)(-input_offset), (size_t)in_c);
   for (b = 0; b < batches; ++b) {
     const int8_t *in_b = input + b * in_h * in_w * in_c;
@@ -215,7 +234,7 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data
            * pairs (c0, c2) and (c1, c3), and SMLABB/SMLATT multiply each half by the
            * filter, stored widened in the same order at compile time (two words per
            * tap and four channels) */
-          if (in_c % 4 == 0) {
+          if (wide) {
             const int32_t *wq = (const int32_t *)filter;
             for (; c < out_c; c += 4) {
               int32_t a0 = folded_bias[c], a1 = folded_bias[c + 1], a2 = folded_bias[c + 2],
@@ -259,8 +278,11 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data
             }
           }
         }
-        ek_requantize_s8(acc, multiplier, shift, 1, right_shifts_only, out, out_c, output_offset, act_min,
-                         act_max);
+        if (EK_USE_DSP && rq)
+          ek_requantize_rq(acc, multiplier, rq, 1, rq_scale, out, out_c, act_min, act_max);
+        else
+          ek_requantize_s8(acc, multiplier, shift, 1, right_shifts_only, out, out_c, output_offset,
+                           act_min, act_max);
       }
     }
   }

@@ -17,7 +17,8 @@
 #define EK_FC_BLOCK 32
 EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
                                      const int32_t *folded_bias, const int32_t *multiplier,
-                                     const int32_t *shift, int8_t *output, int8_t *x_pad,
+                                     const int32_t *shift, int rq, int8_t *output,
+                                     int8_t *x_pad,
                                      int batches, int out_depth, int accum_depth, int k_pad,
                                      int per_channel, int32_t output_offset, int32_t act_min,
                                      int32_t act_max, int right_shifts_only) {
@@ -42,7 +43,11 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
         for (o = 0; o < n; ++o) acc[o] = ek_dot(x, weights + (size_t)(o0 + o) * (size_t)k_pad, k_pad);
       }
       for (o = 0; o < n; ++o) acc[o] += folded_bias[o0 + o];
-      ek_requantize_s8(acc, per_channel ? multiplier + o0 : multiplier,
+      if (EK_USE_DSP && rq)
+        ek_requantize_rq(acc, per_channel ? multiplier + rq * o0 : multiplier, rq, per_channel, 2,
+                         output + b * out_depth + o0, n, act_min, act_max);
+      else
+        ek_requantize_s8(acc, per_channel ? multiplier + o0 : multiplier,
                        per_channel ? shift + o0 : shift, per_channel, right_shifts_only,
                        output + b * out_depth + o0, n, output_offset, act_min, act_max);
     }

@@ -75,7 +75,8 @@ class EmitContext:
 
     `single_rounding` says which MultiplyByQuantizedMultiplier the TFLM build
     being matched uses (and QuantizeMultiplier's shift clamp); `features` are
-    the target's CPU features (e.g. {"dsp"}) for kernels with a DSP path.
+    the target's CPU features (e.g. {"dsp"}) for kernels with a DSP path;
+    `optimize` what the code is tuned for where kernels have a choice.
     """
 
     graph: Graph
@@ -83,6 +84,8 @@ class EmitContext:
     scratch_pointers: dict[int, str] = field(default_factory=dict)  # node index -> void *
     single_rounding: bool = False
     features: frozenset[str] = frozenset()
+    #: `--optimize`: "speed", "balanced" or "size" (edgekit.aot.compiler.OPTIMIZE_DEFAULT)
+    optimize: str = "balanced"
     constants: list[str] = field(default_factory=list)  # C definitions, in order
     constant_bytes: int = 0
     _names: set[str] = field(default_factory=set)

@@ -101,6 +101,7 @@ def int32_wrap(values: np.ndarray) -> np.ndarray:
     return ((np.asarray(values, dtype=np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
+DW_MAX_TAPS = 64  # EK_DW_MAX_TAPS (kernels/ek_conv.h)
 DOT_BIAS = 128  # EK_DOT_BIAS of the portable ek_dot (kernels/ek_common.h); 0 on the DSP path
 
 
@@ -108,10 +109,11 @@ def dot_length(ctx: EmitContext, k: int) -> int:
     """The padded length of ek_dot rows: whole SIMD words, so the dot has no scalar tail.
 
     32 bytes on hosts (compilers vectorize a multiple of 32 fully; 144 runs
-    five times slower than 160 on AVX-512), 4 on Cortex-M's DSP path, where
-    flash is dear and SMLAD takes 4 bytes at a time.
+    five times slower than 160 on AVX-512), 8 on Cortex-M's DSP path, where
+    flash is dear: SMLAD takes 4 bytes at a time, and the assembly loop of
+    ek_dot2x4_q15 four widened words.
     """
-    granule = 4 if "dsp" in ctx.features else 32
+    granule = 8 if "dsp" in ctx.features else 32
     return -(-k // granule) * granule
 
 
@@ -140,31 +142,46 @@ def lane_packed(rows: np.ndarray, lanes: int = LANES) -> np.ndarray:
     return padded.reshape(blocks, lanes, words, 4).transpose(0, 2, 1, 3).copy()
 
 
-def smlad_rows(rows: np.ndarray, length: int) -> np.ndarray:
-    """int8 rows as int16, zero-padded to `length` (a multiple of 4), each group of four
-    taps in SMLAD order (0, 2, 1, 3): the order ek_widen_q15 gives the input."""
-    padded = padded_rows(rows, length).astype(np.int16)
+def smlad_rows(rows: np.ndarray, length: int, scale: int = 1) -> np.ndarray:
+    """int8 rows times `scale` (1 or 2) as int16, zero-padded to `length` (a multiple of 4),
+    each group of four taps in SMLAD order (0, 2, 1, 3): the order ek_widen_q15_pair gives
+    the input."""
+    padded = padded_rows(rows, length).astype(np.int16) * np.int16(scale)
     return padded.reshape(padded.shape[0], -1, 4)[:, :, [0, 2, 1, 3]].reshape(padded.shape[0], -1).copy()
 
 
-def depthwise_dsp_filter(filt: np.ndarray) -> np.ndarray:
-    """A depthwise filter [1][k_h][k_w][c] (c % 4 == 0) as int16, each tap's channels
-    in groups of four ordered (0, 2, 1, 3): the halfwords SXTB16 makes of an input word."""
-    f = np.asarray(filt, dtype=np.int16).reshape(-1, filt.shape[-1])
+def smlad_groups(rows: np.ndarray, length: int, scale: int = 1) -> np.ndarray:
+    """smlad_rows with every whole group of four rows interleaved by 32-bit word
+    ([group][word][4 rows][2 halfwords]), the rows past the last group as they are:
+    one LDRD of ek_dot2x4_q15 then loads the same word of two rows."""
+    r = smlad_rows(rows, length, scale)
+    n, words = r.shape[0], length // 2
+    whole = n // 4 * 4
+    groups = r[:whole].reshape(n // 4, 4, words, 2).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([groups, r[whole:].reshape(-1)])
+
+
+def depthwise_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
+    """A depthwise filter [1][k_h][k_w][c] (c % 4 == 0) times `scale` as int16, each tap's
+    channels in groups of four ordered (0, 2, 1, 3): the halfwords SXTB16 makes of an input word."""
+    f = np.asarray(filt, dtype=np.int16).reshape(-1, filt.shape[-1]) * np.int16(scale)
     return f.reshape(f.shape[0], -1, 4)[:, :, [0, 2, 1, 3]].reshape(f.shape[0], -1).copy()
 
 
-def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str) -> str:
-    """The weight rows of a conv or fully connected layer in flash, laid out for the C path.
+def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: int = 1) -> str:
+    """The weight rows of a conv layer in flash, laid out for the C path.
 
-    DSP targets: smlad_rows when the C compiler has the DSP instructions, else
+    DSP targets: smlad_groups (times `scale`, 2 when the requantization takes
+    doubled accumulators) when the C compiler has the DSP instructions, else
     rows padded to k_pad; hosts: lane_packed when the C compiler takes the
     EK_LANES path, else rows padded to k_pad.
     """
-    if "dsp" in ctx.features:
+    if wide_filters(ctx):
         return ctx.const_array_layouts(
-            "EK_USE_DSP", smlad_rows(rows, k_pad), padded_rows(rows, k_pad), hint
+            "EK_USE_DSP", smlad_groups(rows, k_pad, scale), padded_rows(rows, k_pad), hint
         )
+    if "dsp" in ctx.features:
+        return ctx.const_array(padded_rows(rows, k_pad), hint)
     return ctx.const_array_layouts(f"EK_LANES == {LANES}", lane_packed(rows), padded_rows(rows, k_pad), hint)
 
 
@@ -179,21 +196,85 @@ def shift_kind(shifts: np.ndarray) -> int:
     return 2 if np.all(shifts <= -1) else int(np.all(shifts <= 0))
 
 
+#: |accumulator| below which 2 * acc fits in int32 (ek_rq takes the doubled accumulator)
+RQ_ACC_LIMIT = 2**30
+
+
+def accumulator_bound(bias: np.ndarray, rows: np.ndarray) -> int:
+    """The largest |bias + sum w * (x + input_offset)| any input can give: |x + offset| <= 255."""
+    rows = np.abs(np.asarray(rows, dtype=np.int64).reshape(len(np.asarray(bias).reshape(-1)), -1))
+    return int(np.max(np.abs(np.asarray(bias, dtype=np.int64).reshape(-1)) + 255 * rows.sum(axis=1)))
+
+
+def wide_filters(ctx: EmitContext) -> bool:
+    """Conv and depthwise filters stored as int16 for the DSP path (all but `--optimize size`)."""
+    return "dsp" in ctx.features and ctx.optimize != "size"
+
+
+def requant_stride(ctx: EmitContext) -> int:
+    """Parameters per channel of ek_rq: 3 with e stored (`speed`), else 2 (e from the rounding term)."""
+    return 3 if ctx.optimize == "speed" else 2
+
+
+def requant_params(ctx: EmitContext, mults, shifts, output_offset: int, acc_bound: int) -> np.ndarray | None:
+    """ek_rq's parameters {m, 2^(e-1) + offset * 2^e[, e]} per channel (e = -shift), or None.
+
+    The Cortex-M DSP path's requantization (kernels/ek_common.h): SMMULR of the
+    doubled accumulator, two adds and a shift, exactly TFLM's double rounding
+    plus the output offset. It needs every shift <= -1, accumulators below 2^30
+    (so doubling them cannot overflow) and sums that stay in int32; otherwise
+    the kernels keep ek_requantize_s8.
+    """
+    if "dsp" not in ctx.features or ctx.single_rounding or acc_bound >= RQ_ACC_LIMIT:
+        return None
+    mults = np.asarray(mults, dtype=np.int64).reshape(-1)
+    e = -np.asarray(shifts, dtype=np.int64).reshape(-1)
+    if np.any(e < 1) or np.any(e > 30):
+        return None
+    rnd = (np.int64(1) << (e - 1)) + np.int64(output_offset) * (np.int64(1) << e)
+    # r + rnd - 1 with |r| <= |acc| < 2^30 must stay in int32
+    if np.any(np.abs(rnd) + RQ_ACC_LIMIT + 1 >= 2**31):
+        return None
+    columns = [mults, rnd, e][: requant_stride(ctx)]
+    return np.stack(columns, axis=1).reshape(-1).astype(np.int32)
+
+
+def requant_args(ctx: EmitContext, mults, shifts, output_offset: int, acc_bound: int, hint: str) -> list[str]:
+    """A kernel's `multiplier, shift, rq` arguments.
+
+    With requant_params, `rq` is its stride (parameters per channel) when the
+    C compiler takes the DSP path, and the multiplier array holds the
+    parameters there (the shifts are then unused), the multipliers otherwise;
+    else `rq` is 0.
+    """
+    params = requant_params(ctx, mults, shifts, output_offset, acc_bound)
+    if params is None:
+        return [ctx.const_array(mults, f"{hint}_mult"), ctx.const_array(shifts, f"{hint}_shift"), "0"]
+    return [
+        ctx.const_array_layouts("EK_USE_DSP", params, np.asarray(mults, np.int32), f"{hint}_mult"),
+        ctx.const_array_layouts("EK_USE_DSP", np.zeros(1, np.int32), np.asarray(shifts, np.int32), f"{hint}_shift"),
+        f"(EK_USE_DSP ? {requant_stride(ctx)} : 0)",
+    ]
+
+
 def conv_pixels(ctx: EmitContext) -> int:
     """Output pixels ek_conv_s8 computes together (EK_CONV_PIXELS): 4 for the lanes path, 2 on DSP."""
     return 2 if "dsp" in ctx.features else 4
 
 
-def folded_dot_bias(ctx: EmitContext, bias: np.ndarray, input_offset: int, wsum: np.ndarray, hint: str) -> str:
+def folded_dot_bias(
+    ctx: EmitContext, bias: np.ndarray, input_offset: int, wsum: np.ndarray, hint: str, dsp_scale: int = 1
+) -> str:
     """bias + (input_offset - EK_DOT_BIAS) * sum(w) per output, for whichever ek_dot the C compiles.
 
     ek_dot(x, w) sums (x + EK_DOT_BIAS) * w, so adding this gives the
-    reference's sum of (x + input_offset) * w exactly.
+    reference's sum of (x + input_offset) * w exactly. The DSP variant is
+    multiplied by `dsp_scale`, like the filters it starts the sums of.
     """
     bias = np.asarray(bias, dtype=np.int64)
     wsum = np.asarray(wsum, dtype=np.int64)
     portable = int32_wrap(bias + (input_offset - DOT_BIAS) * wsum)
-    dsp = int32_wrap(bias + input_offset * wsum)
+    dsp = int32_wrap((bias + input_offset * wsum) * dsp_scale)
     return ctx.const_array_choice(f"EK_DOT_BIAS == {DOT_BIAS}", portable, dsp, f"{hint}_folded_bias")
 
 
@@ -236,7 +317,7 @@ class _ConvBase(Emitter):
         # a group of pixels: a row of accumulators and a window patch each
         pix = conv_pixels(ctx)
         k_pad = dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
-        widened = 2 * 2 * k_pad if "dsp" in ctx.features else 0  # the DSP path's int16 windows
+        widened = 2 * 2 * k_pad if wide_filters(ctx) else 0  # the DSP path's int16 windows
         return pix * 4 * acc_row(ctx, y.shape[3]) + pix * k_pad + widened
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
@@ -266,31 +347,46 @@ class _ConvBase(Emitter):
         )
         # interior pixels see every tap: bias + input_offset * sum(w) is exact there
         act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
-        if self.depthwise:
-            folded = ctx.const_array(
-                int32_wrap(raw_bias + (-x_zp) * filt.sum(axis=(0, 1, 2))), f"{y.name}_folded_bias"
-            )
-        else:
-            folded = folded_dot_bias(ctx, raw_bias, -x_zp, filt.sum(axis=(1, 2, 3)), y.name)
         right_shifts_only = shift_kind(shifts)
-        mults = ctx.const_array(mults, f"{y.name}_mult")
-        shifts = ctx.const_array(shifts, f"{y.name}_shift")
+        rows = np.moveaxis(filt, 3, 0) if self.depthwise else filt
+        bound = accumulator_bound(raw_bias, rows)
+        rq = requant_params(ctx, mults, shifts, y_zp, bound)
+        # the int16 layout of ek_depthwise_conv_s8's DSP loop, which takes up to EK_DW_MAX_TAPS taps
+        dsp_dw = (self.depthwise and wide_filters(ctx) and dm == [1] and win.in_c % 4 == 0
+                  and k_h * k_w <= DW_MAX_TAPS)  # fmt: skip
+        # the DSP path's int16 filters are stored doubled when the requantization takes
+        # doubled accumulators: the doubling is then free
+        scale = 2 if rq is not None and (dsp_dw or (wide_filters(ctx) and not self.depthwise)) else 1
+        mults, shifts, rq_flag = requant_args(ctx, mults, shifts, y_zp, bound, y.name)
+        rq_args = [rq_flag, 2 // scale]
+        if self.depthwise:
+            folded_dw = int32_wrap(raw_bias + (-x_zp) * filt.sum(axis=(0, 1, 2)))
+            if scale == 2:
+                folded = ctx.const_array_layouts(
+                    "EK_USE_DSP", int32_wrap(folded_dw.astype(np.int64) * 2), folded_dw, f"{y.name}_folded_bias"
+                )
+            else:
+                folded = ctx.const_array(folded_dw, f"{y.name}_folded_bias")
+        else:
+            folded = folded_dot_bias(ctx, raw_bias, -x_zp, filt.sum(axis=(1, 2, 3)), y.name, scale)
         acc = f"(int32_t *){ctx.scratch(node)}"
         if self.depthwise:
-            if "dsp" in ctx.features and dm == [1] and win.in_c % 4 == 0:
+            if dsp_dw:
                 filt_name = ctx.const_array_layouts(
-                    "EK_USE_DSP", depthwise_dsp_filter(w.data), np.asarray(w.data, np.int8), f"{y.name}_filter"
+                    "EK_USE_DSP", depthwise_dsp_filter(w.data, scale), np.asarray(w.data, np.int8), f"{y.name}_filter"
                 )
             else:
                 filt_name = ctx.ptr(w.index)
-            names = [ctx.ptr(x.index), filt_name, folded, mults, shifts, ctx.ptr(y.index), acc]
+            names = [ctx.ptr(x.index), filt_name, folded, mults, shifts, *rq_args, int(dsp_dw),
+                     ctx.ptr(y.index), acc]  # fmt: skip
             return call("ek_depthwise_conv_s8", *names, *win.args(), *dm, *win.kernel_args(),
                         -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
         k_pad = dot_length(ctx, k_h * k_w * win.in_c)
-        filters = dot_rows(ctx, w.data, k_pad, f"{y.name}_filter")
+        filters = dot_rows(ctx, w.data, k_pad, f"{y.name}_filter", scale)
         # the window patches sit after the rows of accumulators in the node's scratch
         patch = f"(int8_t *)((uint8_t *){ctx.scratch(node)} + {conv_pixels(ctx) * 4 * acc_row(ctx, win.out_c)})"
-        names = [ctx.ptr(x.index), filters, folded, mults, shifts, ctx.ptr(y.index), acc, patch]
+        names = [ctx.ptr(x.index), filters, folded, mults, shifts, *rq_args, int(wide_filters(ctx)),
+                 ctx.ptr(y.index), acc, patch]  # fmt: skip
         k_args = win.kernel_args()
         return call("ek_conv_s8", *names, *win.args(), *k_args[:2], k_pad, *k_args[2:],
                     -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip

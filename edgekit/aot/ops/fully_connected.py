@@ -17,7 +17,14 @@ from edgekit.aot.ops.base import (
     register,
     weighted_types_problem,
 )
-from edgekit.aot.ops.conv import dot_length, folded_dot_bias, padded_rows, shift_kind
+from edgekit.aot.ops.conv import (
+    accumulator_bound,
+    dot_length,
+    folded_dot_bias,
+    padded_rows,
+    requant_args,
+    shift_kind,
+)
 from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
 
 
@@ -87,8 +94,7 @@ class FullyConnected(Emitter):
         return call(
             "ek_fully_connected_s8",
             ctx.ptr(x.index), rows, folded,
-            ctx.const_array(mults, f"{y.name}_mult"),
-            ctx.const_array(shifts, f"{y.name}_shift"),
+            *requant_args(ctx, mults, shifts, y_zp, accumulator_bound(raw_bias, weights), y.name),
             ctx.ptr(y.index), x_pad, batches, out_depth, accum_depth, k_pad, int(per_channel),
             y_zp, act_min, act_max, shift_kind(shifts),
         )  # fmt: skip
