@@ -299,3 +299,77 @@ def test_mobilenet_v3_small_int8_through_the_aot_backend_bit_exact_with_tflm(tmp
         got = np.stack([runner.infer({artifact.inputs[0].name: x})[spec.name] for x in xs])
     np.testing.assert_array_equal(got.reshape(reference.shape), reference)
     assert len(np.unique(reference)) > 1, "the outputs carry information"
+
+
+# ---- the reader's records of the new operators -------------------------------------------------------
+
+
+def _mutated_op(data: bytes, opcode: str, change) -> bytes:
+    """`data` with `change(model, operator, subgraph)` applied to the first operator of `opcode`."""
+    from tests.test_reader import mutated, op_index
+
+    def apply(m):
+        graph = m.subgraphs[0]
+        change(m, graph.operators[op_index(m, opcode)], graph)
+
+    return mutated(data, apply)
+
+
+def _set_shape(graph, tensor: int, shape) -> None:
+    graph.tensors[tensor].shape = np.array(shape, np.int32)
+    graph.tensors[tensor].shapeSignature = None
+
+
+def _static(graph) -> None:
+    """Every shape static (a run-time batch leaves an output's first dimension unchecked)."""
+    for t in graph.tensors:
+        t.shapeSignature = None
+
+
+@pytest.mark.parametrize("key, opcode, change, check, fragment", [
+    ("hard_swish_block", "HARD_SWISH", lambda m, op, g: setattr(op, "inputs", np.array([*op.inputs, op.inputs[0]])),
+     "operator_arity", "has 2 inputs, but takes 1"),
+    ("hard_swish_block", "HARD_SWISH", lambda m, op, g: _set_shape(g, op.outputs[0], [1, 6, 6, 9]),
+     "operator_shapes", "but its inputs give (1, 6, 6, 8)"),
+    ("reshape_block", "SHAPE", lambda m, op, g: (_static(g), _set_shape(g, op.outputs[0], [3])),
+     "operator_shapes", "has shape (3,), but its inputs give (2,)"),
+    ("reshape_block", "PACK", lambda m, op, g: setattr(op.builtinOptions, "valuesCount", 3),
+     "operator_shapes", "packs 3 values but has 4 inputs"),
+    ("reshape_block", "PACK", lambda m, op, g: setattr(op.builtinOptions, "axis", 3),
+     "operator_shapes", "packs rank-0 values along axis 3"),
+    ("reshape_block", "STRIDED_SLICE", lambda m, op, g: setattr(op, "inputs", np.array(op.inputs[:3])),
+     "operator_arity", "has 3 inputs, but takes 4"),
+])  # fmt: skip
+def test_reader_holds_new_operators_to_their_kernels(key, opcode, change, check, fragment):
+    """HARD_SWISH, SHAPE, PACK and STRIDED_SLICE files that break what their kernels assume are refused
+    by the reader, before any backend sees them."""
+    pytest.importorskip("ai_edge_litert.schema_py_generated", reason="ai-edge-litert not installed")
+    from tests.test_reader import rejects
+
+    rejects(_mutated_op(converted(key, "int8"), opcode, change), check, fragment)
+
+
+def test_reader_decodes_the_new_options():
+    from edgekit.tflite.reader import read_model
+
+    ops = {op.opcode: op.options for op in read_model(converted("reshape_block", "int8")).operators}
+    assert ops["SHAPE"] == {"out_type": "INT32"}
+    assert ops["STRIDED_SLICE"]["shrink_axis_mask"] == 1
+    assert ops["PACK"] == {"values_count": 4, "axis": 0}
+
+
+def test_docs_list_exactly_the_operators_the_compiler_takes():
+    """docs/aot.md's operator table names every opcode with an emitter and no other; its list of TFLM
+    operators the compiler does not take shares none with it."""
+    import re
+
+    from edgekit.aot.ops.base import supported_opcodes
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "aot.md").read_text()
+    section = text.split("## Operators", 1)[1]
+    table = [line.split("|")[1] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    listed = {name.strip() for cell in table[1:] for name in cell.split(",")}
+    assert listed == set(supported_opcodes())
+    missing = section.split("does not take", 1)[1].split("(RELU and RELU6", 1)[0]
+    not_taken = set(re.findall(r"\b[A-Z][A-Z0-9_]+[A-Z0-9]\b", missing)) - {"TFLM"}
+    assert len(not_taken) > 50 and not not_taken & listed, not_taken & listed
