@@ -12,6 +12,8 @@ the aot backend on the host against TFLM.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -373,3 +375,18 @@ def test_docs_list_exactly_the_operators_the_compiler_takes():
     missing = section.split("does not take", 1)[1].split("(RELU and RELU6", 1)[0]
     not_taken = set(re.findall(r"\b[A-Z][A-Z0-9_]+[A-Z0-9]\b", missing)) - {"TFLM"}
     assert len(not_taken) > 50 and not not_taken & listed, not_taken & listed
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("quantize", ["int8", "none"])
+def test_bundles_compile_for_cortex_m4(quantize, tmp_path):
+    from edgekit.aot.compiler import compile_model
+
+    for key in sorted(KERAS):
+        bundle = compile_model(converted(key, quantize), name=key, features={"dsp"})
+        bundle.write(tmp_path)
+        subprocess.run(
+            ["arm-none-eabi-gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb",
+             "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-c", str(tmp_path / f"{key}.c"), "-o", str(tmp_path / f"{key}.o")],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
