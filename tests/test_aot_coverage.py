@@ -390,3 +390,27 @@ def test_bundles_compile_for_cortex_m4(quantize, tmp_path):
              "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-c", str(tmp_path / f"{key}.c"), "-o", str(tmp_path / f"{key}.o")],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("qemu-system-arm", "arm-none-eabi-gcc", "cmake")),
+    reason="qemu-system-arm, arm-none-eabi-gcc and cmake are needed for the emulated board",
+)
+def test_hard_swish_and_folded_reshape_on_emulated_cortex_m4_match_tflm(tmp_path):
+    """Both Keras blocks, int8, cross-compiled with the DSP path and run on the emulated Cortex-M4."""
+    from edgekit import backends, pipeline, targets
+    from edgekit.core import RunOptions
+
+    for key in sorted(KERAS):
+        model = tmp_path / f"{key}.tflite"
+        model.write_bytes(converted(key, "int8"))
+        artifact = pipeline.convert(str(model), target="mps2-an386", backend="aot", quantization="int8").artifact
+        xs = int8_inputs(KERAS[key][1], seed=9)[:6]
+        reference = tflm_run(model.read_bytes(), [xs])
+        with backends.get("aot").load(artifact, targets.get("mps2-an386"), RunOptions()) as runner:
+            for i, x in enumerate(xs):
+                got = runner.infer({artifact.inputs[0].name: x})
+                for k, spec in enumerate(artifact.outputs):
+                    np.testing.assert_array_equal(got[spec.name], reference[k][i].reshape(spec.shape),
+                                                  err_msg=f"{key} sample {i} output {k}")  # fmt: skip
