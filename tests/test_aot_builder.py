@@ -41,6 +41,7 @@ OPTIONS = {
     "QUANTIZE": "QuantizeOptions",
     "DEQUANTIZE": "DequantizeOptions",
     "LOGISTIC": None,
+    "HARD_SWISH": "HardSwishOptions",
 }
 
 

@@ -84,7 +84,10 @@ def _dtype_name(dtype: Any) -> str:
 
 
 def graph_from_model(model, name: str) -> Graph:
-    """Adapt the reader's `Model` (tensors, operators, inputs, outputs) to a `Graph`."""
+    """Adapt the reader's `Model` (tensors, operators, inputs, outputs) to a `Graph`, with the
+    operators computable at compile time folded into constants (`fold.fold_constants`)."""
+    from edgekit.aot.fold import fold_constants
+
     tensors: dict[int, TensorInfo] = {}
     for t in model.tensors:
         q = t.quantization
@@ -119,10 +122,10 @@ def graph_from_model(model, name: str) -> Graph:
         )
         for i, op in enumerate(model.operators)
     ]
-    return Graph(
+    return fold_constants(Graph(
         name=name,
         tensors=tensors,
         nodes=nodes,
         inputs=tuple(int(i) for i in model.inputs),
         outputs=tuple(int(i) for i in model.outputs),
-    )
+    ))

@@ -191,6 +191,24 @@ def _shape_concat(raw, label, graph, op, static: bool) -> tuple[int, ...]:
     return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
 
 
+def _shape_of_shape(raw, label, graph, op, static: bool) -> tuple[int, ...]:
+    return (len(graph.tensors[op.inputs[0]].shape),)
+
+
+def _shape_pack(raw, label, graph, op, static: bool) -> tuple[int, ...]:
+    count, axis = op.options["values_count"], op.options["axis"]
+    shapes = [graph.tensors[t].shape for t in op.inputs]
+    if count != len(op.inputs):
+        fail("operator_shapes", raw, f"{label} packs {count} values but has {len(op.inputs)} inputs")
+    rank = len(shapes[0])
+    if not -rank - 1 <= axis <= rank:
+        fail("operator_shapes", raw, f"{label} packs rank-{rank} values along axis {axis}")
+    if static and any(s != shapes[0] for s in shapes):
+        fail("operator_shapes", raw, f"{label} packs values of different shapes {shapes}")
+    axis += rank + 1 if axis < 0 else 0
+    return shapes[0][:axis] + (count,) + shapes[0][axis:]
+
+
 # ----------------------------------------------------------------------------- the records
 
 
@@ -247,6 +265,14 @@ OPERATORS: dict[str, OperatorRule] = {
         options=S.DEQUANTIZE_OPTIONS, arity=(1, 1), per_channel_inputs=frozenset({0}), same_type=False,
         scales_on=frozenset({"data"}), output_shape=_shape_same,
     ),
+    "HARD_SWISH": OperatorRule(options=S.HARD_SWISH_OPTIONS, arity=(1, 1), output_shape=_shape_same),
+    # SHAPE, STRIDED_SLICE and PACK mostly compute shapes; the aot compiler folds them away.
+    "SHAPE": OperatorRule(
+        options=S.SHAPE_OPTIONS, arity=(1, 1), per_channel_inputs=None, same_type=False,
+        scales_on=frozenset(), output_shape=_shape_of_shape,
+    ),
+    "STRIDED_SLICE": OperatorRule(options=S.STRIDED_SLICE_OPTIONS, arity=(4, 4), index_input="begin"),
+    "PACK": OperatorRule(options=S.PACK_OPTIONS, arity=(1, None), data_inputs=None, output_shape=_shape_pack),
     "MEAN": _reducer(),
     "SUM": _reducer(),
     "REDUCE_PROD": _reducer(),

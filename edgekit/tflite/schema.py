@@ -166,8 +166,18 @@ REDUCER_OPTIONS = OptionsTable("ReducerOptions", 27, (OptionField("keep_dims", 0
 SUB_OPTIONS = OptionsTable("SubOptions", 28, (
     _ACTIVATION(0), OptionField("pot_scale_int16", 1, "bool", True),
 ))
+STRIDED_SLICE_OPTIONS = OptionsTable("StridedSliceOptions", 32, (
+    OptionField("begin_mask", 0, "i32"), OptionField("end_mask", 1, "i32"),
+    OptionField("ellipsis_mask", 2, "i32"), OptionField("new_axis_mask", 3, "i32"),
+    OptionField("shrink_axis_mask", 4, "i32"), OptionField("offset", 5, "bool", False),
+))
 DEQUANTIZE_OPTIONS = OptionsTable("DequantizeOptions", 38, ())
+SHAPE_OPTIONS = OptionsTable("ShapeOptions", 55, (_enum("out_type", 0, TENSOR_TYPES),))
+PACK_OPTIONS = OptionsTable("PackOptions", 59, (
+    OptionField("values_count", 0, "i32"), OptionField("axis", 1, "i32"),
+))
 QUANTIZE_OPTIONS = OptionsTable("QuantizeOptions", 89, ())
+HARD_SWISH_OPTIONS = OptionsTable("HardSwishOptions", 91, ())
 IF_OPTIONS = OptionsTable("IfOptions", 92, (
     OptionField("then_subgraph_index", 0, "i32"), OptionField("else_subgraph_index", 1, "i32"),
 ))
