@@ -89,11 +89,14 @@ class AotBackend(Backend):
         }
 
     def recipe_options(self, target: Target) -> dict[str, Any]:
-        return {
+        options = {
             "cpu": target.cpu,
             "arch": target.arch,
             "features": sorted(f for f in target.features if f in CODE_FEATURES),
         }
+        if target.memory_map:  # a board: the fit report is part of the artifact, made for that board
+            options["fit_target"] = target.name
+        return options
 
     def convert(
         self,
@@ -135,6 +138,16 @@ class AotBackend(Backend):
                 f"activation arena {bundle.arena_bytes:,} B, weights {bundle.weights_bytes:,} B",
             ],
         }
+        if target.memory_map:
+            # a board decides from the planned arena, before any firmware is built
+            from edgekit.aot.fit import fit_report
+            from edgekit.firmware import tensor_bytes
+
+            io_bytes = tensor_bytes([tensor_spec(t) for t in (*bundle.inputs, *bundle.outputs)])
+            report = fit_report(target, info, io_bytes)
+            report.check()
+            info["fit"] = report.to_json()
+            info["summary"].extend(report.verdicts())
         if int8:
             info |= tflm_arena_facts(tflite_path)
             if "tflm_arena_bytes" in info:
