@@ -94,6 +94,27 @@ def test_small_cnn_on_every_core_is_bit_exact_with_deterministic_instruction_cou
     assert ("__aeabi_lmul" in symbols) is (target == "microbit")
 
 
+def test_one_core_on_two_boards_counts_the_same_instructions_whatever_their_clock(small_cnn):
+    """The AN386 (25 MHz) and the Netduino Plus 2 (168 MHz) both run an M4F: the counts agree to a tick.
+
+    Ticks become instructions through each target's clock, so this checks the
+    clock the netduinoplus2 target claims against the emulator's.
+    """
+    from edgekit import pipeline
+
+    counts = {}
+    for target in ("mps2-an386", "netduinoplus2"):
+        artifact = pipeline.convert(str(small_cnn), target, "aot", "int8").artifact
+        runner = pipeline.open_runner(artifact, target)
+        try:
+            spec = runner.inputs[0]
+            runner.measure({spec.name: np.zeros(spec.shape, np.int8)}, count=1)
+            counts[target] = runner.device_timing()["instructions"]
+        finally:
+            runner.close()
+    assert abs(counts["mps2-an386"] - counts["netduinoplus2"]) <= 40  # one 25 MHz tick
+
+
 def test_m0_multiplies_64_bits_in_libgcc_and_the_m3_in_one_instruction(small_cnn):
     """The same bundle compiled for both cores: SMULL/UMULL/SMLAL on the M3, calls to __aeabi_lmul on the M0."""
     from edgekit import firmware, pipeline, targets
