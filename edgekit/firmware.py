@@ -162,11 +162,13 @@ def cpu_flags(target) -> str:
 
 # which `common/cortexm/uart_<driver>.c` drives a target's UART, by what its `extras.uart` names
 # (first match wins); an STM32 UART also needs its chip's clocks and pins (`soc_<extras.soc>.c`)
-_UART_DRIVERS = (("cmsdk", "cmsdk"), ("lpuart", "stm32"), ("usart", "stm32"), ("uarte", "nrf52"))
+_UART_DRIVERS = (("cmsdk", "cmsdk"), ("lpuart", "stm32"), ("usart", "stm32"), ("uarte", "nrf"), ("nrf", "nrf"))
+# STM32 families whose USART has the older SR/DR register layout instead of ISR/RDR/TDR
+_SR_DR_SOCS = ("stm32f1", "stm32f2", "stm32f4")
 
 
 def uart_driver(target) -> str:
-    """The bare-metal UART driver for the target (`cmsdk`, `stm32`, `nrf52`), or '' when there is none."""
+    """The bare-metal UART driver for the target (`cmsdk`, `stm32`, `nrf`), or '' when there is none."""
     uart = str(target.extras.get("uart", "")).lower()
     return next((driver for kind, driver in _UART_DRIVERS if kind in uart), "")
 
@@ -213,6 +215,8 @@ def variables(artifact: Artifact, target, template: Template) -> dict[str, str]:
     values: dict[str, Any] = {
         "stack_bytes": DEFAULT_STACK_BYTES,
         **template.defaults,
+        # a board with little RAM (the micro:bit's 16 KiB) says how much of it the stack gets
+        **({"stack_bytes": int(target.extras["stack_bytes"])} if "stack_bytes" in target.extras else {}),
         "target": target.name,
         "template": template.name,
         "backend": artifact.backend,
@@ -231,6 +235,7 @@ def variables(artifact: Artifact, target, template: Template) -> dict[str, str]:
         "uart_driver": driver,
         "uart_sources": _uart_sources(target, driver),
         "uart_is_lpuart": int("lpuart" in str(target.extras.get("uart", "")).lower()),
+        "uart_sr_dr": int(str(target.extras.get("soc", "")) in _SR_DR_SOCS),
         "uart_base": hex(int(target.extras.get("uart_base", 0x40004000))),
         "uart_baud": int(target.extras.get("uart_baud", 115200)),
         "uart_rx_irq": int(target.extras.get("uart_rx_irq", 0)),  # UART0 RX on the MPS2 boards

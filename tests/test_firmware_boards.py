@@ -35,13 +35,13 @@ BOARDS = {
         tx=(3, 8), rx=(3, 9), af=7,  # USART3 on PD8/PD9, AF7; reset HSI 64 MHz
     ),
     "nrf52840dk": dict(
-        driver="nrf52", soc=None, base=0x40002000, irq=2, clock=64_000_000, lpuart=0,
+        driver="nrf", soc=None, base=0x40002000, irq=2, clock=64_000_000, lpuart=0,
         tx=(0, 6), rx=(0, 8), af=0,  # UART0 on P0.06/P0.08
     ),
 }
 DRIVER_SYMBOLS = {
     "stm32": {"ek_uart_init", "ek_uart_rx_irq", "ek_platform_putc", "ek_platform_getc", "ek_soc_init", "ek_soc_gpio_base"},
-    "nrf52": {"ek_uart_init", "ek_uart_rx_irq", "ek_platform_putc", "ek_platform_getc"},
+    "nrf": {"ek_uart_init", "ek_uart_rx_irq", "ek_platform_putc", "ek_platform_getc"},
 }
 
 

@@ -92,12 +92,15 @@ class AotBackend(Backend):
         }
 
     def recipe_options(self, target: Target) -> dict[str, Any]:
-        return {
+        options = {
             "cpu": target.cpu,
             "arch": target.arch,
             "features": sorted(f for f in target.features if f in CODE_FEATURES),
             "optimize": OPTIMIZE_DEFAULT,  # the pipeline puts --optimize here: cached separately
         }
+        if target.memory_map:  # a board: the fit report is part of the artifact, made for that board
+            options["fit_target"] = target.name
+        return options
 
     def convert(
         self,
@@ -142,6 +145,16 @@ class AotBackend(Backend):
                 f"--optimize {optimize}: {optimize_summary(optimize, features)}",
             ],
         }
+        if target.memory_map:
+            # a board decides from the planned arena, before any firmware is built
+            from edgekit.aot.fit import fit_report
+            from edgekit.firmware import tensor_bytes
+
+            io_bytes = tensor_bytes([tensor_spec(t) for t in (*bundle.inputs, *bundle.outputs)])
+            report = fit_report(target, info, io_bytes)
+            report.check()
+            info["fit"] = report.to_json()
+            info["summary"].extend(report.verdicts())
         if int8:
             info |= tflm_arena_facts(tflite_path)
             if "tflm_arena_bytes" in info:

@@ -1,7 +1,10 @@
 /* Bare-metal Cortex-M startup: vector table, .data copy, .bss zeroing.
  *
  * No vendor code: the core's own exceptions and the UART's RX interrupt
- * only, which is all any Cortex-M3/M4/M7 needs to boot and talk to the host.
+ * only, which is all any Cortex-M0/M3/M4/M7/M33/M55 needs to boot and talk
+ * to the host. An ARMv8-M core with TrustZone (M33, M55) leaves reset in the
+ * Secure state and stays there: the firmware never configures the SAU, so
+ * all of memory and every peripheral it touches is Secure.
  * Symbols come from linker.ld.
  */
 #include <stdint.h>
@@ -69,7 +72,9 @@ void Reset_Handler(void)
     void (**fn)(void);
     /* Interrupts use this table wherever the chip boots from (an STM32 maps
      * its flash at 0x08000000, aliased at 0 only when booting from it). */
+#if !defined(__ARM_ARCH_6M__) /* the Cortex-M0 has no VTOR: its table is at 0, where its flash is */
     SCB_VTOR = (uint32_t)ek_vector_table;
+#endif
 #if defined(__ARM_FP)
     /* Grant CP10/CP11 before any floating-point instruction can run. */
     SCB_CPACR |= 0xFu << 20;

@@ -1,4 +1,4 @@
-/* ek_platform byte pipe over an ARM CMSDK APB UART (the MPS2 boards' UART0).
+/* ek_platform byte pipe over an ARM CMSDK APB UART (the MPS2/MPS3 boards' UART0).
  * Registers: DATA +0, STATE +4 (bit0 TX full, bit1 RX full), CTRL +8
  * (bit0 TX enable, bit1 RX enable, bit3 RX interrupt enable), INTSTATUS/
  * INTCLEAR +12, BAUDDIV +16. Bytes are polled; the RX interrupt only wakes
@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "ek_config.h"
+#include "ek_nvic.h"
 #include "ek_platform.h"
 
 #define UART_REG(offset) (*(volatile uint32_t *)(EK_UART_BASE + (offset)))
@@ -15,13 +16,12 @@
 #define UART_INTCLEAR UART_REG(0x0Cu)
 #define UART_BAUDDIV UART_REG(0x10u)
 #define UART_RX_FULL 0x2u
-#define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
 
 void ek_uart_init(void)
 {
     UART_BAUDDIV = EK_CORE_CLOCK_HZ / EK_UART_BAUD; /* the UART runs off the core clock */
     UART_CTRL = 0x3u | 0x8u;                /* TX, RX, RX interrupt */
-    NVIC_ISER0 = 1u << EK_UART_RX_IRQ;
+    ek_nvic_enable(EK_UART_RX_IRQ); /* 32 on the AN505, 33 on the AN547 */
 }
 
 /* The RX interrupt only ends WFI; acknowledge it, ek_platform_getc reads. */

@@ -1,6 +1,6 @@
 /* Received bytes between a UART's RX interrupt and ek_platform_getc.
  *
- * The STM32 and nRF52 UARTs hold one byte (nRF: six) and clear their RX
+ * The STM32 and nRF UARTs hold one byte (nRF: six) and clear their RX
  * interrupt only when it is read, so their interrupt handlers read each
  * byte into this ring: nothing is lost while the core runs the model, and
  * the handler never re-enters for a byte it could not acknowledge. One
@@ -40,12 +40,6 @@ static inline int ek_ring_get(void)
     byte = ek_ring_data[tail % EK_RING_BYTES];
     ek_ring_tail = tail + 1u;
     return byte;
-}
-
-/* Enable external interrupt `irq` in the NVIC (ISER0..ISER7). */
-static inline void ek_nvic_enable(unsigned irq)
-{
-    ((volatile uint32_t *)0xE000E100u)[irq / 32u] = 1u << (irq % 32u);
 }
 
 #endif /* EK_UART_RING_H */

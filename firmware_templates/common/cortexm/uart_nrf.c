@@ -1,21 +1,31 @@
-/* ek_platform byte pipe over the nRF52 UART (the J-Link virtual COM port of
- * the nRF52840 DK: P0.06 TX, P0.08 RX; RTS/CTS left unconnected).
+/* ek_platform byte pipe over the nRF UART: the nRF52's (the J-Link virtual
+ * COM port of the nRF52840 DK: P0.06 TX, P0.08 RX) and the nRF51's (the
+ * micro:bit's UART0 on P0.24 TX, P0.25 RX); RTS/CTS left unconnected.
  *
- * UARTE0 and the legacy UART0 share one peripheral at 0x40002000 (ID 2,
- * interrupt UARTE0_UART0 = 2); ENABLE = 4 selects the legacy UART, whose
- * TXD/RXD registers move one byte at a time without EasyDMA. Registers
- * (nRF52840 Product Specification v1.7, UART chapter): TASKS_STARTRX
- * +0x000, TASKS_STARTTX +0x008, EVENTS_RXDRDY +0x108, EVENTS_TXDRDY +0x11C,
+ * Both chips have the same UART at 0x40002000 (ID 2, interrupt 2) with the
+ * same registers (nRF52840 Product Specification v1.7, UART chapter; nRF51
+ * Series Reference Manual v3.0, UART chapter): TASKS_STARTRX +0x000,
+ * TASKS_STARTTX +0x008, EVENTS_RXDRDY +0x108, EVENTS_TXDRDY +0x11C,
  * EVENTS_ERROR +0x124, INTENSET +0x304 (RXDRDY bit 2), ERRORSRC +0x480,
- * ENABLE +0x500, PSEL.RTS/TXD/CTS/RXD +0x508/+0x50C/+0x510/+0x514,
- * RXD +0x518, TXD +0x51C, BAUDRATE +0x524, CONFIG +0x56C.
- *
- * The CPU runs at 64 MHz whatever the HFCLK source; the UART's baud rate is
- * only as accurate as that source, so the crystal (HFXO) is started first
- * (CLOCK chapter: TASKS_HFCLKSTART +0x000, EVENTS_HFCLKSTARTED +0x100). */
+ * ENABLE +0x500 (4: enabled), PSEL.RTS/TXD/CTS/RXD +0x508/+0x50C/+0x510/
+ * +0x514, RXD +0x518, TXD +0x51C, BAUDRATE +0x524 (the same codes),
+ * CONFIG +0x56C; the same six-byte RX FIFO with one RXDRDY per byte; the
+ * same GPIO registers for port 0 at 0x50000000 and the same CLOCK task and
+ * event. What differs:
+ * - the nRF52 shares the peripheral with UARTE0 (EasyDMA); ENABLE = 4
+ *   selects the legacy byte-at-a-time UART. The nRF51 has no UARTE.
+ * - an nRF52 PSEL register holds PIN (bits 0-4), PORT (bit 5, nRF52840's
+ *   P1) and CONNECT (bit 31, 0 = connected); the nRF51's holds a pin number
+ *   0-31 of its one port. For a P0 pin both read the same value, so
+ *   PIN_SELECT serves both, and a P1 pin is refused on an nRF51.
+ * - the CPU runs at 64 MHz (nRF52) or 16 MHz (nRF51) whatever the HFCLK
+ *   source; the UART's baud rate is only as accurate as that source, so
+ *   the crystal (HFXO) is started first (CLOCK chapter: TASKS_HFCLKSTART
+ *   +0x000, EVENTS_HFCLKSTARTED +0x100). */
 #include <stdint.h>
 
 #include "ek_board.h"
+#include "ek_nvic.h"
 #include "ek_platform.h"
 #include "uart_ring.h"
 
@@ -41,11 +51,15 @@
 #define CLOCK_TASKS_HFCLKSTART REG(0x40000000u)
 #define CLOCK_EVENTS_HFCLKSTARTED REG(0x40000100u)
 
-/* GPIO ports P0 at 0x50000000, P1 at 0x50000300 (GPIO chapter): OUTSET
+/* GPIO ports P0 at 0x50000000, P1 at 0x50000300 (nRF52840 only) (GPIO chapter): OUTSET
  * +0x508, DIRSET +0x518, PIN_CNF[n] +0x700 + 4n. */
 #define GPIO_BASE(port) (0x50000000u + 0x300u * (port))
 #define PIN_SELECT(port, pin) (((uint32_t)(port) << 5) | (uint32_t)(pin)) /* PSEL: PIN bits 0-4, PORT bit 5 */
 #define PSEL_DISCONNECTED 0xFFFFFFFFu
+
+#if defined(__ARM_ARCH_6M__) && (EK_UART_TX_PORT != 0 || EK_UART_RX_PORT != 0)
+#error "uart_nrf.c: an nRF51 has port 0 only (extras.uart_pins: P0.nn)"
+#endif
 
 /* BAUDRATE holds fixed codes, not a divider (UART chapter, BAUDRATE). */
 #if EK_UART_BAUD == 9600
@@ -67,7 +81,7 @@
 #elif EK_UART_BAUD == 1000000
 #define EK_UART_BAUD_CODE 0x10000000u
 #else
-#error "uart_nrf52.c: the nRF52 UART has no BAUDRATE code for extras.uart_baud"
+#error "uart_nrf.c: the nRF UART has no BAUDRATE code for extras.uart_baud"
 #endif
 
 void ek_uart_init(void)
@@ -87,8 +101,10 @@ void ek_uart_init(void)
     UART_PSEL_CTS = PSEL_DISCONNECTED;
     UART_BAUDRATE = EK_UART_BAUD_CODE;
     UART_CONFIG = 0;           /* no parity, one stop bit, no flow control */
-    UART_INTENSET = 1u << 2;   /* RXDRDY */
     UART_ENABLE = 4u;          /* the legacy UART, not UARTE */
+    /* After ENABLE: the chip takes it either way, but QEMU's model of the
+     * nRF51 UART drops every register write while the UART is disabled. */
+    UART_INTENSET = 1u << 2;   /* RXDRDY */
     UART_TASKS_STARTTX = 1;
     UART_TASKS_STARTRX = 1;
     ek_nvic_enable(EK_UART_RX_IRQ);
