@@ -33,9 +33,9 @@ needs_emulator = pytest.mark.skipif(
 def _dense_model(path: Path, seed: int) -> None:
     """A tiny seeded classifier (8 features -> 4 classes): converting it takes a moment."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from edgekit.backends.tflite import _tf
+    from edgekit.sources.tensorflow import load_tensorflow
 
-    _tf()
+    load_tensorflow()
     import tf_keras as keras
 
     keras.utils.set_random_seed(seed)

@@ -60,10 +60,11 @@ def keras_top1(model_path: Path) -> float:
     import numpy as np
 
     from edgekit import datasets
-    from edgekit.reference import KerasRunner
+    from edgekit.models import open_source
+    from edgekit.reference import source_runner
 
     data = datasets.load("mnist5k")
-    runner = KerasRunner(model_path)
+    runner = source_runner(open_source(model_path))
     probabilities = runner.infer({"input_0": data.x_test.astype(np.float32)})["output_0"]
     return float((probabilities.argmax(axis=1) == data.y_test).mean())
 
