@@ -62,6 +62,30 @@ def test_host_runner_is_bit_exact_with_its_reference(int8_conversion):
     assert runner.memory()["arena_bytes"] == artifact.info["arena_bytes"]
 
 
+def test_host_runner_reads_the_feed_in_place_and_keeps_the_caller_results(int8_conversion):
+    artifact, source = int8_conversion.artifact, int8_conversion.source
+    runner = pipeline.open_runner(artifact, "host-cpu")
+    reference = pipeline.reference_runner(artifact, source)
+    spec, out = runner.inputs[0], runner.outputs[0].name
+    rng = np.random.default_rng(3)
+    first = rng.integers(-128, 128, size=spec.shape, dtype=np.int8)
+    second = rng.integers(-128, 128, size=spec.shape, dtype=np.int8)
+    feed = {spec.name: first.copy()}
+    kept = runner.infer(feed)[out]
+    # the timed path: the same array object, rewritten in place between calls, is read afresh
+    feed[spec.name][...] = second
+    timed = runner._infer(feed)[out]
+    assert np.array_equal(timed, reference.infer({spec.name: second})[out])
+    # infer's results are copies the next inference leaves alone; _infer's are the runner's own
+    assert np.array_equal(kept, reference.infer({spec.name: first})[out])
+    runner._infer({spec.name: first})
+    assert np.array_equal(timed, kept)
+    # a feed that is not C-contiguous goes through the runner's own input buffer
+    wide = np.zeros((*spec.shape[:-1], 2 * spec.shape[-1]), np.int8)
+    wide[..., ::2] = second
+    assert np.array_equal(runner.infer({spec.name: wide[..., ::2]})[out], reference.infer({spec.name: second})[out])
+
+
 def test_host_runner_checks_the_feed(int8_conversion):
     runner = pipeline.open_runner(int8_conversion.artifact, "host-cpu")
     spec = runner.inputs[0]
