@@ -127,7 +127,8 @@ def compile_graph(
 
     aliased = {n.index for n, e in zip(graph.nodes, emitters) if e.aliases_input(n, ctx)}
     scratch = {n.index: e.scratch_bytes(n, ctx) for n, e in zip(graph.nodes, emitters)}
-    plan = plan_memory(graph, aliased, scratch)
+    overwrites = {n.index: e.overwrites(n, ctx) for n, e in zip(graph.nodes, emitters)}
+    plan = plan_memory(graph, aliased, scratch, overwrites)
 
     for t in plan.roots:
         expr = _pointer_expr(graph, plan, t)
