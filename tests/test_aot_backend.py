@@ -35,6 +35,9 @@ def test_convert_writes_bundle_and_info(int8_conversion):
     assert info["arena_bytes"] > 0 and info["weights_bytes"] > 0 and info["int8"] is True
     # reported beside TFLM's measured arena for the same model; the bundle's plan is tighter
     assert 0 < info["arena_bytes"] <= info["tflm_arena_bytes"]
+    # the planner's lower bound beside the plan, in the info and the summary
+    assert 0 < info["arena_lower_bound_bytes"] <= info["arena_bytes"]
+    assert any(f"lower bound {info['arena_lower_bound_bytes']:,} B" in line for line in info["summary"])
     header = (artifact.path / "tiny_cnn.h").read_text()
     assert f"#define TINY_CNN_ACTIVATIONS_SIZE {info['arena_bytes']}" in header
     spec = artifact.inputs[0]

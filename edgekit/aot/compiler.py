@@ -160,6 +160,7 @@ def compile_graph(
         inputs=inputs,
         outputs=outputs,
         arena_bytes=plan.arena_bytes,
+        arena_lower_bound=plan.lower_bound,
         weights_bytes=ctx.constant_bytes,
         kernels=kernels,
         constants=ctx.constants,

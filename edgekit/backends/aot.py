@@ -117,8 +117,13 @@ class AotBackend(Backend):
         bundle = compile_model(tflite_path, name=name, features=features)
         bundle.write(out_dir)
         int8 = all(t.dtype == "int8" for t in (*bundle.inputs, *bundle.outputs))
+        plan = bundle.plan
+        peak = bundle.ops[plan.peak_node] if plan.peak_node >= 0 else None
         info = {
             "arena_bytes": bundle.arena_bytes,
+            # no placement of the same tensors fits in less: the most bytes live at one operator
+            "arena_lower_bound_bytes": plan.lower_bound,
+            "arena_peak_operator": f"{plan.peak_node} {peak}" if peak else None,
             "weights_bytes": bundle.weights_bytes,
             "ops": bundle.ops,
             "c_name": bundle.name,
@@ -133,6 +138,8 @@ class AotBackend(Backend):
             "summary": [
                 f"{len(bundle.ops)} operators compiled to C: {', '.join(sorted(set(bundle.ops)))}",
                 f"activation arena {bundle.arena_bytes:,} B, weights {bundle.weights_bytes:,} B",
+                f"arena lower bound {plan.lower_bound:,} B"
+                + (f" (the tensors live at operator {plan.peak_node}, {peak})" if peak else ""),
             ],
         }
         if int8:
