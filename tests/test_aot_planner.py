@@ -17,8 +17,8 @@ from edgekit.aot.planner import ALIGNMENT, plan_memory
 MODELS = ("kws_ref_model.tflite", "pretrainedResnet_quant.tflite", "ad01_int8.tflite")
 #: arena ceilings (bytes), on every code path: the goals for KWS and AD. ResNet-8's goal,
 #: 33,000, is below its lower bound with today's convolution scratch (two live 16 KiB tensors
-#: and a conv's windows and accumulators beside them): this is the bound plus 5%.
-ARENA_CEILINGS = {"kws_ref_model.tflite": 12_000, "pretrainedResnet_quant.tflite": 36_000, "ad01_int8.tflite": 272}
+#: and a conv's windows and accumulators beside them, 34,192 B on hosts): the bound plus 1%.
+ARENA_CEILINGS = {"kws_ref_model.tflite": 12_000, "pretrainedResnet_quant.tflite": 34_700, "ad01_int8.tflite": 272}
 
 
 def assert_valid(plan):
