@@ -179,10 +179,10 @@ def test_elementwise_lag_is_zero_unless_the_output_elements_are_wider():
 def _written_over(bundle) -> bool:
     plan = bundle.plan
     buffers = {b.key[1]: b for b in plan.buffers if b.key[0] == "tensor"}
-    return any(
-        buffers[o].offset < buffers[i].offset + buffers[i].size and buffers[i].offset < buffers[o].offset + buffers[o].size
-        for o, i in plan.overwrites
-    )
+    def overlap(a, b):
+        return a.offset < b.offset + b.size and b.offset < a.offset + a.size
+
+    return any(overlap(buffers[o], buffers[i]) for o, i in plan.overwrites)
 
 
 INNER_CONV = {

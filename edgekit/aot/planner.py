@@ -117,8 +117,8 @@ def plan_memory(
                 continue
             r_in, r_out = root(t_in), root(t_out)
             # only an input that dies here, written over by an output born here
-            if r_in in in_arena and r_out in in_arena and r_in != r_out and last[r_in] == node.index \
-                    and first[r_out] == node.index:  # fmt: skip
+            dies_here, born_here = last[r_in] == node.index, first[r_out] == node.index
+            if r_in in in_arena and r_out in in_arena and r_in != r_out and dies_here and born_here:
                 key = (r_out, r_in)
                 shared[key] = max(shared.get(key, 0), align(node_lag))
 
