@@ -200,11 +200,11 @@ at the `vpdpbusd` rate with one broadcast load per pixel and input word
 gathering and ADD (gcc's vectorization of the scalar requantization); runs
 on this shared 2-core machine vary by about 5%. KWS is dominated by
 its 1x1 convolutions (same kernel) and the four depthwise layers, which
-gcc vectorizes over channels; AD's fully connected layers (batch 1) still
-use the portable dot product (the lanes kernel there ran AD 25% faster but
-made gcc compile ResNet-8's convolution loop 25% slower, so it is not used)
-and, at a few microseconds per inference, the ctypes call and the runner's
-output copies count. Without AVX-512 VNNI (`EK_LANES` is 0) every
+gcc vectorizes over channels; AD's fully connected layers (batch 1) keep
+eight outputs in the lanes of an AVX2 register (`EK_FC_LANES`: one
+`vpmaddwd` per input pair and eight outputs, no horizontal sums), and the
+runner calls the bundle with buffers and ctypes arguments made once, reading
+the feed in place and copying nothing. Without AVX-512 VNNI (`EK_LANES` is 0) every
 convolution takes the portable int8 dot product, which gcc vectorizes with
 whatever `-march=native` offers (AVX2 here): ResNet-8's 3x3 convolutions
 are where that costs most.

@@ -35,6 +35,9 @@ def test_convert_writes_bundle_and_info(int8_conversion):
     assert info["arena_bytes"] > 0 and info["weights_bytes"] > 0 and info["int8"] is True
     # reported beside TFLM's measured arena for the same model; the bundle's plan is tighter
     assert 0 < info["arena_bytes"] <= info["tflm_arena_bytes"]
+    # the planner's lower bound beside the plan, in the info and the summary
+    assert 0 < info["arena_lower_bound_bytes"] <= info["arena_bytes"]
+    assert any(f"lower bound {info['arena_lower_bound_bytes']:,} B" in line for line in info["summary"])
     header = (artifact.path / "tiny_cnn.h").read_text()
     assert f"#define TINY_CNN_ACTIVATIONS_SIZE {info['arena_bytes']}" in header
     spec = artifact.inputs[0]
@@ -60,6 +63,30 @@ def test_host_runner_is_bit_exact_with_its_reference(int8_conversion):
         for name in theirs:
             assert np.array_equal(ours[name], theirs[name])
     assert runner.memory()["arena_bytes"] == artifact.info["arena_bytes"]
+
+
+def test_host_runner_reads_the_feed_in_place_and_keeps_the_caller_results(int8_conversion):
+    artifact, source = int8_conversion.artifact, int8_conversion.source
+    runner = pipeline.open_runner(artifact, "host-cpu")
+    reference = pipeline.reference_runner(artifact, source)
+    spec, out = runner.inputs[0], runner.outputs[0].name
+    rng = np.random.default_rng(3)
+    first = rng.integers(-128, 128, size=spec.shape, dtype=np.int8)
+    second = rng.integers(-128, 128, size=spec.shape, dtype=np.int8)
+    feed = {spec.name: first.copy()}
+    kept = runner.infer(feed)[out]
+    # the timed path: the same array object, rewritten in place between calls, is read afresh
+    feed[spec.name][...] = second
+    timed = runner._infer(feed)[out]
+    assert np.array_equal(timed, reference.infer({spec.name: second})[out])
+    # infer's results are copies the next inference leaves alone; _infer's are the runner's own
+    assert np.array_equal(kept, reference.infer({spec.name: first})[out])
+    runner._infer({spec.name: first})
+    assert np.array_equal(timed, kept)
+    # a feed that is not C-contiguous goes through the runner's own input buffer
+    wide = np.zeros((*spec.shape[:-1], 2 * spec.shape[-1]), np.int8)
+    wide[..., ::2] = second
+    assert np.array_equal(runner.infer({spec.name: wide[..., ::2]})[out], reference.infer({spec.name: second})[out])
 
 
 def test_host_runner_checks_the_feed(int8_conversion):

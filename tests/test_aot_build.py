@@ -96,3 +96,16 @@ def test_cmake_builds_bundle_and_ctest_checks_it_against_tflm(mlperf_dir, tmp_pa
     vectors.write_bytes(bytes(data))
     result = subprocess.run(["ctest", "--test-dir", str(build_dir)], capture_output=True, text=True)
     assert result.returncode != 0
+
+
+@pytest.mark.skipif(HOST_GCC is None or shutil.which("objdump") is None, reason="gcc and objdump not installed")
+def test_host_fully_connected_takes_the_avx2_lanes_path(mlperf_dir, tmp_path):
+    bundle = compile_model(mlperf_dir / "ad01_int8.tflite", name="net")
+    _, source = bundle.write(tmp_path)
+    lanes = _compile(HOST_GCC, [*WARNINGS, "-pedantic", "-march=haswell"], source)
+    disassembly = subprocess.run(["objdump", "-d", str(lanes)], capture_output=True, text=True, check=True).stdout
+    # eight outputs per vpmaddwd, the int8 weights widened as they are loaded
+    assert re.search(r"vpmaddwd\s+%ymm", disassembly) and re.search(r"vpmovsxbw\s+(-?0x[0-9a-f]+)?\(", disassembly)
+    portable = _compile(HOST_GCC, [*WARNINGS, "-pedantic", "-march=x86-64"], source.rename(source.with_name("p.c")))
+    disassembly = subprocess.run(["objdump", "-d", str(portable)], capture_output=True, text=True, check=True).stdout
+    assert "%ymm" not in disassembly

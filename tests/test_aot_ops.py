@@ -25,8 +25,10 @@ def _out_scale(rng, in_scale, w_scale, k, saturate):
 def conv_model(
     *, n=1, h=7, w=6, c=3, oc=4, k=(3, 3), stride=(1, 1), dilation=(1, 1), padding="SAME",
     act="NONE", depthwise=False, mult=1, in_zp=-5, out_zp=3, per_channel=True, saturate=False,
-    dtype=INT8, bias=True, out_scale=None, seed=0,
+    dtype=INT8, bias=True, out_scale=None, seed=0, inner=False,
 ):  # fmt: skip
+    """One convolution; `inner` (int8) puts it between two QUANTIZE ops of unchanged scale, so
+    its input and output are the model's own tensors (in the arena) rather than the caller's."""
     rng = np.random.default_rng(seed)
     out_c = c * mult if depthwise else oc
     out_h = compute_out_size(padding, h, k[0], stride[0], dilation[0])
@@ -55,11 +57,18 @@ def conv_model(
     opts = dict(padding=padding, stride_h=stride[0], stride_w=stride[1],
                 dilation_h_factor=dilation[0], dilation_w_factor=dilation[1],
                 fused_activation_function=act)  # fmt: skip
+    model_in, model_out = x, y
+    if inner:
+        model_in = b.tensor((n, h, w, c), scale=in_scale, zero_point=in_zp)
+        model_out = b.tensor((n, out_h, out_w, out_c), scale=out_scale, zero_point=out_zp)
+        b.op("QUANTIZE", [model_in], [x])
     if depthwise:
         b.op("DEPTHWISE_CONV_2D", [x, f, bt], [y], depth_multiplier=mult, **opts)
     else:
         b.op("CONV_2D", [x, f, bt], [y], **opts)
-    return b.build([x], [y])
+    if inner:
+        b.op("QUANTIZE", [y], [model_out])
+    return b.build([model_in], [model_out])
 
 
 CONV_CASES = {

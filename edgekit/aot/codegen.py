@@ -36,6 +36,8 @@ class BundleParts:
     dsp: bool
     #: the debug build: one slot per operator output, copied out after the operator runs
     debug_slots: list[DebugSlot] | None = None
+    #: the planner's lower bound for the arena (0: not known)
+    arena_lower_bound: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ def render_header(p: BundleParts) -> str:
         f"#define {up}_MEMORY_ALIGNMENT {ALIGNMENT}",
         "/* Constant memory (flash) and the activation arena the caller provides. */",
         f"#define {up}_WEIGHTS_SIZE {p.weights_bytes}",
-        f"#define {up}_ACTIVATIONS_SIZE {p.arena_bytes}",
+        f"#define {up}_ACTIVATIONS_SIZE {p.arena_bytes}"
+        + (f" /* no plan needs fewer than {p.arena_lower_bound} */" if p.arena_lower_bound else ""),
         *_io_macros(up, "INPUT", p.inputs),
         *_io_macros(up, "OUTPUT", p.outputs),
         "",

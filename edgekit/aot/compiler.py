@@ -154,7 +154,8 @@ def compile_graph(
 
     aliased = {n.index for n, e in zip(graph.nodes, emitters) if e.aliases_input(n, ctx)}
     scratch = {n.index: e.scratch_bytes(n, ctx) for n, e in zip(graph.nodes, emitters)}
-    plan = plan_memory(graph, aliased, scratch)
+    overwrites = {n.index: e.overwrites(n, ctx) for n, e in zip(graph.nodes, emitters)}
+    plan = plan_memory(graph, aliased, scratch, overwrites)
 
     for t in plan.roots:
         expr = _pointer_expr(graph, plan, t)
@@ -186,6 +187,7 @@ def compile_graph(
         inputs=inputs,
         outputs=outputs,
         arena_bytes=plan.arena_bytes,
+        arena_lower_bound=plan.lower_bound,
         weights_bytes=ctx.constant_bytes,
         kernels=kernels,
         constants=ctx.constants,

@@ -8,6 +8,7 @@ and the flags, so a second load costs nothing.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 from functools import cache
 import os
@@ -85,7 +86,16 @@ def build_shared_library(source: Path, cflags: tuple[str, ...] = HOST_CFLAGS) ->
 
 
 class HostBundle:
-    """A compiled bundle loaded in this process: `run(*inputs) -> [outputs]`."""
+    """A compiled bundle loaded in this process.
+
+    `call(*inputs)` is the per-inference path: every ctypes object is made
+    once, here, so a call is one foreign call and nothing else. An input that
+    is already C-contiguous with the bundle's dtype is read where it lies (its
+    pointer is taken once per array object, which the bundle keeps alive);
+    any other is copied into a buffer of the bundle's own. Outputs are written
+    into arrays allocated here, which `call` returns and the next call
+    rewrites; `run` returns copies that stay the caller's.
+    """
 
     def __init__(
         self,
@@ -97,42 +107,56 @@ class HostBundle:
     ):
         self.library_path = Path(library)
         self._lib = ctypes.CDLL(str(library))
-        self._fn = getattr(self._lib, f"{name}_run_io")
-        self._fn.restype = ctypes.c_int
-        self._fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        fn = getattr(self._lib, f"{name}_run_io")
+        fn.restype = ctypes.c_int
+        # no argtypes: the arguments are ctypes objects already, so nothing is converted per call
+        fn.argtypes = None
         self.input_shapes = input_shapes
         self.output_shapes = output_shapes
-        # 16-byte aligned arena (the bundle's MEMORY_ALIGNMENT)
+        # 64-byte aligned arena (the bundle asks for MEMORY_ALIGNMENT, 16)
         raw = np.zeros(arena_bytes + 64, dtype=np.uint8)
         start = (-raw.ctypes.data) % 64
         self._arena_raw = raw
         self.arena = raw[start : start + max(arena_bytes, 1)]
-        self._outputs = [np.zeros(s, dtype=d) for s, d in output_shapes]
-        self._out_ptrs = (ctypes.c_void_p * len(self._outputs))(*[o.ctypes.data for o in self._outputs])
-        # built once and refilled per call: ctypes objects cost microseconds to make,
-        # which would show in the timing of a model that runs in a few
-        self._in_ptrs = (ctypes.c_void_p * max(1, len(input_shapes)))()
-        self._arena_ptr = self.arena.ctypes.data
+        self.outputs = [np.zeros(s, dtype=d) for s, d in output_shapes]
+        self._staging = [np.zeros(s, dtype=d) for s, d in input_shapes]
+        self._counts = [int(np.prod(s, dtype=np.int64)) for s, _ in input_shapes]
+        self._dtypes = [np.dtype(d) for _, d in input_shapes]
+        self._in_ptrs = (ctypes.c_void_p * max(1, len(input_shapes)))(*[a.ctypes.data for a in self._staging])
+        self._out_ptrs = (ctypes.c_void_p * max(1, len(self.outputs)))(*[o.ctypes.data for o in self.outputs])
+        #: the array whose memory each input pointer names (None: the staging buffer)
+        self._fed: list[np.ndarray | None] = [None] * len(input_shapes)
+        self._call = functools.partial(fn, self._in_ptrs, self._out_ptrs, ctypes.c_void_p(self.arena.ctypes.data))
 
-    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
-        arrays = []
-        for x, (shape, dtype) in zip(inputs, self.input_shapes):
-            a = np.ascontiguousarray(x, dtype=dtype)
-            if a.size != int(np.prod(shape)):
-                raise EdgekitError(f"input has {a.size} elements, the bundle takes {int(np.prod(shape))}")
-            arrays.append(a)
-        for k, a in enumerate(arrays):
-            self._in_ptrs[k] = a.ctypes.data
-        rc = self._fn(self._in_ptrs, self._out_ptrs, self._arena_ptr)
+    def _point_at(self, k: int, x: np.ndarray) -> None:
+        """Make input k's pointer name `x` itself, or a copy of it in the staging buffer."""
+        x = np.asarray(x)
+        if x.size != self._counts[k]:
+            raise EdgekitError(f"input has {x.size} elements, the bundle takes {self._counts[k]}")
+        if x.dtype == self._dtypes[k] and x.flags.c_contiguous:
+            self._in_ptrs[k] = x.ctypes.data
+            self._fed[k] = x
+            return
+        staging = self._staging[k]
+        np.copyto(staging, np.reshape(x, staging.shape), casting="unsafe")
+        if self._fed[k] is not None:
+            self._in_ptrs[k] = staging.ctypes.data
+            self._fed[k] = None
+
+    def call(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        """One inference; returns the bundle's output arrays, valid until the next call."""
+        fed = self._fed
+        for k, x in enumerate(inputs):
+            if x is not fed[k]:
+                self._point_at(k, x)
+        rc = self._call()
         if rc != 0:
             raise EdgekitError(f"the bundle returned {rc}")
-        return [o.copy() for o in self._outputs]
+        return self.outputs
 
-    def run_raw(self, *inputs: np.ndarray) -> None:
-        """One call with no checks or copies (for timing): inputs must be contiguous and typed."""
-        for k, a in enumerate(inputs):
-            self._in_ptrs[k] = a.ctypes.data
-        self._fn(self._in_ptrs, self._out_ptrs, self._arena_ptr)
+    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        """One inference; returns copies of the outputs."""
+        return [o.copy() for o in self.call(*inputs)]
 
 
 def load_bundle(bundle, directory: Path, cflags: tuple[str, ...] = HOST_CFLAGS) -> HostBundle:

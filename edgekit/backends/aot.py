@@ -125,8 +125,13 @@ class AotBackend(Backend):
         bundle = compile_model(tflite_path, name=name, features=features, optimize=optimize)
         bundle.write(out_dir)
         int8 = all(t.dtype == "int8" for t in (*bundle.inputs, *bundle.outputs))
+        plan = bundle.plan
+        peak = bundle.ops[plan.peak_node] if plan.peak_node >= 0 else None
         info = {
             "arena_bytes": bundle.arena_bytes,
+            # no placement of the same tensors fits in less: the most bytes live at one operator
+            "arena_lower_bound_bytes": plan.lower_bound,
+            "arena_peak_operator": f"{plan.peak_node} {peak}" if peak else None,
             "weights_bytes": bundle.weights_bytes,
             "ops": bundle.ops,
             "c_name": bundle.name,
@@ -142,6 +147,8 @@ class AotBackend(Backend):
             "summary": [
                 f"{len(bundle.ops)} operators compiled to C: {', '.join(sorted(set(bundle.ops)))}",
                 f"activation arena {bundle.arena_bytes:,} B, weights {bundle.weights_bytes:,} B",
+                f"arena lower bound {plan.lower_bound:,} B"
+                + (f" (the tensors live at operator {plan.peak_node}, {peak})" if peak else ""),
                 f"--optimize {optimize}: {optimize_summary(optimize, features)}",
             ],
         }
@@ -183,7 +190,12 @@ class AotBackend(Backend):
 
 
 class AotHostRunner(Runner):
-    """The bundle compiled by the host C compiler, called through ctypes."""
+    """The bundle compiled by the host C compiler, called through ctypes.
+
+    `_infer`, the harness's timed path, copies nothing: the feed's arrays are
+    read where they lie and the outputs are the bundle's own arrays, which the
+    next inference rewrites. `infer` returns copies, the caller's to keep.
+    """
 
     name = "aot-host"
 
@@ -202,14 +214,21 @@ class AotHostRunner(Runner):
             [(s.shape, s.dtype) for s in self.outputs],
             int(info["arena_bytes"]),
         )
+        self._input_names = [s.name for s in self.inputs]
+        # views made once of the arrays the bundle writes its outputs into
+        self._results = {s.name: o.reshape(s.shape) for s, o in zip(self.outputs, self.bundle.outputs)}
         self._memory = {
             "arena_bytes": int(info["arena_bytes"]),
             "weights_bytes": int(info["weights_bytes"]),
         }
 
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.check_feed(feed)
+        return {name: value.copy() for name, value in self._infer(feed).items()}
+
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = self.bundle.run(*(feed[s.name] for s in self.inputs))
-        return {s.name: r.reshape(s.shape) for s, r in zip(self.outputs, results)}
+        self.bundle.call(*[feed[name] for name in self._input_names])
+        return dict(self._results)
 
     def memory(self) -> dict[str, Any]:
         return dict(self._memory)

@@ -4,7 +4,12 @@
  * DepthwiseConvPerChannel: acc = bias[oc] + sum over taps inside the image of
  * w * (x + input_offset), requantized per output channel. The compiler folds
  * input_offset * sum(w) into `folded_bias`, so the inner loops are plain int8
- * products. */
+ * products.
+ *
+ * The output may lie over the input (the planner puts it there when the input
+ * dies here, edgekit/aot/inplace.py): both int8 kernels compute output pixels
+ * in order and write a group of pixels only after reading all their windows.
+ * Any path of these kernels must keep that order. */
 #ifndef EK_CONV_H
 #define EK_CONV_H
 

@@ -100,6 +100,15 @@ class ElementwiseBinary(Emitter):
             return "output shape differs from the broadcast shape"
         return None
 
+    def overwrites(self, node: Node, ctx: EmitContext) -> dict[int, int]:
+        """An input of the output's shape and type is read element by element in the output's order."""
+        y = ctx.tensor(node.outputs[0])
+        return {
+            k: 0
+            for k, t in enumerate(node.inputs[:2])
+            if t >= 0 and ctx.tensor(t).shape == y.shape and ctx.tensor(t).dtype == y.dtype
+        }
+
     def emit(self, node: Node, ctx: EmitContext) -> str:
         a, b, y = (ctx.tensor(node.inputs[0]), ctx.tensor(node.inputs[1]), ctx.tensor(node.outputs[0]))
         if y.dtype == "int8":

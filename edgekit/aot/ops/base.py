@@ -209,6 +209,17 @@ class Emitter:
         """True when the output is the input's memory reinterpreted (RESHAPE): no code."""
         return False
 
+    def overwrites(self, node: Node, ctx: EmitContext) -> dict[int, int]:
+        """Inputs the output may be written over while the node runs, with the lag of each.
+
+        Maps an input's position in `node.inputs` to how many bytes before that
+        input the output must start for no write to land on input bytes the
+        kernel has still to read (`edgekit.aot.inplace` computes it for the
+        element-by-element and pixel-by-pixel kernels). The planner uses it only
+        for an input that dies at this node. Default: none.
+        """
+        return {}
+
     def emit(self, node: Node, ctx: EmitContext) -> str:
         """C statements that compute the node's outputs from its inputs."""
         raise NotImplementedError

@@ -8,6 +8,7 @@ import numpy as np
 
 from edgekit.aot.codegen import float_literal
 from edgekit.aot.graph import Node, TensorInfo
+from edgekit.aot.inplace import window_lag
 from edgekit.aot.ops.base import (
     EmitContext,
     Emitter,
@@ -319,6 +320,15 @@ class _ConvBase(Emitter):
         k_pad = dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
         widened = 2 * 2 * k_pad if wide_filters(ctx) else 0  # the DSP path's int16 windows
         return pix * 4 * acc_row(ctx, y.shape[3]) + pix * k_pad + widened
+
+    def overwrites(self, node: Node, ctx: EmitContext) -> dict[int, int]:
+        """int8: ek_conv_s8 and ek_depthwise_conv_s8 write a group of output pixels only after
+        reading all their windows (the float kernels write channel by channel: never in place)."""
+        x, w, _, y = self._tensors(node, ctx)
+        if x.dtype != "int8":
+            return {}
+        win = resolve_window(node, x, y, w.shape[1], w.shape[2])
+        return {0: window_lag(*win.args(), *win.kernel_args())}
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
         x, w, bias, y = self._tensors(node, ctx)

@@ -28,6 +28,10 @@ from edgekit.aot.ops.conv import (
 from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
 
 
+#: EK_FC_LANES_DEPTH of kernels/ek_fully_connected.h: the longest rows the lanes path takes
+LANES_DEPTH = 2048
+
+
 @register
 class FullyConnected(Emitter):
     opcodes = ("FULLY_CONNECTED",)
@@ -86,11 +90,16 @@ class FullyConnected(Emitter):
         folded = folded_dot_bias(ctx, raw_bias, -x_zp, weights.sum(axis=1), y.name)
         act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
         k_pad = dot_length(ctx, accum_depth)
-        if k_pad == accum_depth:
-            rows, x_pad = ctx.ptr(w.index), "(int8_t *)0"
+        x_pad = "(int8_t *)0" if k_pad == accum_depth else f"(int8_t *){ctx.scratch(node)}"
+        if "dsp" not in ctx.features and accum_depth <= LANES_DEPTH:
+            # hosts: packed for the lanes when the C compiler takes that path (EK_FC_LANES)
+            rows = ctx.const_array_layouts(
+                "EK_FC_LANES", pair_packed(w.data), padded_rows(w.data, k_pad), f"{y.name}_weights"
+            )
+        elif k_pad == accum_depth:
+            rows = ctx.ptr(w.index)
         else:
             rows = ctx.const_array(padded_rows(w.data, k_pad), f"{y.name}_weights")
-            x_pad = f"(int8_t *){ctx.scratch(node)}"
         return call(
             "ek_fully_connected_s8",
             ctx.ptr(x.index), rows, folded,
@@ -105,6 +114,21 @@ class FullyConnected(Emitter):
             return 0
         k_pad = dot_length(ctx, w.shape[1])
         return k_pad if k_pad != w.shape[1] else 0  # an input row padded to the dot length
+
+
+def pair_packed(rows: np.ndarray, lanes: int = 8) -> np.ndarray:
+    """int8 weights [out][k] as ek_fc_lanes_s8 reads them: [out / lanes][k / 2][lanes][2].
+
+    Outputs are zero-padded to whole blocks and k to whole pairs (zero
+    weights add nothing), so one 16-byte load holds a pair of taps for eight
+    outputs.
+    """
+    rows = np.asarray(rows, dtype=np.int8).reshape(rows.shape[0], -1)
+    out_n, k = rows.shape
+    blocks, pairs = -(-out_n // lanes), -(-k // 2)
+    padded = np.zeros((blocks * lanes, pairs * 2), dtype=np.int8)
+    padded[:out_n, :k] = rows
+    return padded.reshape(blocks, lanes, pairs, 2).transpose(0, 2, 1, 3).copy()
 
 
 def _float(value: float) -> str:

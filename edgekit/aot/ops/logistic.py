@@ -105,6 +105,10 @@ class Logistic(Emitter):
                 return "input scale below 2^-28"
         return None
 
+    def overwrites(self, node: Node, ctx: EmitContext) -> dict[int, int]:
+        """Element by element, output and input of one type."""
+        return {0: 0}
+
     def emit(self, node: Node, ctx: EmitContext) -> str:
         x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
         if x.dtype == "float32":

@@ -6,7 +6,10 @@ QuantizeMultiplier(s_in / s_out) for integer input, Dequantize for float output.
 
 from __future__ import annotations
 
+import numpy as np
+
 from edgekit.aot.graph import Node
+from edgekit.aot.inplace import elementwise_lag
 from edgekit.aot.ops.base import EmitContext, Emitter, c_literal, call, per_tensor_qparams, register
 from edgekit.aot.quant import quantize_multiplier
 
@@ -35,6 +38,11 @@ class Quantize(Emitter):
         if not _per_tensor(y) or (x.dtype != "float32" and not _per_tensor(x)):
             return "per-channel or missing quantization"
         return None
+
+    def overwrites(self, node: Node, ctx: EmitContext) -> dict[int, int]:
+        """Element by element; the output's elements are never wider than the input's."""
+        x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
+        return {0: elementwise_lag(x.size, np.dtype(x.dtype).itemsize, np.dtype(y.dtype).itemsize)}
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
         x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
