@@ -612,3 +612,27 @@ def test_a_shared_mlflow_server_serves_two_machines(mlflow_server, tmp_path, mon
     assert tmp_path / "two" in fetched.path.parents
     assert fetched.version == "1" and fetched.path.read_bytes() == model.read_bytes()
     assert [r["version"] for r in machine2.list_models("served")] == ["1"]
+
+
+def test_a_process_killed_mid_conversion_leaves_nothing_behind(tmp_path):
+    import subprocess
+    import sys
+
+    from edgekit.registry.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    # a process that stages a folder and is killed before it can publish or discard it
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from edgekit.registry.store import LocalStore; "
+         f"print(LocalStore({str(tmp_path / 'store')!r}).staging_dir(), flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    abandoned = child.stdout.readline().strip()
+    mine = store.staging_dir()  # the owner is alive: its folder stays
+    assert sorted(os.listdir(tmp_path / "store" / "staging")) == sorted([os.path.basename(abandoned), mine.name])
+    child.kill()
+    child.wait()
+    child.stdout.close()
+    store.staging_dir()  # the next one to stage clears what the dead owner left
+    assert os.path.basename(abandoned) not in os.listdir(tmp_path / "store" / "staging")
+    assert mine.is_dir(), "a living owner's folder is never taken"

@@ -70,8 +70,21 @@ class LocalStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def staging_dir(self) -> Path:
+        """A new private work folder, named for the process that owns it.
+
+        A process killed mid-conversion (a lost farm worker, an interrupted
+        build) cannot clean up after itself; the next one to stage removes the
+        folders of owners that no longer exist.
+        """
         self._ensure()
-        return Path(tempfile.mkdtemp(prefix="stage-", dir=self.root / "staging"))
+        self._clear_abandoned()
+        return Path(tempfile.mkdtemp(prefix=f"stage-{os.getpid()}-", dir=self.root / "staging"))
+
+    def _clear_abandoned(self) -> None:
+        for folder in (self.root / "staging").iterdir():
+            owner = folder.name.split("-")[1] if folder.name.count("-") >= 2 else ""
+            if owner.isdigit() and not _alive(int(owner)):
+                discard(folder)
 
     def publish(self, staged: Path, final: Path) -> bool:
         """Move `staged` to `final` in one rename. False (and `staged` removed) if `final` exists."""
@@ -200,6 +213,16 @@ def copy_model(source: Path, into: Path) -> Path:
     else:
         shutil.copy2(source, target)
     return target
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def discard(path: Path) -> None:
