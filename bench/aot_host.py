@@ -224,11 +224,13 @@ def verdict(met: dict[str, bool], values: dict[str, str]) -> str:
     return (f"met for {', '.join(f'{m} ({values[m]})' for m in yes)}; " if yes else "") + f"not met for {', '.join(no)}"
 
 
-NO_VNNI_NOTE = """This host cannot take the bundle's AVX-512 VNNI path, and other work
-shared its cores while it was measured; these runs cannot tell how much of
-each miss is the missing VNNI path and how much the load (the runners
-alternate, but a longer inference is preempted more often). The last
-measurement of the VNNI path is in the next section."""
+NO_VNNI_NOTE = """This host cannot take the bundle's AVX-512 VNNI path: KWS's and ResNet-8's
+convolutions run the portable dot product as gcc vectorizes it for AVX2. The
+last measurement of the VNNI path is in the next section."""
+
+LOADED_NOTE = """Other work shared the cores while it was measured; the runners alternate,
+but a longer inference is preempted more often, so a miss here may be partly
+the load."""
 
 
 def render(models: list[Path], out: Path, command: str, load_note: str, sizes=None, qemu=False) -> str:
@@ -291,6 +293,8 @@ def render(models: list[Path], out: Path, command: str, load_note: str, sizes=No
     ]
     if not vnni:
         lines.append(NO_VNNI_NOTE)
+    if load_note:
+        lines.append(LOADED_NOTE)
     lines += ["", HOST_PROSE]
     text = "\n".join(lines)
     if sizes and all(sizes):
