@@ -14,6 +14,7 @@ import numpy as np
 
 from edgekit.aot.graph import Node
 from edgekit.aot.ops.base import EmitContext, Emitter, call, per_tensor_qparams, register
+from edgekit.aot.ops.logistic import check_table_activation
 from edgekit.aot.quant import quantize_multiplier
 
 INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
@@ -109,12 +110,11 @@ class HardSwish(Emitter):
     kernels = ("ek_logistic.h", "ek_hard_swish.h")
 
     def check(self, node: Node, ctx: EmitContext) -> str | None:
+        problem = check_table_activation(node, ctx)
+        if problem:
+            return problem
         x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
-        if x.dtype != y.dtype or x.dtype not in ("int8", "float32"):
-            return f"{x.dtype} input, {y.dtype} output"
         if x.dtype == "int8":
-            if any(t.per_channel or not t.quantized for t in (x, y)):
-                return "int8 tensors without per-tensor quantization"
             params = hard_swish_params(per_tensor_qparams(x)[0], per_tensor_qparams(y)[0], ctx.single_rounding)
             if params[1] > 0:  # TFLM's (and LiteRT's) Prepare refuses it too
                 return "output scale below input scale / 128"

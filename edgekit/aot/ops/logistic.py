@@ -87,18 +87,27 @@ def logistic_table(input_scale: float, input_zero_point: int, single_rounding: b
     return table
 
 
+def check_table_activation(node: Node, ctx: EmitContext) -> str | None:
+    """What every activation computed through a 256-entry int8 table (or in float) needs."""
+    x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
+    if x.dtype != y.dtype or x.dtype not in ("int8", "float32"):
+        return f"{x.dtype} input, {y.dtype} output"
+    if x.dtype == "int8" and any(t.per_channel or not t.quantized for t in (x, y)):
+        return "int8 tensors without per-tensor quantization"
+    return None
+
+
 @register
 class Logistic(Emitter):
     opcodes = ("LOGISTIC",)
     kernels = ("ek_logistic.h",)
 
     def check(self, node: Node, ctx: EmitContext) -> str | None:
+        problem = check_table_activation(node, ctx)
+        if problem:
+            return problem
         x, y = ctx.tensor(node.inputs[0]), ctx.tensor(node.outputs[0])
-        if x.dtype != y.dtype or x.dtype not in ("int8", "float32"):
-            return f"{x.dtype} input, {y.dtype} output"
         if x.dtype == "int8":
-            if any(t.per_channel or not t.quantized for t in (x, y)):
-                return "int8 tensors without per-tensor quantization"
             if int(y.zero_point[0]) != -128:
                 return "int8 output zero point other than -128"
             if logistic_params(per_tensor_qparams(x)[0])[1] < 0:
