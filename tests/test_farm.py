@@ -258,22 +258,39 @@ class _KillHalfway(io.StringIO):
             self._thread.start()
         return super().write(text)
 
-    def _busy(self) -> bool:
+    def _busy_worker(self):
         import psutil
 
         raylet = psutil.Process(self.node.all_processes["raylet"][0].process.pid)
         for child in raylet.children(recursive=True):
             try:
                 if "run_json" in " ".join(child.cmdline()):
-                    return True
+                    return child
             except psutil.Error:
                 continue
+        return None
+
+    def _freeze_mid_cell(self) -> bool:
+        """Stop a worker that is running a cell, then kill it: the cell dies in its hands."""
+        import psutil
+
+        worker = self._busy_worker()
+        if worker is None:
+            return False
+        try:
+            worker.suspend()
+            if "run_json" in " ".join(worker.cmdline()):
+                worker.kill()  # a stopped process only dies to SIGKILL, and removing the node waits for it
+                return True
+            worker.resume()  # it finished between the look and the stop: wait for the next cell
+        except psutil.Error:
+            pass
         return False
 
     def _kill(self):
         deadline = time.monotonic() + 60
-        while not self._busy() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        while not self._freeze_mid_cell() and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.cluster.remove_node(self.node, allow_graceful=False)
         self.killed.set()
 
