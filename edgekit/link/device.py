@@ -817,17 +817,8 @@ class Device:
         digest = hashlib.sha256(payload).hexdigest()
         if digest != header["sha256"]:
             raise ValueError("the file arrived damaged (sha256 %s, expected %s)" % (digest[:12], header["sha256"][:12]))
-        os.makedirs(self.cache_dir, exist_ok=True)
         path = os.path.join(self.cache_dir, digest + header.get("suffix", ""))
-        tmp = "%s.%d.tmp" % (path, os.getpid())
-        try:
-            with open(tmp, "wb") as f:
-                f.write(payload)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        _write_atomically(path, payload)
         return {"path": path}, b""
 
     def load(self, header, payload):
