@@ -15,7 +15,7 @@ import numpy as np
 from edgekit._lazy import require
 from edgekit._quiet import native_output_hidden
 from edgekit.debug import tflite_graph
-from edgekit.debug.capture import Capture, Captured, stack, to_input
+from edgekit.debug.capture import Capture, to_input
 from edgekit.errors import InvalidModelError
 
 
@@ -40,12 +40,4 @@ def capture_litert(path: Path, samples: list[list[np.ndarray]]) -> Capture:
         interpreter.invoke()
         for slot in slots:
             values[slot.index].append(np.array(interpreter.get_tensor(slot.index), copy=True))
-    return Capture(
-        runtime="litert",
-        tensors=[
-            Captured(s.name, s.position, s.op, stack(values[s.index]), s.scale, s.zero_point, s.index)
-            for s in slots
-        ],
-        inputs=[model.tensor(i).name for i in model.inputs],
-        outputs=[model.tensor(i).name for i in model.outputs],
-    )
+    return tflite_graph.capture_of("litert", model, slots, values)

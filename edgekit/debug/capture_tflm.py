@@ -14,7 +14,7 @@ import numpy as np
 
 from edgekit._lazy import require
 from edgekit.debug import tflite_graph
-from edgekit.debug.capture import Capture, Captured, stack, to_input
+from edgekit.debug.capture import Capture, to_input
 from edgekit.errors import EdgekitError
 
 _FIRST_ARENA_BYTES = 256 * 1024
@@ -59,12 +59,4 @@ def capture_tflm(path: Path, samples: list[list[np.ndarray]]) -> Capture:
             tensor = interpreter.GetTensor(slot.index, 0)
             data = np.asarray(tensor["tensor_data"]).reshape(slot.shape)
             values[slot.index].append(np.array(data, dtype=slot.dtype, copy=True))
-    return Capture(
-        runtime="tflm",
-        tensors=[
-            Captured(s.name, s.position, s.op, stack(values[s.index]), s.scale, s.zero_point, s.index)
-            for s in slots
-        ],
-        inputs=[model.tensor(i).name for i in model.inputs],
-        outputs=[model.tensor(i).name for i in model.outputs],
-    )
+    return tflite_graph.capture_of("tflm", model, slots, values)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.debug.capture import per_tensor_quantization
+from edgekit.debug.capture import Capture, Captured, per_tensor_quantization, stack
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,16 @@ def activation_slots(model) -> list[Slot]:
                 live.add(index)
                 slots.append(slot(index, position, op.opcode))
     return slots
+
+
+def capture_of(runtime: str, model, slots: list[Slot], values: dict) -> Capture:
+    """What an interpreter of the .tflite captured: each slot's values (one array per sample), stacked."""
+    return Capture(
+        runtime=runtime,
+        tensors=[
+            Captured(s.name, s.position, s.op, stack(values[s.index]), s.scale, s.zero_point, s.index)
+            for s in slots
+        ],
+        inputs=[model.tensor(i).name for i in model.inputs],
+        outputs=[model.tensor(i).name for i in model.outputs],
+    )
