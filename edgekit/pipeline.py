@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgekit import backends, targets
 from edgekit.backends.base import Backend
@@ -22,6 +23,9 @@ from edgekit.hashing import sha256_tree
 from edgekit.models import FORMATS, SourceModel, open_source
 from edgekit.quantization import decide
 from edgekit.recipes import Recipe
+
+if TYPE_CHECKING:  # only for annotations: numpy is not imported to plan a conversion
+    import numpy as np
 
 _MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".onnx", ".tflite")
 

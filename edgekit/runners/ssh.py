@@ -96,7 +96,7 @@ def choose_runtime(artifact: Artifact, available: list[str], options: RunOptions
             )
         note = f"{wanted} is not on the device: its ONNX ran on {options.fallback} (--fallback)"
         return options.fallback, {}, {"link": "ssh", "device": where, "fallback": note}
-    hint = f", or give --fallback onnxruntime to run the model's ONNX there" if artifact.primary.endswith(".onnx") else ""
+    hint = ", or give --fallback onnxruntime to run the model's ONNX there" if artifact.primary.endswith(".onnx") else ""
     name = "TensorRT" if wanted == "tensorrt" else wanted
     raise EdgekitError(
         f"{name} is not on {where} (the device program found: {have}): {INSTALL[wanted]} on the device{hint}"
