@@ -56,6 +56,18 @@ def test_a_tflite_source_is_one_line(tmp_path):
     assert ".tflite" in message and "Keras or SavedModel source" in message
 
 
+def test_a_keras_source_becomes_a_savedmodel_with_named_signature(digits_model, tmp_path):
+    from edgekit.models import open_source
+    from edgekit.sources import loader_for
+    from edgekit.sources.tensorflow import load_tensorflow
+
+    folder = loader_for(open_source(digits_model)).saved_model(tmp_path)
+    serving = load_tensorflow().saved_model.load(str(folder)).signatures["serving_default"]
+    inputs = serving.structured_input_signature[1]
+    assert list(inputs) == ["input_0"] and inputs["input_0"].shape[0] is None
+    assert list(serving.structured_outputs) == ["output_0"]
+
+
 def test_an_op_tfjs_lacks_is_one_line_naming_it(tmp_path):
     from edgekit.sources.tensorflow import load_tensorflow
 

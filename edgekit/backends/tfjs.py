@@ -36,46 +36,12 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _keras_as_saved_model(path: Path, folder: Path) -> Path:
-    """A Keras model saved as a SavedModel whose signature takes any batch size.
-
-    One tf.function around the model works for Keras 2 (tf_keras) and Keras 3
-    alike; inputs are named input_0.. and outputs output_0.., as the
-    reference runner names them.
-    """
-    from edgekit.sources.keras import load_keras
-    from edgekit.sources.tensorflow import load_tensorflow
-
-    tf = load_tensorflow("tfjs")
-    model = load_keras(path)
-    signature = [
-        tf.TensorSpec((None, *t.shape[1:]), t.dtype, name=f"input_{i}") for i, t in enumerate(model.inputs)
-    ]
-
-    def serve(*args):
-        result = model(list(args) if len(args) > 1 else args[0], training=False)
-        result = result if isinstance(result, (list, tuple)) else [result]
-        return {f"output_{i}": r for i, r in enumerate(result)}
-
-    module = tf.Module()
-    module.model = model  # tracked, so the SavedModel carries the weights
-    module.serve = tf.function(serve, input_signature=signature)
-    with native_output_hidden():
-        tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve.get_concrete_function()})
-    return folder
-
-
 def convert_to_tfjs(source, quantization: str, out_dir: Path) -> Path:
     """Write `source` as a TF.js graph model in `out_dir`; the path of its model.json."""
-    if source.format == "tflite":
-        raise EdgekitError(
-            f"{source.path}: TF.js cannot take a .tflite model (it converts TensorFlow graphs, not "
-            "TFLite flatbuffers, and has no int8 kernels): give the Keras or SavedModel source"
-        )
-    if source.format not in ("keras", "savedmodel"):
-        raise EdgekitError(
-            f"{source.path}: TF.js converts Keras (.keras, .h5) and SavedModel sources, not {source.format}"
-        )
+    from edgekit.sources import loader_for
+
+    loader = loader_for(source)
+    loader.check_saved_model()  # a .tflite or ONNX source is refused before anything else is looked at
     if quantization not in WEIGHT_QUANTIZATION:
         raise EdgekitError(
             f"TF.js has no {quantization} quantization: choose {', '.join(WEIGHT_QUANTIZATION)} "
@@ -83,13 +49,13 @@ def convert_to_tfjs(source, quantization: str, out_dir: Path) -> Path:
         )
     from edgekit.sources.tensorflow import load_tensorflow
 
-    load_tensorflow("tfjs")  # TensorFlow first, with its log level set, so importing the converter prints nothing
-    # tensorflowjs imports TF Decision Forests, whose greeting imports IPython when output is captured
-    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
-    with native_output_hidden():
-        converter = require("tensorflowjs.converters.tf_saved_model_conversion_v2", "tfjs")
     with tempfile.TemporaryDirectory(prefix="edgekit-tfjs-") as tmp:
-        saved = Path(source.path) if source.format == "savedmodel" else _keras_as_saved_model(source.path, Path(tmp) / "saved_model")
+        saved = loader.saved_model(Path(tmp))
+        load_tensorflow("tfjs")  # TensorFlow first, with its log level set, so importing the converter prints nothing
+        # tensorflowjs imports TF Decision Forests, whose greeting imports IPython when output is captured
+        os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+        with native_output_hidden():
+            converter = require("tensorflowjs.converters.tf_saved_model_conversion_v2", "tfjs")
         try:
             with native_output_hidden():
                 converter.convert_tf_saved_model(

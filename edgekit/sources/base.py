@@ -1,10 +1,11 @@
 """What a source loader offers every consumer of a source model.
 
 A loader opens one source model in the framework it was written in, once,
-and hands it on in the three forms edgekit needs: a runner on the model as
-it is (the fidelity reference), a .tflite (the front half of the tflite, tflm
-and aot backends) and an ONNX model (the onnx backend). A format that cannot
-become one of them says so in one line.
+and hands it on in the forms edgekit needs: a runner on the model as it is
+(the fidelity reference), a .tflite (the front half of the tflite, tflm and
+aot backends), an ONNX model (the onnx backend) and a TensorFlow SavedModel
+(the tfjs backend's converter). A format that cannot become one of them says
+so in one line.
 """
 
 from __future__ import annotations
@@ -59,9 +60,28 @@ class SourceLoader:
         """The model as an ONNX file at `out_path`."""
         raise NotImplementedError
 
+    def check_saved_model(self) -> None:
+        """Refuse, in one line and before any work, a format that cannot become a SavedModel."""
+        raise EdgekitError(
+            f"{self.path}: a {self.format} model is not a TensorFlow graph and cannot become a SavedModel "
+            "(give the Keras or SavedModel source)"
+        )
+
+    def saved_model(self, workdir: Path) -> Path:
+        """The model as a TensorFlow SavedModel folder (written under `workdir` when it is not one already).
+
+        Its serving signature takes any batch size; inputs are named input_0.. and
+        outputs output_0.. unless the model names its own.
+        """
+        self.check_saved_model()
+        raise NotImplementedError
+
 
 class TensorFlowLoader(SourceLoader):
     """A model TensorFlow loads (Keras, SavedModel): TFLiteConverter makes its .tflite."""
+
+    def check_saved_model(self) -> None:
+        return None
 
     def input_shape(self) -> tuple | None:
         """The per-sample shape of the first input (calibration samples are fitted to it)."""

@@ -82,6 +82,32 @@ class KerasLoader(TensorFlowLoader):
             self.model.export(str(exported), format="tf_saved_model", verbose=False)
         return tf.lite.TFLiteConverter.from_saved_model(str(exported))
 
+    def saved_model(self, workdir: Path) -> Path:
+        """The model saved as a SavedModel whose signature takes any batch size.
+
+        One tf.function around the model works for Keras 2 (tf_keras) and Keras 3
+        alike; inputs are named input_0.. and outputs output_0.., as the
+        reference runner names them.
+        """
+        tf = load_tensorflow()
+        model = self.model
+        folder = Path(workdir) / "saved_model"
+        signature = [
+            tf.TensorSpec((None, *t.shape[1:]), t.dtype, name=f"input_{i}") for i, t in enumerate(model.inputs)
+        ]
+
+        def serve(*args):
+            result = model(list(args) if len(args) > 1 else args[0], training=False)
+            result = result if isinstance(result, (list, tuple)) else [result]
+            return {f"output_{i}": r for i, r in enumerate(result)}
+
+        module = tf.Module()
+        module.model = model  # tracked, so the SavedModel carries the weights
+        module.serve = tf.function(serve, input_signature=signature)
+        with native_output_hidden():
+            tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve.get_concrete_function()})
+        return folder
+
     def write_onnx(self, out_path: Path, opset: int) -> Path:
         tf2onnx = load_tf2onnx()
         tf = load_tensorflow("onnx")

@@ -76,6 +76,9 @@ class SavedModelLoader(TensorFlowLoader):
         self.loaded  # a damaged folder fails here with its own message, not inside the converter
         return load_tensorflow().lite.TFLiteConverter.from_saved_model(str(self.path))
 
+    def saved_model(self, workdir: Path) -> Path:
+        return self.path
+
     def write_onnx(self, out_path: Path, opset: int) -> Path:
         tf2onnx = load_tf2onnx()
         tf = load_tensorflow("onnx")
