@@ -56,3 +56,29 @@ def test_dsp_bundle_on_emulated_cortex_m4_matches_tflm(filename, optimize, mlper
                 assert np.array_equal(np.asarray(ours[name]).reshape(expected.shape), expected), (i, name)
     finally:
         runner.close()
+
+
+def test_fused_residual_block_on_emulated_cortex_m4_matches_tflm(tmp_path):
+    """The assembly of ek_conv_taps.h (a window tap by tap, fused with its ADD), with odd
+    pixel counts, 16 and 32 channels, dilation and the residual as either ADD input."""
+    from edgekit import pipeline
+    from tests.test_aot_builder import tflm_outputs
+    from tests.test_aot_fuse import residual_block
+
+    pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
+    for k, case in enumerate([dict(h=7, w=5, residual_first=True), dict(c=32, h=6, w=6, dilation=2)]):
+        path = tmp_path / f"block{k}.tflite"
+        path.write_bytes(residual_block(**case, seed=k))
+        artifact = pipeline.convert(str(path), "mps2-an386", "aot", "int8").artifact
+        assert artifact.info["dsp"] is True
+        runner = pipeline.open_runner(artifact, "mps2-an386")
+        try:
+            spec = runner.inputs[0]
+            rng = np.random.default_rng(k)
+            feeds = [rng.integers(-128, 128, size=spec.shape, dtype=np.int8) for _ in range(4)]
+            feeds[0][...] = 127
+            for feed, expected in zip(feeds, tflm_outputs(path.read_bytes(), [[f] for f in feeds])):
+                ours = runner.infer({spec.name: feed})
+                assert np.array_equal(np.asarray(next(iter(ours.values()))).reshape(expected.shape), expected)
+        finally:
+            runner.close()

@@ -1,0 +1,97 @@
+"""A convolution fused with the ADD that consumes it (edgekit/aot/fuse.py, kernels/ek_conv_taps.h):
+bit-exact with TFLM, written over the residual it adds, smaller arenas than the unfused pair."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from edgekit.aot.compiler import compile_model
+from tests.test_aot_builder import ModelBuilder, assert_bit_exact_with_tflm
+from tests.test_aot_planner import _written_over, assert_valid
+
+DSP = frozenset({"dsp"})
+
+
+def residual_block(*, n=1, h=8, w=8, c=16, residual_first=False, act="RELU", per_channel=True,
+                   dilation=1, in_zp=-7, seed=0) -> bytes:  # fmt: skip
+    """A ResNet block between two QUANTIZE ops (so every tensor is in the arena):
+    x -> conv 3x3 (RELU) -> conv 3x3 -> ADD with x (`act`) -> out."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    shape = (n, h, w, c)
+    scale = 0.05
+
+    def conv(src, relu: bool):
+        w_scale = rng.uniform(0.002, 0.01, size=c) if per_channel else np.array([0.006])
+        f = b.tensor((c, 3, 3, c), data=rng.integers(-127, 128, size=(c, 3, 3, c)), scale=w_scale, zero_point=0)
+        bias = b.tensor((c,), "int32", data=rng.integers(-4000, 4000, size=c), scale=scale * w_scale)
+        out = b.tensor(shape, scale=float(rng.uniform(0.04, 0.08)), zero_point=int(rng.integers(-20, 20)))
+        b.op("CONV_2D", [src, f, bias], [out], padding="SAME", stride_h=1, stride_w=1,
+             dilation_h_factor=dilation, dilation_w_factor=dilation,
+             fused_activation_function="RELU" if relu else "NONE")  # fmt: skip
+        return out
+
+    model_in = b.tensor(shape, scale=scale, zero_point=in_zp)
+    x = b.tensor(shape, scale=scale, zero_point=in_zp)
+    b.op("QUANTIZE", [model_in], [x])
+    y2 = conv(conv(x, relu=True), relu=False)
+    s = b.tensor(shape, scale=0.07, zero_point=-3)
+    b.op("ADD", [x, y2] if residual_first else [y2, x], [s], fused_activation_function=act)
+    out = b.tensor(shape, scale=0.07, zero_point=-3)
+    b.op("QUANTIZE", [s], [out])
+    return b.build([model_in], [out])
+
+
+def fused_calls(bundle) -> int:
+    """ek_conv_taps_s8 calls that take a residual (the unfused ones pass a null pointer)."""
+    calls = re.findall(r"ek_conv_taps_s8\(([^;]*)\);", bundle.source)
+    return sum("(const int8_t *)0" not in call for call in calls)
+
+
+CASES = {
+    "8x8x16": dict(),
+    "odd-pixels-residual-first": dict(h=7, w=5, residual_first=True, act="NONE", in_zp=12),
+    "batch2-per-tensor-relu6": dict(n=2, h=4, w=6, per_channel=False, act="RELU6"),
+    "32-channels-dilation2": dict(c=32, h=6, w=6, dilation=2),
+}
+
+
+@pytest.mark.parametrize("optimize", ["balanced", "speed"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fused_residual_block_is_bit_exact_with_tflm_and_written_over_its_input(case, optimize, tmp_path):
+    """On a DSP target (the portable C of the same bundle runs on this host)."""
+    model = residual_block(**CASES[case], seed=len(case))
+    bundle = assert_bit_exact_with_tflm(model, tmp_path, count=6, features=DSP, optimize=optimize)
+    assert fused_calls(bundle) == 1 and "ek_add_s8(" not in bundle.source.split("_run_io(")[-1]
+    assert_valid(bundle.plan)
+    assert _written_over(bundle)
+    # the block's input, the first conv's output and the second's windows are all it needs
+    unfused = compile_model(model, features=DSP, optimize=optimize, debug=True)
+    assert fused_calls(unfused) == 0 and "ek_add_s8(" in unfused.source
+    assert bundle.arena_bytes < unfused.arena_bytes
+    assert bundle.ops == unfused.ops  # the model's operators, as reports list them
+
+
+def test_no_fusion_where_the_kernel_or_the_graph_does_not_allow_it(tmp_path):
+    model = residual_block(seed=3)
+    # hosts and --optimize size keep the window kernel, which is not fused
+    for options in (dict(features=frozenset()), dict(features=DSP, optimize="size")):
+        bundle = compile_model(model, **options)
+        assert fused_calls(bundle) == 0 and "ek_add_s8(" in bundle.source
+    # a convolution whose output is read by more than its ADD stays unfused
+    b = ModelBuilder()
+    shape = (1, 4, 4, 8)
+    x = b.tensor(shape, scale=0.05, zero_point=0)
+    f = b.tensor((8, 3, 3, 8), data=np.ones((8, 3, 3, 8)), scale=np.full(8, 0.01), zero_point=0)
+    y = b.tensor(shape, scale=0.1, zero_point=0)
+    s = b.tensor(shape, scale=0.1, zero_point=0)
+    m = b.tensor(shape, scale=0.1, zero_point=0)
+    b.op("CONV_2D", [x, f, -1], [y], padding="SAME", stride_h=1, stride_w=1)
+    b.op("ADD", [y, x], [s])
+    b.op("MUL", [s, y], [m])
+    model = b.build([x], [m])
+    bundle = assert_bit_exact_with_tflm(model, tmp_path, count=3, features=DSP)
+    assert "ek_conv_taps_s8(" in bundle.source and fused_calls(bundle) == 0
