@@ -8,7 +8,9 @@
  * table (a_terms[x + 128], computed by the compiler with the same integer
  * arithmetic), so only the sum's rescaling runs per element; elsewhere the
  * loop computes all three (it vectorizes, and beat table lookups on x86).
- * `right_shifts_only` as in ek_requantize_s8 (2: y_shift <= -1, 1: <= 0). */
+ * `right_shifts_only` as in ek_requantize_s8 (2: y_shift <= -1, 1: <= 0), or 3 on the DSP
+ * path when the tables hold doubled terms and the compiler checked that ek_rq's bounds hold
+ * (ops/add.py): the sum's rescaling plus the offset is then SMMULR, two adds and a shift. */
 #ifndef EK_ADD_H
 #define EK_ADD_H
 
@@ -21,6 +23,13 @@ EK_INLINE int8_t ek_add_one_s8(int32_t a, int32_t b, const int32_t *a_terms,
                                int32_t act_min, int32_t act_max, int right_shifts_only) {
 #if EK_USE_DSP
   const int32_t sum = a_terms[a + 128] + b_terms[b + 128];
+  if (right_shifts_only == 3 && !EK_SINGLE_ROUNDING) { /* doubled terms: ek_rq */
+    int32_t p[3];
+    p[0] = y_mult;
+    p[1] = (int32_t)(((int64_t)1 << (-y_shift - 1)) + (int64_t)y_offset * ((int64_t)1 << -y_shift));
+    p[2] = -y_shift;
+    return (int8_t)ek_clamp_s8(ek_rq(sum, p, 3), act_min, act_max);
+  }
   const int32_t out = right_shifts_only == 2 && !EK_SINGLE_ROUNDING
                           ? ek_mbqm_right(sum, y_mult, y_shift)
                           : ek_mbqm_smaller_than_one(sum, y_mult, y_shift);

@@ -34,24 +34,42 @@ typedef struct {
   const int8_t *const *taps;     /* per tap, the input of pixel 0 and of pixel 1 */
   const int8_t *const *taps_end;
   const int32_t *w;              /* the whole filter, tap by tap */
-  int32_t *acc;                  /* [group][pixel][4], starting from the bias */
+  const int32_t *bias;           /* the folded bias in the accumulators' layout */
+  int32_t *acc;                  /* [group][pixel][4] */
   int32_t *xq;                   /* 4 * in_c bytes: the tap of both pixels, widened */
   int32_t *xq_end;               /* xq + in_c */
   int32_t w_tap_bytes;           /* 2 * out_c * in_c */
+  const int32_t *bias_end;       /* bias + 2 * out_c */
 } ek_taps_job;
 
-/* A pixel pair's window, tap by tap (in_c % 16 == 0, out_c % 4 == 0). Each tap of both
- * pixels is widened into xq as ek_widen_q15_pair lays it out (8 bytes of each pixel per
- * pass: four LDRs, eight SXTB16s, two STMs); then for every group of four rows the
- * eight accumulators are loaded (LDM), and per word of the tap one LDRD of both pixels,
- * two LDRDs of the four rows and eight SMLADs (ek_dot2x4_q15's 11 instructions per 16
- * multiply-accumulates), eight words per pass, and stored back (STM). The loop state
- * lives on the stack: the fourteen registers are all in the inner loop. */
+/* A pixel pair's window, tap by tap (in_c % 16 == 0, out_c % 4 == 0). The accumulators
+ * start as a copy of the bias. Each tap of both pixels is widened into xq as
+ * ek_widen_q15_pair lays it out (8 bytes of each pixel per pass: four LDRs, eight
+ * SXTB16s, two STMs); then for every group of four rows the eight accumulators are
+ * loaded (LDM), and per word of the tap one LDRD of both pixels, two LDRDs of the four
+ * rows and eight SMLADs (ek_dot2x4_q15's 11 instructions per 16 multiply-accumulates),
+ * eight words per pass, and stored back (STM). The loop state lives on the stack: the
+ * fourteen registers are all in the inner loop. */
 __attribute__((naked, noinline, unused)) static void ek_taps_pair_asm(
     const ek_taps_job *job __attribute__((unused))) {
   __asm__(
-      "push {r4-r11, lr}\n\t"
-      "ldm r0, {r1-r7}\n\t"           /* taps, taps end, w, acc, xq, xq end, w bytes per tap */
+      "push {r0, r4-r11, lr}\n\t"
+      "ldr r4, [r0, #12]\n\t"
+      "ldr r12, [r0, #16]\n\t"
+      "ldr r5, [r0, #32]\n\t"
+      "5:\n\t"                        /* the accumulators start from the bias */
+      "ldm r4!, {r0-r3}\n\t"
+      "stm r12!, {r0-r3}\n\t"
+      "ldm r4!, {r0-r3}\n\t"
+      "stm r12!, {r0-r3}\n\t"
+      "cmp r4, r5\n\t"
+      "bne 5b\n\t"
+      "ldr r0, [sp]\n\t"
+      "ldm r0, {r1-r3}\n\t"           /* taps, taps end, w */
+      "ldr r4, [r0, #16]\n\t"         /* acc, xq, xq end, w bytes per tap */
+      "ldr r5, [r0, #20]\n\t"
+      "ldr r6, [r0, #24]\n\t"
+      "ldr r7, [r0, #28]\n\t"
       "sub sp, sp, #8\n\t"
       "push {r1, r2, r4, r5, r6, r7}\n\t"
       /* [sp]: taps, taps end, acc, xq, xq end, w bytes per tap, w end of the tap, acc cursor */
@@ -116,7 +134,7 @@ __attribute__((naked, noinline, unused)) static void ek_taps_pair_asm(
       "cmp r0, r12\n\t"
       "bne 3b\n\t"
       "add sp, sp, #32\n\t"
-      "pop {r4-r11, pc}\n\t");
+      "pop {r0, r4-r11, pc}\n\t");
 }
 #else
 #define EK_TAPS_ASM 0
@@ -152,21 +170,35 @@ EK_INLINE void ek_conv_taps_s8(
       x0[p] = (r % out_w) * stride_w - pad_w;
       base[p] = input + (size_t)b * in_h * in_w * in_c;
     }
+    for (p = 0; p < 2; ++p) {
+      const int8_t *first = base[p] + (y0[p] * in_w + x0[p]) * in_c;
+      if (y0[p] >= 0 && y0[p] + dil_h * (k_h - 1) < in_h && x0[p] >= 0 &&
+          x0[p] + dil_w * (k_w - 1) < in_w) /* the whole window inside: constant offsets */
+        for (t = 0; t < k_h * k_w; ++t)
+          taps[2 * t + p] = first + (dil_h * (t / k_w) * in_w + dil_w * (t % k_w)) * in_c;
+      else
+        for (t = 0; t < k_h * k_w; ++t) {
+          const int y = y0[p] + dil_h * (t / k_w), x = x0[p] + dil_w * (t % k_w);
+          taps[2 * t + p] = y >= 0 && y < in_h && x >= 0 && x < in_w
+                                ? base[p] + (y * in_w + x) * in_c : zero_tap;
+        }
+    }
+#if EK_USE_DSP /* the bias is stored in the accumulators' layout */
+    if (!(EK_TAPS_ASM && in_c % 16 == 0))
+      for (g = 0; g < 8 * groups; ++g) acc[g] = folded_bias[g];
+#else
     for (g = 0; g < groups; ++g)
       for (p = 0; p < 2; ++p)
         for (c = 0; c < 4; ++c) acc[8 * g + 4 * p + c] = folded_bias[4 * g + c];
-    for (p = 0; p < 2; ++p)
-      for (t = 0; t < k_h * k_w; ++t) {
-        const int y = y0[p] + dil_h * (t / k_w), x = x0[p] + dil_w * (t % k_w);
-        taps[2 * t + p] = y >= 0 && y < in_h && x >= 0 && x < in_w
-                              ? base[p] + (y * in_w + x) * in_c : zero_tap;
-      }
+#endif
 #if EK_TAPS_ASM
     if (in_c % 16 == 0) {
       ek_taps_job job;
       job.taps = taps;
       job.taps_end = taps + 2 * k_h * k_w;
       job.w = (const int32_t *)filter;
+      job.bias = folded_bias;
+      job.bias_end = folded_bias + 2 * out_c;
       job.acc = acc;
       job.xq = xq;
       job.xq_end = xq + in_c;
@@ -203,7 +235,10 @@ EK_INLINE void ek_conv_taps_s8(
       const size_t at = (size_t)q * out_c + oc;
       int8_t v[2];
       if (EK_USE_DSP && rq) {
-        const int32_t *pq = multiplier + rq * oc;
+        int32_t pq[3]; /* a copy the stores below cannot alias */
+        pq[0] = multiplier[rq * oc];
+        pq[1] = multiplier[rq * oc + 1];
+        pq[2] = rq == 3 ? multiplier[rq * oc + 2] : 0;
         v[0] = (int8_t)ek_clamp_s8(ek_rq(a[0] * rq_scale, pq, rq), act_min, act_max);
         v[1] = (int8_t)ek_clamp_s8(ek_rq(a[4] * rq_scale, pq, rq), act_min, act_max);
       } else {
