@@ -60,13 +60,15 @@ def test_dsp_bundle_on_emulated_cortex_m4_matches_tflm(filename, optimize, mlper
 
 def test_fused_residual_block_on_emulated_cortex_m4_matches_tflm(tmp_path):
     """The assembly of ek_conv_taps.h (a window tap by tap, fused with its ADD), with odd
-    pixel counts, 16 and 32 channels, dilation and the residual as either ADD input."""
+    pixel counts, 16 and 32 channels, dilation, the residual as either ADD input and a
+    fused 1x1 stride-2 shortcut."""
     from edgekit import pipeline
     from tests.test_aot_builder import tflm_outputs
     from tests.test_aot_fuse import residual_block
 
     pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
-    for k, case in enumerate([dict(h=7, w=5, residual_first=True), dict(c=32, h=6, w=6, dilation=2)]):
+    cases = [dict(h=7, w=5, residual_first=True), dict(c=32, h=6, w=6, dilation=2), dict(h=9, w=7, shortcut=True)]
+    for k, case in enumerate(cases):
         path = tmp_path / f"block{k}.tflite"
         path.write_bytes(residual_block(**case, seed=k))
         artifact = pipeline.convert(str(path), "mps2-an386", "aot", "int8").artifact

@@ -172,13 +172,13 @@ def depthwise_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
 
 def uses_taps(ctx: EmitContext, in_c: int, out_c: int, k_h: int, k_w: int) -> bool:
     """ek_conv_taps_s8 (kernels/ek_conv_taps.h) for an int8 CONV_2D: on the DSP path with
-    int16 filters, for windows of several taps, in_c % 8 == 0 and out_c % 4 == 0.
+    int16 filters, for windows of up to TAPS_MAX taps, in_c % 8 == 0 and out_c % 4 == 0.
 
     It copies no window, so its scratch is the accumulators of a pixel pair and one widened
     tap (192 B for ResNet-8's 16-channel 3x3 convs against ek_conv_s8's 992 B), and it is the
     kernel a convolution fused with its ADD runs.
     """
-    return wide_filters(ctx) and 1 < k_h * k_w <= TAPS_MAX and in_c % 8 == 0 and out_c % 4 == 0
+    return wide_filters(ctx) and k_h * k_w <= TAPS_MAX and in_c % 8 == 0 and out_c % 4 == 0
 
 
 def taps_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
