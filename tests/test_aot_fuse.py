@@ -105,3 +105,28 @@ def test_no_fusion_where_the_kernel_or_the_graph_does_not_allow_it(tmp_path):
     model = b.build([x], [m])
     bundle = assert_bit_exact_with_tflm(model, tmp_path, count=3, features=DSP)
     assert "ek_conv_taps_s8(" in bundle.source and fused_calls(bundle) == 0
+
+
+#: convolutions the tap-by-tap kernel takes (in_c % 8 == 0, out_c % 4 == 0), of every geometry
+TAPS_CASES = {
+    "3x3-same-16": dict(c=16, oc=16, h=6, w=5),
+    "1x1-stride2": dict(c=16, oc=8, k=(1, 1), stride=(2, 2), h=7, w=7),
+    "stride2-valid-relu": dict(c=8, oc=12, stride=(2, 2), padding="VALID", act="RELU", h=9, w=8),
+    "dilation-stride-mixed": dict(c=16, oc=4, dilation=(1, 2), stride=(2, 1), h=10, w=10),
+    "5x5-batch2-per-tensor": dict(c=8, oc=8, k=(5, 5), n=2, per_channel=False, bias=False, h=6, w=6),
+    "wide-kernel-relu6": dict(c=8, oc=4, k=(2, 4), stride=(1, 3), h=5, w=11, act="RELU6"),
+    "saturating-neg-zero-points": dict(c=16, oc=8, saturate=True, in_zp=-128, out_zp=-60),
+    "gain-above-one": dict(c=8, oc=8, out_scale=1e-4, in_zp=0, out_zp=0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAPS_CASES))
+def test_tap_by_tap_convolution_is_bit_exact_with_tflm(case, tmp_path):
+    """The DSP bundle's convolution, on this host its portable C (the assembly runs in
+    tests/test_aot_qemu.py), written over its input where the plan allows."""
+    from tests.test_aot_ops import conv_model
+
+    model = conv_model(**TAPS_CASES[case], seed=len(case), inner=True)
+    bundle = assert_bit_exact_with_tflm(model, tmp_path, count=4, features=DSP)
+    assert "ek_conv_taps_s8(" in bundle.source
+    assert_valid(bundle.plan)
