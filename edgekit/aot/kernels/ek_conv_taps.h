@@ -140,6 +140,22 @@ __attribute__((naked, noinline, unused)) static void ek_taps_pair_asm(
 #define EK_TAPS_ASM 0
 #endif
 
+/* The taps of a window that reaches past the image (every other element of `taps`): one
+ * function for every call, not inlined, since few windows touch the edge. */
+#if defined(__GNUC__)
+__attribute__((noinline, unused))
+#endif
+static void ek_taps_at_edge(const int8_t **taps, const int8_t *base, const int8_t *zero_tap,
+                            int y0, int x0, int in_h, int in_w, int in_c, int k_h, int k_w,
+                            int dil_h, int dil_w) {
+  int t;
+  for (t = 0; t < k_h * k_w; ++t) {
+    const int y = y0 + dil_h * (t / k_w), x = x0 + dil_w * (t % k_w);
+    taps[2 * t] = y >= 0 && y < in_h && x >= 0 && x < in_w ? base + (y * in_w + x) * in_c
+                                                            : zero_tap;
+  }
+}
+
 EK_INLINE void ek_conv_taps_s8(
     const int8_t *input, const void *filter, const int32_t *folded_bias,
     const int32_t *multiplier, const int32_t *shift, int rq, int rq_scale,
@@ -177,11 +193,8 @@ EK_INLINE void ek_conv_taps_s8(
         for (t = 0; t < k_h * k_w; ++t)
           taps[2 * t + p] = first + (dil_h * (t / k_w) * in_w + dil_w * (t % k_w)) * in_c;
       else
-        for (t = 0; t < k_h * k_w; ++t) {
-          const int y = y0[p] + dil_h * (t / k_w), x = x0[p] + dil_w * (t % k_w);
-          taps[2 * t + p] = y >= 0 && y < in_h && x >= 0 && x < in_w
-                                ? base[p] + (y * in_w + x) * in_c : zero_tap;
-        }
+        ek_taps_at_edge(taps + p, base[p], zero_tap, y0[p], x0[p], in_h, in_w, in_c, k_h, k_w,
+                        dil_h, dil_w);
     }
 #if EK_USE_DSP /* the bias is stored in the accumulators' layout */
     if (!(EK_TAPS_ASM && in_c % 16 == 0))
