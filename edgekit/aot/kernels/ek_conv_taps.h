@@ -34,12 +34,12 @@ typedef struct {
   const int8_t *const *taps;     /* per tap, the input of pixel 0 and of pixel 1 */
   const int8_t *const *taps_end;
   const int32_t *w;              /* the whole filter, tap by tap */
-  const int32_t *bias;           /* the folded bias in the accumulators' layout */
+  const int32_t *bias;           /* the folded bias */
   int32_t *acc;                  /* [group][pixel][4] */
   int32_t *xq;                   /* 4 * in_c bytes: the tap of both pixels, widened */
   int32_t *xq_end;               /* xq + in_c */
   int32_t w_tap_bytes;           /* 2 * out_c * in_c */
-  const int32_t *bias_end;       /* bias + 2 * out_c */
+  const int32_t *bias_end;       /* bias + out_c */
 } ek_taps_job;
 
 /* A pixel pair's window, tap by tap (in_c % 16 == 0, out_c % 4 == 0). The accumulators
@@ -57,10 +57,9 @@ __attribute__((naked, noinline, unused)) static void ek_taps_pair_asm(
       "ldr r4, [r0, #12]\n\t"
       "ldr r12, [r0, #16]\n\t"
       "ldr r5, [r0, #32]\n\t"
-      "5:\n\t"                        /* the accumulators start from the bias */
+      "5:\n\t"                        /* both pixels' accumulators start from the bias */
       "ldm r4!, {r0-r3}\n\t"
       "stm r12!, {r0-r3}\n\t"
-      "ldm r4!, {r0-r3}\n\t"
       "stm r12!, {r0-r3}\n\t"
       "cmp r4, r5\n\t"
       "bne 5b\n\t"
@@ -196,14 +195,10 @@ EK_INLINE void ek_conv_taps_s8(
         ek_taps_at_edge(taps + p, base[p], zero_tap, y0[p], x0[p], in_h, in_w, in_c, k_h, k_w,
                         dil_h, dil_w);
     }
-#if EK_USE_DSP /* the bias is stored in the accumulators' layout */
-    if (!(EK_TAPS_ASM && in_c % 16 == 0))
-      for (g = 0; g < 8 * groups; ++g) acc[g] = folded_bias[g];
-#else
-    for (g = 0; g < groups; ++g)
-      for (p = 0; p < 2; ++p)
-        for (c = 0; c < 4; ++c) acc[8 * g + 4 * p + c] = folded_bias[4 * g + c];
-#endif
+    if (!(EK_TAPS_ASM && in_c % 16 == 0)) /* (the assembly copies it itself) */
+      for (g = 0; g < groups; ++g)
+        for (p = 0; p < 2; ++p)
+          for (c = 0; c < 4; ++c) acc[8 * g + 4 * p + c] = folded_bias[4 * g + c];
 #if EK_TAPS_ASM
     if (in_c % 16 == 0) {
       ek_taps_job job;
@@ -211,7 +206,7 @@ EK_INLINE void ek_conv_taps_s8(
       job.taps_end = taps + 2 * k_h * k_w;
       job.w = (const int32_t *)filter;
       job.bias = folded_bias;
-      job.bias_end = folded_bias + 2 * out_c;
+      job.bias_end = folded_bias + out_c;
       job.acc = acc;
       job.xq = xq;
       job.xq_end = xq + in_c;

@@ -406,11 +406,10 @@ class _ConvBase(Emitter):
         taps = not self.depthwise and uses_taps(ctx, win.in_c, win.out_c, k_h, k_w)
         if self.depthwise or taps:  # no EK_DOT_BIAS: these kernels multiply x itself
             folded_dw = int32_wrap(raw_bias + (-x_zp) * rows.reshape(win.out_c, -1).sum(axis=1))
-            dsp_bias = int32_wrap(folded_dw.astype(np.int64) * scale)
-            if taps:  # ek_conv_taps_s8's DSP path copies it into a pixel pair's accumulators
-                dsp_bias = np.repeat(dsp_bias.reshape(-1, 1, 4), 2, axis=1).reshape(-1)
-            if scale == 2 or taps:
-                folded = ctx.const_array_layouts("EK_USE_DSP", dsp_bias, folded_dw, f"{y.name}_folded_bias")
+            if scale == 2:
+                folded = ctx.const_array_layouts(
+                    "EK_USE_DSP", int32_wrap(folded_dw.astype(np.int64) * 2), folded_dw, f"{y.name}_folded_bias"
+                )
             else:
                 folded = ctx.const_array(folded_dw, f"{y.name}_folded_bias")
         else:
