@@ -50,90 +50,96 @@ typedef struct {
  * rows and eight SMLADs (ek_dot2x4_q15's 11 instructions per 16 multiply-accumulates),
  * eight words per pass, and stored back (STM). The loop state lives on the stack: the
  * fourteen registers are all in the inner loop. */
+#define EK_TAPS_PAIR_ASM_TEXT(PASS_END) \
+  "push {r0, r4-r11, lr}\n\t" \
+  "ldr r4, [r0, #12]\n\t" \
+  "ldr r12, [r0, #16]\n\t" \
+  "ldr r5, [r0, #32]\n\t" \
+  "5:\n\t"                        /* both pixels' accumulators start from the bias */ \
+  "ldm r4!, {r0-r3}\n\t" \
+  "stm r12!, {r0-r3}\n\t" \
+  "stm r12!, {r0-r3}\n\t" \
+  "cmp r4, r5\n\t" \
+  "bne 5b\n\t" \
+  "ldr r0, [sp]\n\t" \
+  "ldm r0, {r1-r3}\n\t"           /* taps, taps end, w */ \
+  "ldr r4, [r0, #16]\n\t"         /* acc, xq, xq end, w bytes per tap */ \
+  "ldr r5, [r0, #20]\n\t" \
+  "ldr r6, [r0, #24]\n\t" \
+  "ldr r7, [r0, #28]\n\t" \
+  "sub sp, sp, #8\n\t" \
+  "push {r1, r2, r4, r5, r6, r7}\n\t" \
+  /* [sp]: taps, taps end, acc, xq, xq end, w bytes per tap, w end of the tap, acc cursor */ \
+  "mov r1, r3\n\t" \
+  "3:\n\t" \
+  "ldr r0, [sp]\n\t" \
+  "ldm r0!, {r2, r3}\n\t"         /* this tap of pixels 0 and 1 */ \
+  "str r0, [sp]\n\t" \
+  "ldr r0, [sp, #12]\n\t" \
+  "ldr r12, [sp, #16]\n\t" \
+  "4:\n\t" \
+  "ldr r4, [r2], #4\n\t"          /* LDR: the input may be unaligned */ \
+  "ldr r5, [r2], #4\n\t" \
+  "ldr r6, [r3], #4\n\t" \
+  "ldr r7, [r3], #4\n\t" \
+  "sxtb16 r8, r4\n\t" \
+  "sxtb16 r9, r6\n\t" \
+  "sxtb16 r10, r4, ror #8\n\t" \
+  "sxtb16 r11, r6, ror #8\n\t" \
+  "stm r0!, {r8-r11}\n\t" \
+  "sxtb16 r8, r5\n\t" \
+  "sxtb16 r9, r7\n\t" \
+  "sxtb16 r10, r5, ror #8\n\t" \
+  "sxtb16 r11, r7, ror #8\n\t" \
+  "stm r0!, {r8-r11}\n\t" \
+  "cmp r0, r12\n\t" \
+  "bne 4b\n\t" \
+  "ldr r12, [sp, #20]\n\t" \
+  "add r12, r1, r12\n\t" \
+  "str r12, [sp, #24]\n\t" \
+  "ldr r12, [sp, #8]\n\t" \
+  "str r12, [sp, #28]\n\t" \
+  "2:\n\t" \
+  "ldr r2, [sp, #28]\n\t" \
+  "ldm r2, {r4-r11}\n\t"          /* the group's accumulators: pixel 0 r4-r7, pixel 1 r8-r11 */ \
+  "ldr r0, [sp, #12]\n\t" \
+  "1:\n\t" \
+  ".rept 8\n\t" \
+  "ldrd r2, r3, [r0], #8\n\t"     /* word j of pixels 0 and 1 */ \
+  "ldrd r12, lr, [r1], #8\n\t"    /* word j of rows 0 and 1 */ \
+  "smlad r4, r2, r12, r4\n\t" \
+  "smlad r8, r3, r12, r8\n\t" \
+  "smlad r5, r2, lr, r5\n\t" \
+  "smlad r9, r3, lr, r9\n\t" \
+  "ldrd r12, lr, [r1], #8\n\t"    /* rows 2 and 3 */ \
+  "smlad r6, r2, r12, r6\n\t" \
+  "smlad r10, r3, r12, r10\n\t" \
+  "smlad r7, r2, lr, r7\n\t" \
+  "smlad r11, r3, lr, r11\n\t" \
+  ".endr\n\t" \
+  PASS_END \
+  "ldr r2, [sp, #28]\n\t" \
+  "stm r2!, {r4-r11}\n\t" \
+  "str r2, [sp, #28]\n\t" \
+  "ldr r12, [sp, #24]\n\t" \
+  "cmp r1, r12\n\t" \
+  "bne 2b\n\t" \
+  "ldr r0, [sp]\n\t" \
+  "ldr r12, [sp, #4]\n\t" \
+  "cmp r0, r12\n\t" \
+  "bne 3b\n\t" \
+  "add sp, sp, #32\n\t" \
+  "pop {r0, r4-r11, pc}\n\t"
+
 __attribute__((naked, noinline, unused)) static void ek_taps_pair_asm(
     const ek_taps_job *job __attribute__((unused))) {
-  __asm__(
-      "push {r0, r4-r11, lr}\n\t"
-      "ldr r4, [r0, #12]\n\t"
-      "ldr r12, [r0, #16]\n\t"
-      "ldr r5, [r0, #32]\n\t"
-      "5:\n\t"                        /* both pixels' accumulators start from the bias */
-      "ldm r4!, {r0-r3}\n\t"
-      "stm r12!, {r0-r3}\n\t"
-      "stm r12!, {r0-r3}\n\t"
-      "cmp r4, r5\n\t"
-      "bne 5b\n\t"
-      "ldr r0, [sp]\n\t"
-      "ldm r0, {r1-r3}\n\t"           /* taps, taps end, w */
-      "ldr r4, [r0, #16]\n\t"         /* acc, xq, xq end, w bytes per tap */
-      "ldr r5, [r0, #20]\n\t"
-      "ldr r6, [r0, #24]\n\t"
-      "ldr r7, [r0, #28]\n\t"
-      "sub sp, sp, #8\n\t"
-      "push {r1, r2, r4, r5, r6, r7}\n\t"
-      /* [sp]: taps, taps end, acc, xq, xq end, w bytes per tap, w end of the tap, acc cursor */
-      "mov r1, r3\n\t"
-      "3:\n\t"
-      "ldr r0, [sp]\n\t"
-      "ldm r0!, {r2, r3}\n\t"         /* this tap of pixels 0 and 1 */
-      "str r0, [sp]\n\t"
-      "ldr r0, [sp, #12]\n\t"
-      "ldr r12, [sp, #16]\n\t"
-      "4:\n\t"
-      "ldr r4, [r2], #4\n\t"          /* LDR: the input may be unaligned */
-      "ldr r5, [r2], #4\n\t"
-      "ldr r6, [r3], #4\n\t"
-      "ldr r7, [r3], #4\n\t"
-      "sxtb16 r8, r4\n\t"
-      "sxtb16 r9, r6\n\t"
-      "sxtb16 r10, r4, ror #8\n\t"
-      "sxtb16 r11, r6, ror #8\n\t"
-      "stm r0!, {r8-r11}\n\t"
-      "sxtb16 r8, r5\n\t"
-      "sxtb16 r9, r7\n\t"
-      "sxtb16 r10, r5, ror #8\n\t"
-      "sxtb16 r11, r7, ror #8\n\t"
-      "stm r0!, {r8-r11}\n\t"
-      "cmp r0, r12\n\t"
-      "bne 4b\n\t"
-      "ldr r12, [sp, #20]\n\t"
-      "add r12, r1, r12\n\t"
-      "str r12, [sp, #24]\n\t"
-      "ldr r12, [sp, #8]\n\t"
-      "str r12, [sp, #28]\n\t"
-      "2:\n\t"
-      "ldr r2, [sp, #28]\n\t"
-      "ldm r2, {r4-r11}\n\t"          /* the group's accumulators: pixel 0 r4-r7, pixel 1 r8-r11 */
-      "ldr r0, [sp, #12]\n\t"
-      "1:\n\t"
-      ".rept 8\n\t"
-      "ldrd r2, r3, [r0], #8\n\t"     /* word j of pixels 0 and 1 */
-      "ldrd r12, lr, [r1], #8\n\t"    /* word j of rows 0 and 1 */
-      "smlad r4, r2, r12, r4\n\t"
-      "smlad r8, r3, r12, r8\n\t"
-      "smlad r5, r2, lr, r5\n\t"
-      "smlad r9, r3, lr, r9\n\t"
-      "ldrd r12, lr, [r1], #8\n\t"    /* rows 2 and 3 */
-      "smlad r6, r2, r12, r6\n\t"
-      "smlad r10, r3, r12, r10\n\t"
-      "smlad r7, r2, lr, r7\n\t"
-      "smlad r11, r3, lr, r11\n\t"
-      ".endr\n\t"
-      "ldr r12, [sp, #16]\n\t"
-      "cmp r0, r12\n\t"
-      "bne 1b\n\t"
-      "ldr r2, [sp, #28]\n\t"
-      "stm r2!, {r4-r11}\n\t"
-      "str r2, [sp, #28]\n\t"
-      "ldr r12, [sp, #24]\n\t"
-      "cmp r1, r12\n\t"
-      "bne 2b\n\t"
-      "ldr r0, [sp]\n\t"
-      "ldr r12, [sp, #4]\n\t"
-      "cmp r0, r12\n\t"
-      "bne 3b\n\t"
-      "add sp, sp, #32\n\t"
-      "pop {r0, r4-r11, pc}\n\t");
+  __asm__(EK_TAPS_PAIR_ASM_TEXT("ldr r12, [sp, #16]\n\tcmp r0, r12\n\tbne 1b\n\t"));
+}
+
+/* in_c == 16: a tap is one pass of eight words, no check of its end */
+__attribute__((naked, noinline, unused)) static void ek_taps_pair16_asm(
+    const ek_taps_job *job __attribute__((unused))) {
+  __asm__(EK_TAPS_PAIR_ASM_TEXT(""));
 }
 #else
 #define EK_TAPS_ASM 0
@@ -211,7 +217,10 @@ EK_INLINE void ek_conv_taps_s8(
       job.xq = xq;
       job.xq_end = xq + in_c;
       job.w_tap_bytes = 2 * out_c * in_c;
-      ek_taps_pair_asm(&job);
+      if (in_c == 16)
+        ek_taps_pair16_asm(&job);
+      else
+        ek_taps_pair_asm(&job);
     } else
 #endif
     for (t = 0; t < k_h * k_w; ++t) {
