@@ -1,5 +1,5 @@
 /* ek_conv_taps.h: int8 CONV_2D one window tap at a time, without copying windows, and
- * the same fused with the ADD that consumes its output (a ResNet block's second conv).
+ * the same fused with the ADD that consumes its output (a ResNet block's last conv).
  *
  * The arithmetic of ek_conv_s8 (TFLM's ConvPerChannel; `folded_bias` holds
  * bias + input_offset * sum(w), doubled where the DSP path's int16 filters are stored
