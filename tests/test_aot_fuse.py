@@ -130,3 +130,27 @@ def test_tap_by_tap_convolution_is_bit_exact_with_tflm(case, tmp_path):
     bundle = assert_bit_exact_with_tflm(model, tmp_path, count=4, features=DSP)
     assert "ek_conv_taps_s8(" in bundle.source
     assert_valid(bundle.plan)
+
+
+def test_a_convolution_added_to_its_own_input_is_fused_and_bit_exact(tmp_path):
+    """out = ADD(CONV_2D(x), x): the output may lie over x only at the window's lag, the larger
+    of its two lags (windows read x ahead of the element-by-element residual)."""
+    rng = np.random.default_rng(5)
+    b = ModelBuilder()
+    shape = (1, 6, 7, 16)
+    model_in = b.tensor(shape, scale=0.05, zero_point=4)
+    x = b.tensor(shape, scale=0.05, zero_point=4)
+    f = b.tensor((16, 3, 3, 16), data=rng.integers(-127, 128, size=(16, 3, 3, 16)),
+                 scale=rng.uniform(0.002, 0.01, size=16), zero_point=0)  # fmt: skip
+    y = b.tensor(shape, scale=0.06, zero_point=-2)
+    s = b.tensor(shape, scale=0.08, zero_point=1)
+    out = b.tensor(shape, scale=0.08, zero_point=1)
+    b.op("QUANTIZE", [model_in], [x])
+    b.op("CONV_2D", [x, f, -1], [y], padding="SAME", stride_h=1, stride_w=1)
+    b.op("ADD", [y, x], [s], fused_activation_function="RELU")
+    b.op("QUANTIZE", [s], [out])
+    bundle = assert_bit_exact_with_tflm(b.build([model_in], [out]), tmp_path, count=4, features=DSP)
+    assert fused_calls(bundle) == 1
+    assert_valid(bundle.plan)
+    lags = bundle.plan.overwrites  # (the QUANTIZEs' other ends are the caller's buffers)
+    assert lags and all(lag >= 7 * 16 + 16 for lag in lags.values())  # a row and a pixel
