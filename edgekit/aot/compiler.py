@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit.aot.fuse import fuse_conv_add
 from edgekit.aot.codegen import BundleParts, DebugSlot, c_identifier, render_header, render_source
+from edgekit.aot.fuse import fuse_conv_add
 from edgekit.aot.graph import Graph, TensorInfo, graph_from_model
 from edgekit.aot.ops.base import EmitContext, c_type, emitter_for
 from edgekit.aot.planner import MemoryPlan, plan_memory

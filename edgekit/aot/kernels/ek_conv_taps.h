@@ -26,7 +26,9 @@
 #ifndef EK_CONV_TAPS_H
 #define EK_CONV_TAPS_H
 
-#define EK_TAPS_MAX 64 /* taps of a window: ops/conv.py TAPS_MAX */
+/* taps of a window (ops/conv.py TAPS_MAX): a pair's tap pointers live on the stack, as
+ * ek_depthwise_conv_s8's do */
+#define EK_TAPS_MAX 32
 
 #if EK_USE_DSP && defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__thumb2__)
 #define EK_TAPS_ASM 1

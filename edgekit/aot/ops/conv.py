@@ -13,6 +13,7 @@ from edgekit.aot.ops.base import (
     EmitContext,
     Emitter,
     call,
+    emitter_for,
     per_tensor_qparams,
     register,
     weighted_types_problem,
@@ -103,7 +104,7 @@ def int32_wrap(values: np.ndarray) -> np.ndarray:
 
 
 DW_MAX_TAPS = 64  # EK_DW_MAX_TAPS (kernels/ek_conv.h)
-TAPS_MAX = 64  # EK_TAPS_MAX (kernels/ek_conv_taps.h)
+TAPS_MAX = 32  # EK_TAPS_MAX (kernels/ek_conv_taps.h)
 DOT_BIAS = 128  # EK_DOT_BIAS of the portable ek_dot (kernels/ek_common.h); 0 on the DSP path
 
 
@@ -439,11 +440,8 @@ class _ConvBase(Emitter):
         return call("ek_conv_s8", *names, *win.args(), *k_args[:2], k_pad, *k_args[2:],
                     -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
 
-
     def _emit_taps(self, node, ctx, win, x_zp, y_zp, folded_name, scale, requant, activation) -> str:
         """ek_conv_taps_s8, with the ADD it is fused with when there is one."""
-        from edgekit.aot.ops.add import Add
-
         x, w, _, y = self._tensors(node, ctx)
         filters = ctx.const_array_layouts(
             "EK_USE_DSP", taps_dsp_filter(w.data, scale), np.asarray(w.data, np.int8).reshape(win.out_c, -1),
@@ -451,11 +449,11 @@ class _ConvBase(Emitter):
         )
         zero_tap = ctx.const_array(np.full(win.in_c, x_zp, dtype=np.int8), f"{y.name}_zero_tap")
         add_node = node.option(FUSED_ADD)
-        if add_node is None:
+        if add_node is None:  # no residual; the ADD's two tables and 13 numbers unused
             fused = ["(const int8_t *)0", 0, "(const int32_t *)0", "(const int32_t *)0", *[0] * 13]
         else:
             a, b = ctx.tensor(add_node.inputs[0]), ctx.tensor(add_node.inputs[1])
-            params = Add().int8_params(add_node, ctx, a, b, ctx.tensor(add_node.outputs[0]))
+            params = emitter_for("ADD").int8_params(add_node, ctx, a, b, ctx.tensor(add_node.outputs[0]))
             residual = node.inputs[RESIDUAL]
             fused = [ctx.ptr(residual), int(add_node.inputs[0] == residual), *params]
         return call("ek_conv_taps_s8", ctx.ptr(x.index), filters, folded_name, *requant, zero_tap,
