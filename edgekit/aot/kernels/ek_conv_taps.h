@@ -148,18 +148,25 @@ __attribute__((naked, noinline, unused)) static void ek_taps_pair16_asm(
 #endif
 
 /* The taps of a window that reaches past the image (every other element of `taps`): one
- * function for every call, not inlined, since few windows touch the edge. */
-#if defined(__GNUC__)
+ * function for every call, neither inlined nor cloned per call (gcc's clones, specialized
+ * for each call's shape, cost 1.5 KB of flash on ResNet-8 for 0.3% of its instructions),
+ * since few windows touch the edge. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noinline, noclone, unused))
+#elif defined(__GNUC__)
 __attribute__((noinline, unused))
 #endif
 static void ek_taps_at_edge(const int8_t **taps, const int8_t *base, const int8_t *zero_tap,
                             int y0, int x0, int in_h, int in_w, int in_c, int k_h, int k_w,
                             int dil_h, int dil_w) {
-  int t;
-  for (t = 0; t < k_h * k_w; ++t) {
-    const int y = y0 + dil_h * (t / k_w), x = x0 + dil_w * (t % k_w);
-    taps[2 * t] = y >= 0 && y < in_h && x >= 0 && x < in_w ? base + (y * in_w + x) * in_c
-                                                            : zero_tap;
+  int ky, kx;
+  for (ky = 0; ky < k_h; ++ky) {
+    const int y = y0 + dil_h * ky;
+    const int row_inside = y >= 0 && y < in_h;
+    for (kx = 0; kx < k_w; ++kx, taps += 2) {
+      const int x = x0 + dil_w * kx;
+      *taps = row_inside && x >= 0 && x < in_w ? base + (y * in_w + x) * in_c : zero_tap;
+    }
   }
 }
 
