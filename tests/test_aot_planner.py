@@ -16,9 +16,11 @@ from edgekit.aot.planner import ALIGNMENT, plan_memory
 
 MODELS = ("kws_ref_model.tflite", "pretrainedResnet_quant.tflite", "ad01_int8.tflite")
 #: arena ceilings (bytes), on every code path: the goals for KWS and AD. ResNet-8's goal,
-#: 33,000, is below its lower bound with today's convolution scratch (two live 16 KiB tensors
-#: and a conv's windows and accumulators beside them, 34,192 B on hosts): the bound plus 1%.
+#: 33,000, holds on the DSP path, where a block's second convolution runs fused with its ADD
+#: and the 3x3 convolutions need no window copies (two live 16 KiB tensors and 192 B of
+#: scratch); hosts keep the window kernel (34,192 B: its bound) plus 1%.
 ARENA_CEILINGS = {"kws_ref_model.tflite": 12_000, "pretrainedResnet_quant.tflite": 34_700, "ad01_int8.tflite": 272}
+DSP_ARENA_CEILINGS = {**ARENA_CEILINGS, "pretrainedResnet_quant.tflite": 33_000}
 
 
 def assert_valid(plan):
@@ -50,7 +52,7 @@ def test_mlperf_plans_are_valid_near_their_lower_bound_and_meet_the_goals(filena
     total = sum(b.size for b in plan.buffers)
     assert plan.arena_bytes < total  # tensors that never meet share memory
     assert plan.arena_bytes <= 1.15 * plan.lower_bound
-    assert plan.arena_bytes <= ARENA_CEILINGS[filename]
+    assert plan.arena_bytes <= (DSP_ARENA_CEILINGS if "dsp" in features else ARENA_CEILINGS)[filename]
 
 
 def _tensor(index, shape, data=None):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.aot.codegen import BundleParts, DebugSlot, c_identifier, render_header, render_source
+from edgekit.aot.fuse import fuse_conv_add
 from edgekit.aot.graph import Graph, TensorInfo, graph_from_model
 from edgekit.aot.ops.base import EmitContext, c_type, emitter_for
 from edgekit.aot.planner import MemoryPlan, plan_memory
@@ -152,6 +153,11 @@ def compile_graph(
     if problems:
         raise UnsupportedOpsError(source_label, problems)
 
+    model_ops = [n.opcode for n in graph.nodes]
+    if not debug:  # the debug build copies out every operator's output, the fused ones' too
+        graph = fuse_conv_add(graph, ctx)
+        ctx.graph = graph
+        emitters = [emitter_for(n.opcode) for n in graph.nodes]
     aliased = {n.index for n, e in zip(graph.nodes, emitters) if e.aliases_input(n, ctx)}
     scratch = {n.index: e.scratch_bytes(n, ctx) for n, e in zip(graph.nodes, emitters)}
     overwrites = {n.index: e.overwrites(n, ctx) for n, e in zip(graph.nodes, emitters)}
@@ -202,7 +208,7 @@ def compile_graph(
         source=render_source(parts),
         arena_bytes=plan.arena_bytes,
         weights_bytes=ctx.constant_bytes,
-        ops=[n.opcode for n in graph.nodes],
+        ops=model_ops,
         inputs=inputs,
         outputs=outputs,
         plan=plan,

@@ -8,9 +8,43 @@
  * table (a_terms[x + 128], computed by the compiler with the same integer
  * arithmetic), so only the sum's rescaling runs per element; elsewhere the
  * loop computes all three (it vectorizes, and beat table lookups on x86).
- * `right_shifts_only` as in ek_requantize_s8 (2: y_shift <= -1, 1: <= 0). */
+ * `right_shifts_only` as in ek_requantize_s8 (2: y_shift <= -1, 1: <= 0), or 3 on the DSP
+ * path when the tables hold doubled terms and the compiler checked that ek_rq's bounds hold
+ * (ops/add.py): the sum's rescaling plus the offset is then SMMULR, two adds and a shift. */
 #ifndef EK_ADD_H
 #define EK_ADD_H
+
+/* One element: TFLM's int8 ADD of the values a and b (a convolution fused with the ADD
+ * that consumes it calls this on each requantized output, ek_conv_taps.h). */
+EK_INLINE int8_t ek_add_one_s8(int32_t a, int32_t b, const int32_t *a_terms,
+                               const int32_t *b_terms, int32_t a_offset, int32_t a_mult,
+                               int a_shift, int32_t b_offset, int32_t b_mult, int b_shift,
+                               int left_shift, int32_t y_mult, int y_shift, int32_t y_offset,
+                               int32_t act_min, int32_t act_max, int right_shifts_only) {
+#if EK_USE_DSP
+  const int32_t sum = a_terms[a + 128] + b_terms[b + 128];
+  if (right_shifts_only == 3 && !EK_SINGLE_ROUNDING) { /* doubled terms: ek_rq */
+    int32_t p[3];
+    p[0] = y_mult;
+    p[1] = (int32_t)(((int64_t)1 << (-y_shift - 1)) + (int64_t)y_offset * ((int64_t)1 << -y_shift));
+    p[2] = -y_shift;
+    return (int8_t)ek_clamp_s8(ek_rq(sum, p, 3), act_min, act_max);
+  }
+  const int32_t out = right_shifts_only == 2 && !EK_SINGLE_ROUNDING
+                          ? ek_mbqm_right(sum, y_mult, y_shift)
+                          : ek_mbqm_smaller_than_one(sum, y_mult, y_shift);
+  (void)a_offset, (void)a_mult, (void)a_shift, (void)b_offset, (void)b_mult, (void)b_shift;
+  (void)left_shift;
+#else
+  const int32_t av = (a_offset + a) * (1 << left_shift);
+  const int32_t bv = (b_offset + b) * (1 << left_shift);
+  const int32_t sum = ek_mbqm_smaller_than_one(av, a_mult, a_shift) +
+                      ek_mbqm_smaller_than_one(bv, b_mult, b_shift);
+  const int32_t out = ek_mbqm_smaller_than_one(sum, y_mult, y_shift);
+  (void)a_terms, (void)b_terms, (void)right_shifts_only;
+#endif
+  return (int8_t)ek_clamp_s8(out + y_offset, act_min, act_max);
+}
 
 EK_INLINE void ek_add_s8(const int8_t *a, int a_stride, const int8_t *b, int b_stride,
                          int8_t *y, int n, const int32_t *a_terms, const int32_t *b_terms,
@@ -19,24 +53,10 @@ EK_INLINE void ek_add_s8(const int8_t *a, int a_stride, const int8_t *b, int b_s
                          int32_t y_offset, int32_t act_min, int32_t act_max,
                          int right_shifts_only) {
   int i;
-  for (i = 0; i < n; ++i) {
-#if EK_USE_DSP
-    const int32_t sum = a_terms[a[i * a_stride] + 128] + b_terms[b[i * b_stride] + 128];
-    const int32_t out = right_shifts_only == 2 && !EK_SINGLE_ROUNDING
-                            ? ek_mbqm_right(sum, y_mult, y_shift)
-                            : ek_mbqm_smaller_than_one(sum, y_mult, y_shift);
-    (void)a_offset, (void)a_mult, (void)a_shift, (void)b_offset, (void)b_mult, (void)b_shift;
-    (void)left_shift;
-#else
-    const int32_t av = (a_offset + a[i * a_stride]) * (1 << left_shift);
-    const int32_t bv = (b_offset + b[i * b_stride]) * (1 << left_shift);
-    const int32_t sum = ek_mbqm_smaller_than_one(av, a_mult, a_shift) +
-                        ek_mbqm_smaller_than_one(bv, b_mult, b_shift);
-    const int32_t out = ek_mbqm_smaller_than_one(sum, y_mult, y_shift);
-    (void)a_terms, (void)b_terms, (void)right_shifts_only;
-#endif
-    y[i] = (int8_t)ek_clamp_s8(out + y_offset, act_min, act_max);
-  }
+  for (i = 0; i < n; ++i)
+    y[i] = ek_add_one_s8(a[i * a_stride], b[i * b_stride], a_terms, b_terms, a_offset, a_mult,
+                         a_shift, b_offset, b_mult, b_shift, left_shift, y_mult, y_shift, y_offset,
+                         act_min, act_max, right_shifts_only);
 }
 
 EK_INLINE void ek_add_f32(const float *a, int a_stride, const float *b, int b_stride, float *y,

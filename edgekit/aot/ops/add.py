@@ -19,6 +19,7 @@ import numpy as np
 
 from edgekit.aot.graph import Node, TensorInfo
 from edgekit.aot.ops.base import EmitContext, Emitter, c_args, per_tensor_qparams, register
+from edgekit.aot.ops.conv import requant_params
 from edgekit.aot.quant import (
     multiply_by_quantized_multiplier_smaller_than_one,
     activation_range_float,
@@ -181,19 +182,25 @@ class Add(ElementwiseBinary):
         )
         # each input's rescaled term depends only on its int8 value: 256-entry tables in
         # flash (1 KiB each) replace two of the three multiplications per element
-        def table(zp: int, mult: int, shift: int, hint: str) -> str:
-            terms = [
+        def terms(zp: int, mult: int, shift: int) -> np.ndarray:
+            return np.asarray([
                 multiply_by_quantized_multiplier_smaller_than_one((v - zp) << left_shift, mult, shift, sr)
                 for v in range(-128, 128)
-            ]
-            return ctx.const_array(np.asarray(terms, dtype=np.int32), f"{y.name}_{hint}_terms")
+            ], dtype=np.int64)  # fmt: skip
 
+        shifts = 2 if y_shift <= -1 else 1
         # (DSP targets only: vectorized arithmetic beat table lookups on x86)
-        dsp = "dsp" in ctx.features
-        no_table = "(const int32_t *)0"
+        if "dsp" not in ctx.features:
+            tables = ["(const int32_t *)0"] * 2
+        else:
+            a_terms, b_terms = terms(a_zp, a_mult, a_shift), terms(b_zp, b_mult, b_shift)
+            bound = int(np.abs(a_terms).max() + np.abs(b_terms).max())
+            if requant_params(ctx, [y_mult], [y_shift], y_zp, bound) is not None:
+                # ek_rq takes the doubled sum: the tables hold doubled terms
+                a_terms, b_terms, shifts = 2 * a_terms, 2 * b_terms, 3
+            tables = [ctx.const_array(t.astype(np.int32), f"{y.name}_{hint}_terms")
+                      for t, hint in ((a_terms, "a"), (b_terms, "b"))]  # fmt: skip
         return [
-            table(a_zp, a_mult, a_shift, "a") if dsp else no_table,
-            table(b_zp, b_mult, b_shift, "b") if dsp else no_table,
-            -a_zp, a_mult, a_shift, -b_zp, b_mult, b_shift, left_shift,
-            y_mult, y_shift, y_zp, act_min, act_max, 2 if y_shift <= -1 else 1,
+            *tables, -a_zp, a_mult, a_shift, -b_zp, b_mult, b_shift, left_shift,
+            y_mult, y_shift, y_zp, act_min, act_max, shifts,
         ]  # fmt: skip

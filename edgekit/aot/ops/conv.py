@@ -13,6 +13,7 @@ from edgekit.aot.ops.base import (
     EmitContext,
     Emitter,
     call,
+    emitter_for,
     per_tensor_qparams,
     register,
     weighted_types_problem,
@@ -103,6 +104,7 @@ def int32_wrap(values: np.ndarray) -> np.ndarray:
 
 
 DW_MAX_TAPS = 64  # EK_DW_MAX_TAPS (kernels/ek_conv.h)
+TAPS_MAX = 32  # EK_TAPS_MAX (kernels/ek_conv_taps.h)
 DOT_BIAS = 128  # EK_DOT_BIAS of the portable ek_dot (kernels/ek_common.h); 0 on the DSP path
 
 
@@ -167,6 +169,25 @@ def depthwise_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
     channels in groups of four ordered (0, 2, 1, 3): the halfwords SXTB16 makes of an input word."""
     f = np.asarray(filt, dtype=np.int16).reshape(-1, filt.shape[-1]) * np.int16(scale)
     return f.reshape(f.shape[0], -1, 4)[:, :, [0, 2, 1, 3]].reshape(f.shape[0], -1).copy()
+
+
+def uses_taps(ctx: EmitContext, in_c: int, out_c: int, k_h: int, k_w: int) -> bool:
+    """ek_conv_taps_s8 (kernels/ek_conv_taps.h) for an int8 CONV_2D: on the DSP path with
+    int16 filters, for windows of up to TAPS_MAX taps, in_c % 8 == 0 and out_c % 4 == 0.
+
+    It copies no window, so its scratch is the accumulators of a pixel pair and one widened
+    tap (192 B for ResNet-8's 16-channel 3x3 convs against ek_conv_s8's 992 B), and it is the
+    kernel a convolution fused with its ADD runs.
+    """
+    return wide_filters(ctx) and k_h * k_w <= TAPS_MAX and in_c % 8 == 0 and out_c % 4 == 0
+
+
+def taps_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
+    """A conv filter [out_c][k_h][k_w][in_c] for ek_conv_taps_s8's DSP path: tap by tap, that
+    tap's in_c columns of every row as smlad_groups lays them out (times `scale`)."""
+    filt = np.asarray(filt)
+    taps = filt.reshape(filt.shape[0], -1, filt.shape[3])
+    return np.concatenate([smlad_groups(taps[:, t, :], filt.shape[3], scale) for t in range(taps.shape[1])])
 
 
 def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: int = 1) -> str:
@@ -283,9 +304,18 @@ class _ConvBase(Emitter):
     depthwise = False
 
     def _tensors(self, node: Node, ctx: EmitContext):
+        """Input, filter, bias (or None) and the convolution's own output (of a node fused with
+        its ADD too, whose output is the ADD's: edgekit/aot/fuse.py)."""
         x, w = ctx.tensor(node.inputs[0]), ctx.tensor(node.inputs[1])
         bias = ctx.tensor(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] >= 0 else None
-        return x, w, bias, ctx.tensor(node.outputs[0])
+        return x, w, bias, ctx.tensor(node.option(FUSED_CONV_OUTPUT, node.outputs[0]))
+
+    def fuses_add(self, node: Node, ctx: EmitContext) -> bool:
+        """Whether this convolution can run fused with an int8 ADD that takes its output."""
+        if self.depthwise or self.check(node, ctx) is not None:
+            return False
+        x, w, _, y = self._tensors(node, ctx)
+        return x.dtype == "int8" and uses_taps(ctx, x.shape[3], y.shape[3], w.shape[1], w.shape[2])
 
     def check(self, node: Node, ctx: EmitContext) -> str | None:
         x, w, bias, y = self._tensors(node, ctx)
@@ -315,6 +345,8 @@ class _ConvBase(Emitter):
             return 0
         if self.depthwise:  # one pixel's int32 accumulators and a row of the zero point
             return 4 * y.shape[3] + ctx.tensor(node.inputs[0]).shape[3]
+        if uses_taps(ctx, w.shape[3], y.shape[3], w.shape[1], w.shape[2]):
+            return 8 * y.shape[3] + 4 * w.shape[3]  # a pair's accumulators, one widened tap
         # a group of pixels: a row of accumulators and a window patch each
         pix = conv_pixels(ctx)
         k_pad = dot_length(ctx, w.shape[1] * w.shape[2] * w.shape[3])
@@ -328,7 +360,10 @@ class _ConvBase(Emitter):
         if x.dtype != "int8":
             return {}
         win = resolve_window(node, x, y, w.shape[1], w.shape[2])
-        return {0: window_lag(*win.args(), *win.kernel_args())}
+        lags = {0: window_lag(*win.args(), *win.kernel_args())}
+        if node.option(FUSED_ADD) is not None:
+            lags[RESIDUAL] = 0  # read element by element just before the output is written
+        return lags
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
         x, w, bias, y = self._tensors(node, ctx)
@@ -369,8 +404,9 @@ class _ConvBase(Emitter):
         scale = 2 if rq is not None and (dsp_dw or (wide_filters(ctx) and not self.depthwise)) else 1
         mults, shifts, rq_flag = requant_args(ctx, mults, shifts, y_zp, bound, y.name)
         rq_args = [rq_flag, 2 // scale]
-        if self.depthwise:
-            folded_dw = int32_wrap(raw_bias + (-x_zp) * filt.sum(axis=(0, 1, 2)))
+        taps = not self.depthwise and uses_taps(ctx, win.in_c, win.out_c, k_h, k_w)
+        if self.depthwise or taps:  # no EK_DOT_BIAS: these kernels multiply x itself
+            folded_dw = int32_wrap(raw_bias + (-x_zp) * rows.reshape(win.out_c, -1).sum(axis=1))
             if scale == 2:
                 folded = ctx.const_array_layouts(
                     "EK_USE_DSP", int32_wrap(folded_dw.astype(np.int64) * 2), folded_dw, f"{y.name}_folded_bias"
@@ -391,6 +427,9 @@ class _ConvBase(Emitter):
                      ctx.ptr(y.index), acc]  # fmt: skip
             return call("ek_depthwise_conv_s8", *names, *win.args(), *dm, *win.kernel_args(),
                         -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
+        if taps:
+            return self._emit_taps(node, ctx, win, x_zp, y_zp, folded, scale,
+                                   [mults, shifts, *rq_args], [act_min, act_max, right_shifts_only])
         k_pad = dot_length(ctx, k_h * k_w * win.in_c)
         filters = dot_rows(ctx, w.data, k_pad, f"{y.name}_filter", scale)
         # the window patches sit after the rows of accumulators in the node's scratch
@@ -401,11 +440,39 @@ class _ConvBase(Emitter):
         return call("ek_conv_s8", *names, *win.args(), *k_args[:2], k_pad, *k_args[2:],
                     -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
 
+    def _emit_taps(self, node, ctx, win, x_zp, y_zp, folded_name, scale, requant, activation) -> str:
+        """ek_conv_taps_s8, with the ADD it is fused with when there is one."""
+        x, w, _, y = self._tensors(node, ctx)
+        filters = ctx.const_array_layouts(
+            "EK_USE_DSP", taps_dsp_filter(w.data, scale), np.asarray(w.data, np.int8).reshape(win.out_c, -1),
+            f"{y.name}_filter",
+        )
+        zero_tap = ctx.const_array(np.full(win.in_c, x_zp, dtype=np.int8), f"{y.name}_zero_tap")
+        add_node = node.option(FUSED_ADD)
+        if add_node is None:  # no residual; the ADD's two tables and 13 numbers unused
+            fused = ["(const int8_t *)0", 0, "(const int32_t *)0", "(const int32_t *)0", *[0] * 13]
+        else:
+            a, b = ctx.tensor(add_node.inputs[0]), ctx.tensor(add_node.inputs[1])
+            params = emitter_for("ADD").int8_params(add_node, ctx, a, b, ctx.tensor(add_node.outputs[0]))
+            residual = node.inputs[RESIDUAL]
+            fused = [ctx.ptr(residual), int(add_node.inputs[0] == residual), *params]
+        return call("ek_conv_taps_s8", ctx.ptr(x.index), filters, folded_name, *requant, zero_tap,
+                    ctx.ptr(node.outputs[0]), f"(int32_t *){ctx.scratch(node)}", *win.args(),
+                    *win.kernel_args(), y_zp, *activation, *fused)  # fmt: skip
+
+
+#: options of a CONV_2D fused with the ADD that consumes it (edgekit/aot/fuse.py): the ADD
+#: node, and the convolution's own output tensor (no longer written); the ADD's other input
+#: is the fused node's input RESIDUAL
+FUSED_ADD = "ek_fused_add"
+FUSED_CONV_OUTPUT = "ek_conv_output"
+RESIDUAL = 3
+
 
 @register
 class Conv2D(_ConvBase):
     opcodes = ("CONV_2D",)
-    kernels = ("ek_conv.h",)
+    kernels = ("ek_conv.h", "ek_add.h", "ek_conv_taps.h")
 
 
 @register
