@@ -126,6 +126,8 @@ def padded_rows(rows: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
+#: EK_X86_CONV_DEPTH (kernels/ek_x86.h): the longest window, in taps rounded up to 4, of the AVX2 path
+X86_CONV_DEPTH = 4608
 LANES = 16  # EK_LANES of the x86 VNNI path (kernels/ek_common.h): output channels per vector
 
 
@@ -183,7 +185,10 @@ def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: i
         )
     if "dsp" in ctx.features:
         return ctx.const_array(padded_rows(rows, k_pad), hint)
-    return ctx.const_array_layouts(f"EK_LANES == {LANES}", lane_packed(rows), padded_rows(rows, k_pad), hint)
+    packed = f"EK_LANES == {LANES}"
+    if -(-np.asarray(rows).reshape(rows.shape[0], -1).shape[1] // 4) * 4 <= X86_CONV_DEPTH:
+        packed += " || EK_X86_CONV"  # the AVX2 path (kernels/ek_x86.h) reads the same packing
+    return ctx.const_array_layouts(packed, lane_packed(rows), padded_rows(rows, k_pad), hint)
 
 
 def acc_row(ctx: EmitContext, out_c: int) -> int:
@@ -405,11 +410,11 @@ class _ConvBase(Emitter):
 @register
 class Conv2D(_ConvBase):
     opcodes = ("CONV_2D",)
-    kernels = ("ek_conv.h",)
+    kernels = ("ek_x86.h", "ek_conv.h")  # ek_conv.h calls into ek_x86.h
 
 
 @register
 class DepthwiseConv2D(_ConvBase):
     opcodes = ("DEPTHWISE_CONV_2D",)
-    kernels = ("ek_conv.h",)
+    kernels = ("ek_x86.h", "ek_conv.h")
     depthwise = True
