@@ -429,6 +429,47 @@ def test_portable_path_matches_tflm_without_simd(tmp_path):
             assert np.array_equal(host.run(*feed)[0].reshape(ref.shape), ref), case
 
 
+def _host_has_avx2() -> bool:
+    from pathlib import Path
+
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+#: the AVX2 path (kernels/ek_x86.h) whatever else the host has: no AVX-512, so no VNNI lanes path
+AVX2_CFLAGS = ("-std=c99", "-O3", "-mavx2", "-mfma", "-mno-avx512f", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
+AVX2_EXTRA_CASES = {
+    # 40 channels: two 16-channel requantization steps and a scalar tail; 1x1 read from the input
+    "1x1-40-channels": dict(k=(1, 1), c=20, oc=40, h=5, w=7),
+    "3x3-40-channels-stride2": dict(c=12, oc=40, stride=(2, 2), h=9, w=9, act="RELU"),
+}
+
+
+@pytest.mark.skipif(not _host_has_avx2(), reason="the host CPU has no AVX2")
+def test_avx2_path_matches_tflm(tmp_path):
+    """Every conv and depthwise case built for AVX2 without AVX-512 stays exact."""
+    from edgekit.aot.compiler import compile_model
+    from edgekit.aot.hostbuild import load_bundle
+    from tests.test_aot_builder import random_int8, tflm_outputs
+
+    # on an AVX2 host without VNNI every case above takes this path already; these run it anywhere
+    conv = ["kws-like-10x4-stride2", "odd-channels-5x5", "per-tensor-no-bias-batch2", "dilation-stride-mixed-valid"]
+    cases = [(c, dict(CONV_CASES[c])) for c in conv] + [(c, dict(kw)) for c, kw in AVX2_EXTRA_CASES.items()]
+    cases += [(f"dw-{c}", dict(DW_CASES[c], depthwise=True)) for c in ("3x3-same", "multiplier2", "saturating")]
+    for k, (case, kw) in enumerate(cases):
+        model = conv_model(**kw, seed=len(case))
+        bundle = compile_model(model, name="m")
+        bundle.write(tmp_path / str(k))
+        assert "EK_X86_CONV" in (tmp_path / str(k) / "m.c").read_text()
+        host = load_bundle(bundle, tmp_path / str(k), AVX2_CFLAGS)
+        rng = np.random.default_rng(k)
+        feeds = [[random_int8(rng, bundle.inputs[0].shape)] for _ in range(4)]
+        for feed, ref in zip(feeds, tflm_outputs(model, feeds)):
+            assert np.array_equal(host.run(*feed)[0].reshape(ref.shape), ref), case
+
+
 MBQM_HARNESS = r"""
 #include <stdio.h>
 #include <stdint.h>
