@@ -221,6 +221,15 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data
   int8_t *zero_row = (int8_t *)(acc + out_c);
   int b, oy, ox, c, ky, kx;
   (void)wide;
+#if EK_X86_CONV /* AVX2 (ek_x86.h): the compiler stored these filters for it */
+  if (depth_multiplier == 1 && in_c % 16 == 0 && k_h * k_w <= EK_X86_DW_MAX_TAPS) {
+    ek_x86_depthwise_s8(input, (const int16_t *)filter_data, folded_bias, multiplier, shift, output,
+                        acc, batches, in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_h, stride_w,
+                        dil_h, dil_w, pad_h, pad_w, input_offset, output_offset, act_min, act_max,
+                        right_shifts_only);
+    return;
+  }
+#endif
   memset(zero_row, (int8_t)(-input_offset), (size_t)in_c);
   for (b = 0; b < batches; ++b) {
     const int8_t *in_b = input + b * in_h * in_w * in_c;

@@ -226,6 +226,69 @@ EK_INLINE void ek_x86_conv_s8(const int8_t *input, const int8_t *filter, const i
   }
 }
 
+/* Depthwise, depth multiplier 1, channels a multiple of 16, up to EK_X86_DW_MAX_TAPS taps:
+ * ek_depthwise_conv_s8 on this path (`acc` is out_c int32 of scratch followed by in_c
+ * bytes for a row of the input zero point, read for taps outside the image). Two taps
+ * of 16 channels, sign-extended and interleaved (vpunpcklwd/vpunpckhwd), meet the two
+ * taps' weights in two vpmaddwd: the filter is int16, stored at compile time in that
+ * order (ops/conv.py x86_depthwise_filter: [tap pair][16 channels][the unpacked order]),
+ * an odd last tap paired with zero weights. Exact: products fit int16 and vpmaddwd
+ * adds two in int32. `folded_bias` is bias + input_offset * sum(w), as on the portable
+ * path, since x is not offset here. */
+#define EK_X86_DW_MAX_TAPS 64
+EK_INLINE void ek_x86_depthwise_s8(const int8_t *input, const int16_t *filter,
+                                   const int32_t *folded_bias, const int32_t *multiplier,
+                                   const int32_t *shift, int8_t *output, int32_t *acc, int batches,
+                                   int in_h, int in_w, int in_c, int out_h, int out_w, int k_h,
+                                   int k_w, int stride_h, int stride_w, int dil_h, int dil_w,
+                                   int pad_h, int pad_w, int32_t input_offset,
+                                   int32_t output_offset, int32_t act_min, int32_t act_max,
+                                   int right_shifts_only) {
+  int8_t *zero_row = (int8_t *)(acc + in_c);
+  const int taps = k_h * k_w, pairs = (taps + 1) / 2, blocks = in_c / 16;
+  int b, oy, ox, ky, kx, c, t;
+  memset(zero_row, (int8_t)(-input_offset), (size_t)in_c);
+  for (b = 0; b < batches; ++b) {
+    const int8_t *in_b = input + b * in_h * in_w * in_c;
+    for (oy = 0; oy < out_h; ++oy) {
+      const int y0 = oy * stride_h - pad_h;
+      for (ox = 0; ox < out_w; ++ox) {
+        const int x0 = ox * stride_w - pad_w;
+        const int8_t *tp[EK_X86_DW_MAX_TAPS + 1];
+        for (ky = 0; ky < k_h; ++ky) {
+          const int y = y0 + dil_h * ky;
+          for (kx = 0; kx < k_w; ++kx) {
+            const int xx = x0 + dil_w * kx;
+            const int inside = y >= 0 && y < in_h && xx >= 0 && xx < in_w;
+            tp[ky * k_w + kx] = inside ? in_b + (y * in_w + xx) * in_c : zero_row;
+          }
+        }
+        tp[taps] = zero_row; /* the zero weights of an odd last pair */
+        for (c = 0; c < blocks; ++c) {
+          __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+          const int16_t *w = filter + (size_t)c * 32;
+          for (t = 0; t < pairs; ++t, w += (size_t)blocks * 32) {
+            const __m256i a =
+                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(tp[2 * t] + 16 * c)));
+            const __m256i d = _mm256_cvtepi8_epi16(
+                _mm_loadu_si128((const __m128i *)(const void *)(tp[2 * t + 1] + 16 * c)));
+            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, d),
+                                                        _mm256_load_si256((const __m256i *)(const void *)w)));
+            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, d),
+                                                        _mm256_load_si256((const __m256i *)(const void *)(w + 16))));
+          }
+          /* lo holds channels 0-3 | 8-11, hi 4-7 | 12-15 */
+          _mm256_storeu_si256((__m256i *)(void *)(acc + 16 * c), _mm256_permute2x128_si256(lo, hi, 0x20));
+          _mm256_storeu_si256((__m256i *)(void *)(acc + 16 * c + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+        }
+        ek_x86_requantize(acc, folded_bias, multiplier, shift,
+                          output + ((size_t)(b * out_h + oy) * out_w + ox) * in_c, in_c, output_offset,
+                          act_min, act_max, right_shifts_only);
+      }
+    }
+  }
+}
+
 #else
 #define EK_X86_CONV 0
 #endif

@@ -171,6 +171,19 @@ def depthwise_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
     return f.reshape(f.shape[0], -1, 4)[:, :, [0, 2, 1, 3]].reshape(f.shape[0], -1).copy()
 
 
+def x86_depthwise_filter(filt: np.ndarray) -> np.ndarray:
+    """A depthwise filter [1][k_h][k_w][c] (c % 16 == 0) as ek_x86_depthwise_s8 reads it: int16
+    [tap pair][c / 16][2][2][4][2], an odd last tap paired with zeros. Per pair and 16 channels,
+    32 int16 in the order vpunpcklwd then vpunpckhwd interleave two taps' channels
+    (ch = 16 * block + 8 * lane + 4 * half + j, as (half, lane, j, tap))."""
+    f = np.asarray(filt, dtype=np.int16).reshape(-1, filt.shape[-1])
+    taps, c = f.shape
+    if taps % 2:
+        f = np.concatenate([f, np.zeros((1, c), np.int16)])
+    f = f.reshape(-1, 2, c // 16, 2, 2, 4)  # [pair][tap][block][lane][half][j]
+    return f.transpose(0, 2, 4, 3, 5, 1).copy()
+
+
 def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: int = 1) -> str:
     """The weight rows of a conv layer in flash, laid out for the C path.
 
@@ -389,6 +402,11 @@ class _ConvBase(Emitter):
             if dsp_dw:
                 filt_name = ctx.const_array_layouts(
                     "EK_USE_DSP", depthwise_dsp_filter(w.data, scale), np.asarray(w.data, np.int8), f"{y.name}_filter"
+                )
+            elif "dsp" not in ctx.features and dm == [1] and win.in_c % 16 == 0 and k_h * k_w <= DW_MAX_TAPS:
+                # hosts: int16 pairs of taps when the C compiler takes the AVX2 path (kernels/ek_x86.h)
+                filt_name = ctx.const_array_layouts(
+                    "EK_X86_CONV", x86_depthwise_filter(w.data), np.asarray(w.data, np.int8), f"{y.name}_filter"
                 )
             else:
                 filt_name = ctx.ptr(w.index)
