@@ -468,7 +468,7 @@ def test_avx2_path_matches_tflm(tmp_path):
         bundle = compile_model(model, name="m")
         bundle.write(tmp_path / str(k))
         # the filter is laid out for this path (else the bundle would take the portable one)
-        assert ("#if EK_X86_CONV\n" if kw.get("depthwise") else "|| EK_X86_CONV\n") in (tmp_path / str(k) / "m.c").read_text()
+        assert ("#if EK_X86_CONV\n" if kw.get("depthwise") else "#elif EK_X86_CONV\n") in (tmp_path / str(k) / "m.c").read_text()
         host = load_bundle(bundle, tmp_path / str(k), AVX2_CFLAGS)
         rng = np.random.default_rng(k)
         feeds = [[random_int8(rng, bundle.inputs[0].shape)] for _ in range(4)]

@@ -190,7 +190,8 @@ def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: i
     DSP targets: smlad_groups (times `scale`, 2 when the requantization takes
     doubled accumulators) when the C compiler has the DSP instructions, else
     rows padded to k_pad; hosts: lane_packed when the C compiler takes the
-    EK_LANES path, else rows padded to k_pad.
+    EK_LANES path, the same as int16 on the AVX2 path (EK_X86_CONV, windows up
+    to X86_CONV_DEPTH taps), else rows padded to k_pad.
     """
     if wide_filters(ctx):
         return ctx.const_array_layouts(
@@ -198,10 +199,17 @@ def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: i
         )
     if "dsp" in ctx.features:
         return ctx.const_array(padded_rows(rows, k_pad), hint)
-    packed = f"EK_LANES == {LANES}"
-    if -(-np.asarray(rows).reshape(rows.shape[0], -1).shape[1] // 4) * 4 <= X86_CONV_DEPTH:
-        packed += " || EK_X86_CONV"  # the AVX2 path (kernels/ek_x86.h) reads the same packing
-    return ctx.const_array_layouts(packed, lane_packed(rows), padded_rows(rows, k_pad), hint)
+    packed = lane_packed(rows)
+    variants = [(f"EK_LANES == {LANES}", packed)]
+    if packed.shape[1] * 4 <= X86_CONV_DEPTH:  # the AVX2 path (kernels/ek_x86.h)
+        variants.append(("EK_X86_CONV", x86_conv_filter(packed)))
+    return ctx.const_array_variants(variants, padded_rows(rows, k_pad), hint)
+
+
+def x86_conv_filter(packed: np.ndarray) -> np.ndarray:
+    """lane_packed rows as int16, as ek_x86_conv_s8 reads them: vpmaddwd takes them from
+    memory, with no sign extension in the loop."""
+    return np.asarray(packed, dtype=np.int16)
 
 
 def acc_row(ctx: EmitContext, out_c: int) -> int:
