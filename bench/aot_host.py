@@ -205,15 +205,15 @@ eight outputs in the lanes of an AVX2 register (`EK_FC_LANES`: one
 `vpmaddwd` per input pair and eight outputs, no horizontal sums), and the
 runner calls the bundle with buffers and ctypes arguments made once, reading
 the feed in place and copying nothing. With AVX2 but without AVX-512 VNNI
-(`EK_X86_CONV`, `kernels/ek_x86.h`), convolutions read the same packing stored
-as int16: four taps of a window, widened to int16 once per pixel and
+(`EK_X86_CONV`, `kernels/ek_x86.h`), convolutions read the same packing: four
+taps of a window, widened to int16 once per pixel and
 broadcast, meet 4 channels' weights in one `vpmaddwd` (exact; the byte form
 `vpmaddubsw` saturates), three pixels sharing each weight vector; depthwise
 layers interleave two taps of 16 channels into one `vpmaddwd`; both
 requantize 16 channels at a time with the exact double rounding. Without
 either, every convolution takes the portable int8 dot product.
 Weights on the host are packed in blocks of
-16 channels (int16 on the AVX2 path, rows padded to 32 bytes without SIMD), on DSP targets the
+16 channels (rows padded to 32 bytes without SIMD), on DSP targets the
 conv and depthwise filters are stored widened to int16 (see below), hence
 the weight sizes above the model's. The arenas grew by the scratch of four
 output pixels (x86) or of the widened int16 windows (DSP): under 1 kB.

@@ -94,7 +94,7 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
   const int k_len = k_h * k_w * in_c;
 #if EK_X86_CONV /* AVX2 (ek_x86.h): the compiler packed these filters for it */
   if (((k_len + 3) & ~3) <= EK_X86_CONV_DEPTH) {
-    ek_x86_conv_s8(input, (const int16_t *)filter, folded_bias, multiplier, shift, output, acc,
+    ek_x86_conv_s8(input, (const int8_t *)filter, folded_bias, multiplier, shift, output, acc,
                    batches * out_h * out_w, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w,
                    stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, input_offset, output_offset,
                    act_min, act_max, right_shifts_only);
@@ -223,7 +223,7 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data
   (void)wide;
 #if EK_X86_CONV /* AVX2 (ek_x86.h): the compiler stored these filters for it */
   if (depth_multiplier == 1 && in_c % 16 == 0 && k_h * k_w <= EK_X86_DW_MAX_TAPS) {
-    ek_x86_depthwise_s8(input, (const int16_t *)filter_data, folded_bias, multiplier, shift, output,
+    ek_x86_depthwise_s8(input, (const int8_t *)filter_data, folded_bias, multiplier, shift, output,
                         acc, batches, in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_h, stride_w,
                         dil_h, dil_w, pad_h, pad_w, input_offset, output_offset, act_min, act_max,
                         right_shifts_only);

@@ -6,18 +6,18 @@
  * integer sums are exact in any order, and the requantization is TFLM's
  * double rounding lane by lane.
  *
- * The conv filter is laid out as for the lanes path (ops/conv.py lane_packed:
- * [channel block of 16][k / 4][16 channels][4 taps], k rounded up to 4 taps
- * with zero weights), stored as int16 at compile time (ops/conv.py
- * x86_conv_filter). 32 bytes of it are 4 channels x 4 taps; four taps of the
- * window, as int16 x + 128, broadcast to every 64-bit lane, meet them in one
- * vpmaddwd, which leaves two partial sums per channel (taps 0-1 and 2-3) in
- * int32. Exact: a product is at most 255 * 128 and vpmaddwd adds two of them
- * in int32. The partial sums are added pairwise (vphaddd) once per output
- * pixel. The byte form vpmaddubsw would do twice the products per
- * instruction, but it saturates its int16 pair sums (2 * 255 * 127 > 32767),
- * so it is not used. int8 weights sign-extended in the loop (vpmovsxbw, the
- * lanes path's own array) ran 7% longer on ResNet-8.
+ * The conv filter is the one the lanes path reads (ops/conv.py lane_packed:
+ * [channel block of 16][k / 4][16 channels][4 taps], int8, k rounded up to 4
+ * taps with zero weights). A 16-byte piece of it is 4 channels x 4 taps,
+ * sign-extended to int16 in one vpmovsxbw; four taps of the window, as int16
+ * x + 128, broadcast to every 64-bit lane, meet it in one vpmaddwd, which
+ * leaves two partial sums per channel (taps 0-1 and 2-3) in int32. Exact: a
+ * product is at most 255 * 128 and vpmaddwd adds two of them in int32. The
+ * partial sums are added pairwise (vphaddd) once per output pixel. The byte
+ * form vpmaddubsw would do twice the products per instruction, but it
+ * saturates its int16 pair sums (2 * 255 * 127 > 32767), so it is not used.
+ * Filters stay int8, as on every path but the DSP one: a DSP-less Cortex-M
+ * bundle carries the same #if'd arrays, and its fit counts the largest.
  *
  * Like ek_dot, the dot products sum (x + EK_DOT_BIAS) * w with EK_DOT_BIAS 128,
  * and the compiler's folded bias subtracts 128 * sum(w). */
@@ -87,7 +87,7 @@ EK_INLINE void ek_x86_window(const int8_t *input, int16_t *out, int q, int in_h,
  * `npix` windows: out[p][4 * j + c] = sum over k < 4 * k4 of x[p][k] * w[k / 4][4 * (first
  * + j) + c][k % 4]. `npix` and `quads` are constants at every call, so the accumulators
  * stay in registers. */
-EK_INLINE void ek_x86_dot(const int16_t *const *x, int npix, const int16_t *w, int k4, int first,
+EK_INLINE void ek_x86_dot(const int16_t *const *x, int npix, const int8_t *w, int k4, int first,
                           int quads, int32_t *out, int out_stride) {
   __m256i a[EK_X86_PIXELS][4];
   int k, j, p;
@@ -99,7 +99,8 @@ EK_INLINE void ek_x86_dot(const int16_t *const *x, int npix, const int16_t *w, i
   for (k = 0; k < k4; ++k) {
     __m256i wv[4];
     for (j = 0; j < quads; ++j)
-      wv[j] = _mm256_loadu_si256((const __m256i *)(const void *)(w + (size_t)k * 64 + 16 * (first + j)));
+      wv[j] = _mm256_cvtepi8_epi16(
+          _mm_load_si128((const __m128i *)(const void *)(w + (size_t)k * 64 + 16 * (first + j))));
     for (p = 0; p < npix; ++p) {
       int64_t taps;
       __m256i xb;
@@ -124,7 +125,7 @@ EK_INLINE void ek_x86_dot(const int16_t *const *x, int npix, const int16_t *w, i
 }
 
 /* Every channel block for `npix` windows, 8 channels at a time. */
-EK_INLINE void ek_x86_dot_blocks(const int16_t *const *x, int npix, const int16_t *w, int k4,
+EK_INLINE void ek_x86_dot_blocks(const int16_t *const *x, int npix, const int8_t *w, int k4,
                                  int blocks, int32_t *out, int out_stride) {
   int b;
   for (b = 0; b < blocks; ++b, w += (size_t)k4 * 64, out += 16) {
@@ -193,11 +194,11 @@ EK_INLINE void ek_x86_requantize(int32_t *acc, const int32_t *bias, const int32_
   }
 }
 
-/* ek_conv_s8 on this path (same arguments; the filter x86_conv_filter, `acc` rows of
+/* ek_conv_s8 on this path (same arguments; the filter lane_packed, `acc` rows of
  * out_c rounded up to 16). Windows are widened into a buffer on the stack a group
  * of pixels at a time before any of the group's outputs is written (the output may
  * lie over the input: ek_conv.h). */
-EK_INLINE void ek_x86_conv_s8(const int8_t *input, const int16_t *filter, const int32_t *folded_bias,
+EK_INLINE void ek_x86_conv_s8(const int8_t *input, const int8_t *filter, const int32_t *folded_bias,
                               const int32_t *multiplier, const int32_t *shift, int8_t *output,
                               int32_t *acc, int pixels, int in_h, int in_w, int in_c, int out_h,
                               int out_w, int out_c, int k_h, int k_w, int stride_h, int stride_w,
@@ -235,13 +236,13 @@ EK_INLINE void ek_x86_conv_s8(const int8_t *input, const int16_t *filter, const 
  * ek_depthwise_conv_s8 on this path (`acc` is out_c int32 of scratch followed by in_c
  * bytes for a row of the input zero point, read for taps outside the image). Two taps
  * of 16 channels, sign-extended and interleaved (vpunpcklwd/vpunpckhwd), meet the two
- * taps' weights in two vpmaddwd: the filter is int16, stored at compile time in that
- * order (ops/conv.py x86_depthwise_filter: [tap pair][16 channels][the unpacked order]),
- * an odd last tap paired with zero weights. Exact: products fit int16 and vpmaddwd
- * adds two in int32. `folded_bias` is bias + input_offset * sum(w), as on the portable
- * path, since x is not offset here. */
+ * taps' weights in two vpmaddwd: the filter is stored at compile time in that order
+ * (ops/conv.py x86_depthwise_filter: [tap pair][16 channels][the unpacked order], int8,
+ * sign-extended as loaded), an odd last tap paired with zero weights. Exact: products
+ * fit int16 and vpmaddwd adds two in int32. `folded_bias` is bias + input_offset *
+ * sum(w), as on the portable path, since x is not offset here. */
 #define EK_X86_DW_MAX_TAPS 64
-EK_INLINE void ek_x86_depthwise_s8(const int8_t *input, const int16_t *filter,
+EK_INLINE void ek_x86_depthwise_s8(const int8_t *input, const int8_t *filter,
                                    const int32_t *folded_bias, const int32_t *multiplier,
                                    const int32_t *shift, int8_t *output, int32_t *acc, int batches,
                                    int in_h, int in_w, int in_c, int out_h, int out_w, int k_h,
@@ -271,16 +272,16 @@ EK_INLINE void ek_x86_depthwise_s8(const int8_t *input, const int16_t *filter,
         tp[taps] = zero_row; /* the zero weights of an odd last pair */
         for (c = 0; c < blocks; ++c) {
           __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
-          const int16_t *w = filter + (size_t)c * 32;
+          const int8_t *w = filter + (size_t)c * 32;
           for (t = 0; t < pairs; ++t, w += (size_t)blocks * 32) {
             const __m256i a =
                 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(tp[2 * t] + 16 * c)));
             const __m256i d = _mm256_cvtepi8_epi16(
                 _mm_loadu_si128((const __m128i *)(const void *)(tp[2 * t + 1] + 16 * c)));
-            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, d),
-                                                        _mm256_loadu_si256((const __m256i *)(const void *)w)));
-            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, d),
-                                                        _mm256_loadu_si256((const __m256i *)(const void *)(w + 16))));
+            const __m256i wl = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(const void *)w));
+            const __m256i wh = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(const void *)(w + 16)));
+            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, d), wl));
+            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, d), wh));
           }
           /* lo holds channels 0-3 | 8-11, hi 4-7 | 12-15 */
           _mm256_storeu_si256((__m256i *)(void *)(acc + 16 * c), _mm256_permute2x128_si256(lo, hi, 0x20));

@@ -182,23 +182,6 @@ class EmitContext:
         self.constant_bytes += max(a.nbytes, b.nbytes)
         return name
 
-    def const_array_variants(
-        self, variants: list[tuple[str, np.ndarray]], default: np.ndarray, hint: str
-    ) -> str:
-        """`const_array_layouts` for more than two kernel paths: the array of the first
-        `(condition, values)` whose condition holds (`#if` / `#elif`), else `default`;
-        `WEIGHTS_SIZE` counts the largest."""
-        name = self.unique(hint)
-        arrays = [(c, np.asarray(v).reshape(-1)) for c, v in variants] + [(None, np.asarray(default).reshape(-1))]
-        text = []
-        for k, (condition, flat) in enumerate(arrays):
-            ctype = c_type(flat.dtype.name)
-            text.append(f"#if {condition}" if k == 0 else (f"#elif {condition}" if condition else "#else"))
-            text.append(f"static const {ctype} {name}[{flat.size}] EK_ALIGNED = {{\n  {_initializer(flat, ctype)}\n}};")
-        self.constants.append("\n".join([*text, "#endif"]))
-        self.constant_bytes += max(flat.nbytes for _, flat in arrays)
-        return name
-
 
 def _initializer(flat: np.ndarray, ctype: str) -> str:
     """Comma-separated C literals, 24 to a line so the .c stays readable in an editor."""

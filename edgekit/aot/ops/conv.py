@@ -172,14 +172,14 @@ def depthwise_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
 
 
 def x86_depthwise_filter(filt: np.ndarray) -> np.ndarray:
-    """A depthwise filter [1][k_h][k_w][c] (c % 16 == 0) as ek_x86_depthwise_s8 reads it: int16
+    """A depthwise filter [1][k_h][k_w][c] (c % 16 == 0) as ek_x86_depthwise_s8 reads it: int8
     [tap pair][c / 16][2][2][4][2], an odd last tap paired with zeros. Per pair and 16 channels,
-    32 int16 in the order vpunpcklwd then vpunpckhwd interleave two taps' channels
+    32 bytes in the order vpunpcklwd then vpunpckhwd interleave two taps' channels
     (ch = 16 * block + 8 * lane + 4 * half + j, as (half, lane, j, tap))."""
-    f = np.asarray(filt, dtype=np.int16).reshape(-1, filt.shape[-1])
+    f = np.asarray(filt, dtype=np.int8).reshape(-1, filt.shape[-1])
     taps, c = f.shape
     if taps % 2:
-        f = np.concatenate([f, np.zeros((1, c), np.int16)])
+        f = np.concatenate([f, np.zeros((1, c), np.int8)])
     f = f.reshape(-1, 2, c // 16, 2, 2, 4)  # [pair][tap][block][lane][half][j]
     return f.transpose(0, 2, 4, 3, 5, 1).copy()
 
@@ -190,8 +190,10 @@ def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: i
     DSP targets: smlad_groups (times `scale`, 2 when the requantization takes
     doubled accumulators) when the C compiler has the DSP instructions, else
     rows padded to k_pad; hosts: lane_packed when the C compiler takes the
-    EK_LANES path, the same as int16 on the AVX2 path (EK_X86_CONV, windows up
-    to X86_CONV_DEPTH taps), else rows padded to k_pad.
+    EK_LANES path or the AVX2 one (EK_X86_CONV, windows up to X86_CONV_DEPTH
+    taps), else rows padded to k_pad. (int16 copies for the AVX2 path ran 7%
+    faster but would double the weights a DSP-less Cortex-M bundle's
+    WEIGHTS_SIZE, and so its fit report, counts.)
     """
     if wide_filters(ctx):
         return ctx.const_array_layouts(
@@ -199,17 +201,10 @@ def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: i
         )
     if "dsp" in ctx.features:
         return ctx.const_array(padded_rows(rows, k_pad), hint)
-    packed = lane_packed(rows)
-    variants = [(f"EK_LANES == {LANES}", packed)]
-    if packed.shape[1] * 4 <= X86_CONV_DEPTH:  # the AVX2 path (kernels/ek_x86.h)
-        variants.append(("EK_X86_CONV", x86_conv_filter(packed)))
-    return ctx.const_array_variants(variants, padded_rows(rows, k_pad), hint)
-
-
-def x86_conv_filter(packed: np.ndarray) -> np.ndarray:
-    """lane_packed rows as int16, as ek_x86_conv_s8 reads them: vpmaddwd takes them from
-    memory, with no sign extension in the loop."""
-    return np.asarray(packed, dtype=np.int16)
+    packed = f"EK_LANES == {LANES}"
+    if -(-np.asarray(rows).reshape(rows.shape[0], -1).shape[1] // 4) * 4 <= X86_CONV_DEPTH:
+        packed += " || EK_X86_CONV"  # the AVX2 path (kernels/ek_x86.h) reads the same packing
+    return ctx.const_array_layouts(packed, lane_packed(rows), padded_rows(rows, k_pad), hint)
 
 
 def acc_row(ctx: EmitContext, out_c: int) -> int:
@@ -412,7 +407,7 @@ class _ConvBase(Emitter):
                     "EK_USE_DSP", depthwise_dsp_filter(w.data, scale), np.asarray(w.data, np.int8), f"{y.name}_filter"
                 )
             elif "dsp" not in ctx.features and dm == [1] and win.in_c % 16 == 0 and k_h * k_w <= DW_MAX_TAPS:
-                # hosts: int16 pairs of taps when the C compiler takes the AVX2 path (kernels/ek_x86.h)
+                # hosts: pairs of taps interleaved when the C compiler takes the AVX2 path (kernels/ek_x86.h)
                 filt_name = ctx.const_array_layouts(
                     "EK_X86_CONV", x86_depthwise_filter(w.data), np.asarray(w.data, np.int8), f"{y.name}_filter"
                 )
