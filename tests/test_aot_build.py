@@ -109,3 +109,18 @@ def test_host_fully_connected_takes_the_avx2_lanes_path(mlperf_dir, tmp_path):
     portable = _compile(HOST_GCC, [*WARNINGS, "-pedantic", "-march=x86-64"], source.rename(source.with_name("p.c")))
     disassembly = subprocess.run(["objdump", "-d", str(portable)], capture_output=True, text=True, check=True).stdout
     assert "%ymm" not in disassembly
+
+
+@pytest.mark.skipif(HOST_GCC is None or shutil.which("objdump") is None, reason="gcc and objdump not installed")
+def test_host_conv_takes_the_avx2_path_and_falls_back_without_it(tmp_path):
+    from tests.test_aot_ops import conv_model
+
+    bundle = compile_model(conv_model(c=16, oc=32, h=6, w=6), name="net")
+    _, source = bundle.write(tmp_path)
+    avx2 = _compile(HOST_GCC, [*WARNINGS, "-pedantic", "-march=haswell"], source)
+    disassembly = subprocess.run(["objdump", "-d", str(avx2)], capture_output=True, text=True, check=True).stdout
+    # four taps of 4 channels per vpmaddwd, the two partial sums of a channel added by vphaddd
+    assert re.search(r"vpmaddwd\s+%ymm", disassembly) and re.search(r"vphaddd\s", disassembly)
+    portable = _compile(HOST_GCC, [*WARNINGS, "-pedantic", "-march=x86-64"], source.rename(source.with_name("p.c")))
+    disassembly = subprocess.run(["objdump", "-d", str(portable)], capture_output=True, text=True, check=True).stdout
+    assert "%ymm" not in disassembly

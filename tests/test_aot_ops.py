@@ -411,22 +411,78 @@ def test_rq_requantization_equals_the_double_rounding(tmp_path):
     assert requant_params(ctx, [1 << 30], [-3], 0, RQ_ACC_LIMIT) is None  # 2 * acc could overflow
 
 
-def test_portable_path_matches_tflm_without_simd(tmp_path):
-    """Bundles built without -march=native (no VNNI lanes) stay exact: the padded-row layout."""
+def _exact_with_cflags(tmp_path, cases: list[tuple[str, dict]], cflags: tuple[str, ...], layout=None) -> None:
+    """Each conv case built with `cflags` equals TFLM on 4 random inputs; `layout(case, kw, source)`
+    checks the bundle's C source first."""
     from edgekit.aot.compiler import compile_model
     from edgekit.aot.hostbuild import load_bundle
     from tests.test_aot_builder import random_int8, tflm_outputs
 
-    portable = ("-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
-    for k, case in enumerate(["1x1-pointwise", "odd-channels-5x5", "stride2-same-relu"]):
-        model = conv_model(**CONV_CASES[case])
+    for k, (case, kw) in enumerate(cases):
+        model = conv_model(**kw, seed=len(case))
         bundle = compile_model(model, name="m")
         bundle.write(tmp_path / str(k))
-        host = load_bundle(bundle, tmp_path / str(k), portable)
+        if layout:
+            layout(case, kw, (tmp_path / str(k) / "m.c").read_text())
+        host = load_bundle(bundle, tmp_path / str(k), cflags)
         rng = np.random.default_rng(k)
         feeds = [[random_int8(rng, bundle.inputs[0].shape)] for _ in range(4)]
         for feed, ref in zip(feeds, tflm_outputs(model, feeds)):
             assert np.array_equal(host.run(*feed)[0].reshape(ref.shape), ref), case
+
+
+#: the x86 AVX2 path (kernels/ek_x86.h) whatever else the host has: no AVX-512, so no VNNI lanes path
+AVX2_CFLAGS = ("-std=c99", "-O3", "-mavx2", "-mfma", "-mno-avx512f", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
+AVX2_EXTRA_CASES = {
+    # 40 channels: two 16-channel requantization steps and a scalar tail; 1x1 read from the input
+    "1x1-40-channels": dict(k=(1, 1), c=20, oc=40, h=5, w=7),
+    "3x3-40-channels-stride2": dict(c=12, oc=40, stride=(2, 2), h=9, w=9, act="RELU"),
+    "3x3-in-the-arena": dict(c=16, oc=16, inner=True),
+    # 4,680 taps: longer than the AVX2 path's window buffer (X86_CONV_DEPTH), so the portable path
+    "window-beyond-the-avx2-buffer": dict(c=520, oc=5, h=3, w=3),
+    # depthwise takes the AVX2 path with 16 channels per step
+    "dw-3x3-32-channels-saturating": dict(depthwise=True, c=32, saturate=True, in_zp=127, out_zp=-128),
+    "dw-5x5-stride2-relu": dict(depthwise=True, c=16, k=(5, 5), stride=(2, 2), act="RELU", h=9, w=9),
+    "dw-3x1-dilation2-batch2-in-the-arena": dict(depthwise=True, c=16, k=(3, 1), dilation=(2, 1), n=2, inner=True),
+    "dw-gain-above-one": dict(depthwise=True, c=16, out_scale=2e-5, in_zp=0, out_zp=0),
+}
+
+
+def test_portable_path_matches_tflm_without_simd(tmp_path):
+    """Bundles built without -march=native (no VNNI lanes, no AVX2) stay exact: the padded-row layout."""
+    portable = ("-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
+    cases = [(c, CONV_CASES[c]) for c in ("1x1-pointwise", "odd-channels-5x5", "stride2-same-relu")]
+    cases += [(c, AVX2_EXTRA_CASES[c]) for c in ("window-beyond-the-avx2-buffer", "dw-3x3-32-channels-saturating")]
+    _exact_with_cflags(tmp_path, cases, portable)
+
+
+def _host_has_avx2() -> bool:
+    from pathlib import Path
+
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def _avx2_layout(case: str, kw: dict, source: str) -> None:
+    """The filter is laid out for the AVX2 path (else the bundle would take the portable one)."""
+    from edgekit.aot.ops.conv import X86_CONV_DEPTH
+
+    if kw.get("depthwise"):
+        assert "#if EK_X86_CONV\n" in source, case
+    else:
+        taps = kw.get("k", (3, 3))[0] * kw.get("k", (3, 3))[1] * kw.get("c", 3)
+        assert ("|| EK_X86_CONV\n" in source) == (-(-taps // 4) * 4 <= X86_CONV_DEPTH), case
+
+
+@pytest.mark.skipif(not _host_has_avx2(), reason="the host CPU has no AVX2")
+def test_avx2_path_matches_tflm(tmp_path):
+    """Conv and depthwise cases built for AVX2 without AVX-512 stay exact."""
+    # on an AVX2 host without VNNI every case above takes this path already; these run it anywhere
+    conv = ["kws-like-10x4-stride2", "odd-channels-5x5", "per-tensor-no-bias-batch2", "dilation-stride-mixed-valid"]
+    cases = [(c, CONV_CASES[c]) for c in conv] + list(AVX2_EXTRA_CASES.items())
+    _exact_with_cflags(tmp_path, cases, AVX2_CFLAGS, _avx2_layout)
 
 
 MBQM_HARNESS = r"""

@@ -22,6 +22,9 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 
+#: -march=native picks the kernels' x86 path from the CPU's own features: the AVX-512 VNNI
+#: lanes (EK_LANES), else AVX2 (EK_X86_CONV, EK_FC_LANES), else portable C; the cache key
+#: of a build holds the CPU's flags (machine_identity)
 HOST_CFLAGS = ("-std=c99", "-O3", "-march=native", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
 
 

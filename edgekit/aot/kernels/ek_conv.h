@@ -96,6 +96,15 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
                           int32_t input_offset, int32_t output_offset, int32_t act_min,
                           int32_t act_max, int right_shifts_only) {
   const int k_len = k_h * k_w * in_c;
+#if EK_X86_CONV /* AVX2 (ek_x86.h): the compiler packed these filters for it */
+  if (((k_len + 3) & ~3) <= EK_X86_CONV_DEPTH) {
+    ek_x86_conv_s8(input, (const int8_t *)filter, folded_bias, multiplier, shift, output, acc,
+                   batches * out_h * out_w, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w,
+                   stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, input_offset, output_offset,
+                   act_min, act_max, right_shifts_only);
+    return;
+  }
+#endif
 #if EK_LANES
   const int k_row = (k_len + 3) & ~3;
   const int acc_row = (out_c + EK_LANES - 1) / EK_LANES * EK_LANES;
@@ -216,6 +225,15 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data
   int8_t *zero_row = (int8_t *)(acc + out_c);
   int b, oy, ox, c, ky, kx;
   (void)wide;
+#if EK_X86_CONV /* AVX2 (ek_x86.h): the compiler stored these filters for it */
+  if (depth_multiplier == 1 && in_c % 16 == 0 && k_h * k_w <= EK_X86_DW_MAX_TAPS) {
+    ek_x86_depthwise_s8(input, (const int8_t *)filter_data, folded_bias, multiplier, shift, output,
+                        acc, batches, in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_h, stride_w,
+                        dil_h, dil_w, pad_h, pad_w, input_offset, output_offset, act_min, act_max,
+                        right_shifts_only);
+    return;
+  }
+#endif
   memset(zero_row, (int8_t)(-input_offset), (size_t)in_c);
   for (b = 0; b < batches; ++b) {
     const int8_t *in_b = input + b * in_h * in_w * in_c;

@@ -128,6 +128,8 @@ def padded_rows(rows: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
+#: EK_X86_CONV_DEPTH (kernels/ek_x86.h): the longest window, in taps rounded up to 4, of the AVX2 path
+X86_CONV_DEPTH = 4608
 LANES = 16  # EK_LANES of the x86 VNNI path (kernels/ek_common.h): output channels per vector
 
 
@@ -190,13 +192,29 @@ def taps_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
     return np.concatenate([smlad_groups(taps[:, t, :], filt.shape[3], scale) for t in range(taps.shape[1])])
 
 
+def x86_depthwise_filter(filt: np.ndarray) -> np.ndarray:
+    """A depthwise filter [1][k_h][k_w][c] (c % 16 == 0) as ek_x86_depthwise_s8 reads it: int8
+    [tap pair][c / 16][2][2][4][2], an odd last tap paired with zeros. Per pair and 16 channels,
+    32 bytes in the order vpunpcklwd then vpunpckhwd interleave two taps' channels
+    (ch = 16 * block + 8 * lane + 4 * half + j, as (half, lane, j, tap))."""
+    f = np.asarray(filt, dtype=np.int8).reshape(-1, filt.shape[-1])
+    taps, c = f.shape
+    if taps % 2:
+        f = np.concatenate([f, np.zeros((1, c), np.int8)])
+    f = f.reshape(-1, 2, c // 16, 2, 2, 4)  # [pair][tap][block][lane][half][j]
+    return f.transpose(0, 2, 4, 3, 5, 1).copy()
+
+
 def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: int = 1) -> str:
     """The weight rows of a conv layer in flash, laid out for the C path.
 
     DSP targets: smlad_groups (times `scale`, 2 when the requantization takes
     doubled accumulators) when the C compiler has the DSP instructions, else
     rows padded to k_pad; hosts: lane_packed when the C compiler takes the
-    EK_LANES path, else rows padded to k_pad.
+    EK_LANES path or the AVX2 one (EK_X86_CONV, windows up to X86_CONV_DEPTH
+    taps), else rows padded to k_pad. (int16 copies for the AVX2 path ran 7%
+    faster but would double the weights a DSP-less Cortex-M bundle's
+    WEIGHTS_SIZE, and so its fit report, counts.)
     """
     if wide_filters(ctx):
         return ctx.const_array_layouts(
@@ -204,7 +222,10 @@ def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: i
         )
     if "dsp" in ctx.features:
         return ctx.const_array(padded_rows(rows, k_pad), hint)
-    return ctx.const_array_layouts(f"EK_LANES == {LANES}", lane_packed(rows), padded_rows(rows, k_pad), hint)
+    packed = f"EK_LANES == {LANES}"
+    if -(-np.asarray(rows).reshape(rows.shape[0], -1).shape[1] // 4) * 4 <= X86_CONV_DEPTH:
+        packed += " || EK_X86_CONV"  # the AVX2 path (kernels/ek_x86.h) reads the same packing
+    return ctx.const_array_layouts(packed, lane_packed(rows), padded_rows(rows, k_pad), hint)
 
 
 def acc_row(ctx: EmitContext, out_c: int) -> int:
@@ -421,6 +442,11 @@ class _ConvBase(Emitter):
                 filt_name = ctx.const_array_layouts(
                     "EK_USE_DSP", depthwise_dsp_filter(w.data, scale), np.asarray(w.data, np.int8), f"{y.name}_filter"
                 )
+            elif "dsp" not in ctx.features and dm == [1] and win.in_c % 16 == 0 and k_h * k_w <= DW_MAX_TAPS:
+                # hosts: pairs of taps interleaved when the C compiler takes the AVX2 path (kernels/ek_x86.h)
+                filt_name = ctx.const_array_layouts(
+                    "EK_X86_CONV", x86_depthwise_filter(w.data), np.asarray(w.data, np.int8), f"{y.name}_filter"
+                )
             else:
                 filt_name = ctx.ptr(w.index)
             names = [ctx.ptr(x.index), filt_name, folded, mults, shifts, *rq_args, int(dsp_dw),
@@ -472,11 +498,11 @@ RESIDUAL = 3
 @register
 class Conv2D(_ConvBase):
     opcodes = ("CONV_2D",)
-    kernels = ("ek_conv.h", "ek_add.h", "ek_conv_taps.h")
+    kernels = ("ek_x86.h", "ek_conv.h", "ek_add.h", "ek_conv_taps.h")  # ek_conv.h calls into ek_x86.h
 
 
 @register
 class DepthwiseConv2D(_ConvBase):
     opcodes = ("DEPTHWISE_CONV_2D",)
-    kernels = ("ek_conv.h",)
+    kernels = ("ek_x86.h", "ek_conv.h")
     depthwise = True
