@@ -114,7 +114,10 @@ def dot_length(ctx: EmitContext, k: int) -> int:
     flash is dear: SMLAD takes 4 bytes at a time, and the assembly loop of
     ek_dot2x4_q15 four widened words.
     """
-    granule = 8 if "dsp" in ctx.features else 32
+    if "mve" in ctx.features:
+        granule = 16  # one Helium vector of bytes per VMLADAVA (kernels/ek_mve.h)
+    else:
+        granule = 8 if "dsp" in ctx.features else 32
     return -(-k // granule) * granule
 
 
@@ -162,6 +165,20 @@ def smlad_groups(rows: np.ndarray, length: int, scale: int = 1) -> np.ndarray:
     return np.concatenate([groups, r[whole:].reshape(-1)])
 
 
+MVE_ROWS = 4  # EK_MVE_ROWS (kernels/ek_mve.h): filter rows sharing each window load
+
+
+def mve_groups(rows: np.ndarray, length: int) -> np.ndarray:
+    """int8 rows zero-padded to `length` (a multiple of 16) for ek_mve_conv_dot2: every whole
+    group of four rows interleaved by 16-byte chunk ([group][chunk][4 rows][16]), so one
+    pointer walks the four; the rows past the last group as they are."""
+    r = padded_rows(rows, length)
+    n, chunks = r.shape[0], length // 16
+    whole = n // MVE_ROWS * MVE_ROWS
+    groups = r[:whole].reshape(n // MVE_ROWS, MVE_ROWS, chunks, 16).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([groups, r[whole:].reshape(-1)])
+
+
 def depthwise_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
     """A depthwise filter [1][k_h][k_w][c] (c % 4 == 0) times `scale` as int16, each tap's
     channels in groups of four ordered (0, 2, 1, 3): the halfwords SXTB16 makes of an input word."""
@@ -177,6 +194,8 @@ def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: i
     rows padded to k_pad; hosts: lane_packed when the C compiler takes the
     EK_LANES path, else rows padded to k_pad.
     """
+    if "mve" in ctx.features:
+        return ctx.const_array_layouts("EK_MVE", mve_groups(rows, k_pad), padded_rows(rows, k_pad), hint)
     if wide_filters(ctx):
         return ctx.const_array_layouts(
             "EK_USE_DSP", smlad_groups(rows, k_pad, scale), padded_rows(rows, k_pad), hint
@@ -208,8 +227,11 @@ def accumulator_bound(bias: np.ndarray, rows: np.ndarray) -> int:
 
 
 def wide_filters(ctx: EmitContext) -> bool:
-    """Conv and depthwise filters stored as int16 for the DSP path (all but `--optimize size`)."""
-    return "dsp" in ctx.features and ctx.optimize != "size"
+    """Conv and depthwise filters stored as int16 for the DSP path (all but `--optimize size`).
+
+    Not on Helium targets: their kernels (kernels/ek_mve.h) take int8 weights.
+    """
+    return "dsp" in ctx.features and "mve" not in ctx.features and ctx.optimize != "size"
 
 
 def requant_stride(ctx: EmitContext) -> int:
@@ -227,6 +249,8 @@ def requant_params(ctx: EmitContext, mults, shifts, output_offset: int, acc_boun
     the kernels keep ek_requantize_s8.
     """
     if "dsp" not in ctx.features or ctx.single_rounding or acc_bound >= RQ_ACC_LIMIT:
+        return None
+    if "mve" in ctx.features:  # the Helium requantization takes TFLM's multipliers and shifts
         return None
     mults = np.asarray(mults, dtype=np.int64).reshape(-1)
     e = -np.asarray(shifts, dtype=np.int64).reshape(-1)
@@ -405,11 +429,11 @@ class _ConvBase(Emitter):
 @register
 class Conv2D(_ConvBase):
     opcodes = ("CONV_2D",)
-    kernels = ("ek_conv.h",)
+    kernels = ("ek_mve.h", "ek_conv.h")
 
 
 @register
 class DepthwiseConv2D(_ConvBase):
     opcodes = ("DEPTHWISE_CONV_2D",)
-    kernels = ("ek_conv.h",)
+    kernels = ("ek_mve.h", "ek_conv.h")
     depthwise = True

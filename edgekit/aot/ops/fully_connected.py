@@ -35,7 +35,7 @@ LANES_DEPTH = 2048
 @register
 class FullyConnected(Emitter):
     opcodes = ("FULLY_CONNECTED",)
-    kernels = ("ek_fully_connected.h",)
+    kernels = ("ek_mve.h", "ek_fully_connected.h")
 
     # -- 1. attributes --------------------------------------------------------------------
     def _tensors(self, node: Node, ctx: EmitContext):
