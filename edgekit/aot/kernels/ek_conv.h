@@ -38,6 +38,12 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
       memset(dst, pad_value, (size_t)(k_w * in_c));
       continue;
     }
+#if EK_MVE
+    if (dil_w == 1 && x0 >= 0 && x0 + k_w <= in_w) { /* the row's taps are contiguous: one copy */
+      ek_mve_copy(dst, in_b + (y * in_w + x0) * in_c, k_w * in_c);
+      continue;
+    }
+#endif
     for (kx = 0; kx < k_w; ++kx) {
       const int x = x0 + dil_w * kx;
       if (x < 0 || x >= in_w) {

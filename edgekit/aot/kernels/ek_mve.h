@@ -49,11 +49,96 @@
 #define EK_MVE_ROWS 4
 
 /* Two windows x0, x1 (k16 chunks of 16 bytes) against every filter row:
- * acc0[oc] = bias[oc] + sum x0 * w_oc, acc1[oc] the same for x1. Per chunk: two
- * window loads, four row loads and eight VMLADAVA, 128 multiply-accumulates. */
+ * acc0[oc] = bias[oc] + sum x0 * w_oc, acc1[oc] the same for x1. Per chunk and
+ * group of four rows: two window loads, four row loads and eight VMLADAVA, 128
+ * multiply-accumulates in 16 instructions with the loop's compare and branch.
+ * VMLADAVA accumulates into even registers only, and eight accumulators take
+ * all of them (r0 to lr); gcc spilled its own allocation of this loop to the
+ * stack, so optimized gcc builds call the assembly function below (ARM ABI:
+ * q0-q3 and its own registers; the loop state on its stack). */
+typedef struct {
+  const int8_t *x0;
+  const int8_t *x1;
+  const int8_t *w;
+  const int32_t *bias;
+  int32_t *acc0;
+  int32_t *acc1;
+  int32_t x_bytes; /* 16 * k16 */
+  int32_t groups;
+} ek_mve_dot_job;
+
+#if defined(__GNUC__) && defined(__OPTIMIZE__)
+#define EK_MVE_DOT_ASM 1
+__attribute__((naked, noinline, unused)) static void ek_mve_dot2x4_asm(
+    const ek_mve_dot_job *job __attribute__((unused))) {
+  __asm__(
+      "push {r4-r11, lr}\n\t"
+      "ldm r0, {r1-r8}\n\t" /* x0, x1, w, bias, acc0, acc1, x_bytes, groups */
+      "add r7, r1, r7\n\t"  /* the end of x0 */
+      "push {r1, r2, r4, r5, r6, r8}\n\t" /* [sp]: x0, x1, bias, acc0, acc1, groups left */
+      "mov r5, r3\n\t"
+      "2:\n\t"
+      "ldrd r1, r3, [sp]\n\t"
+      "ldr r9, [sp, #8]\n\t"
+      "ldm r9!, {r0, r2, r4, r6}\n\t" /* pixel 0's accumulators start from the bias */
+      "str r9, [sp, #8]\n\t"
+      "mov r8, r0\n\t"
+      "mov r10, r2\n\t"
+      "mov r12, r4\n\t"
+      "mov lr, r6\n\t"
+      "1:\n\t"
+      "vldrb.8 q0, [r1], #16\n\t" /* chunk i of both windows */
+      "vldrb.8 q1, [r3], #16\n\t"
+      "vldrb.8 q2, [r5], #16\n\t" /* chunk i of rows 0 to 3 */
+      "vmladava.s8 r0, q0, q2\n\t"
+      "vmladava.s8 r8, q1, q2\n\t"
+      "vldrb.8 q3, [r5], #16\n\t"
+      "vmladava.s8 r2, q0, q3\n\t"
+      "vmladava.s8 r10, q1, q3\n\t"
+      "vldrb.8 q2, [r5], #16\n\t"
+      "vmladava.s8 r4, q0, q2\n\t"
+      "vmladava.s8 r12, q1, q2\n\t"
+      "vldrb.8 q3, [r5], #16\n\t"
+      "vmladava.s8 r6, q0, q3\n\t"
+      "vmladava.s8 lr, q1, q3\n\t"
+      "cmp r1, r7\n\t"
+      "bne 1b\n\t"
+      "ldr r9, [sp, #12]\n\t"
+      "stm r9!, {r0, r2, r4, r6}\n\t"
+      "str r9, [sp, #12]\n\t"
+      "ldr r9, [sp, #16]\n\t"
+      "stm r9!, {r8, r10, r12, lr}\n\t"
+      "str r9, [sp, #16]\n\t"
+      "ldr r9, [sp, #20]\n\t"
+      "subs r9, r9, #1\n\t"
+      "str r9, [sp, #20]\n\t"
+      "bne 2b\n\t"
+      "add sp, sp, #24\n\t"
+      "pop {r4-r11, pc}\n\t");
+}
+#else
+#define EK_MVE_DOT_ASM 0
+#endif
+
 EK_INLINE void ek_mve_conv_dot2(const int8_t *x0, const int8_t *x1, const int8_t *w, int k16,
                                 int out_c, const int32_t *bias, int32_t *acc0, int32_t *acc1) {
   int oc = 0, i;
+#if EK_MVE_DOT_ASM
+  if (out_c >= EK_MVE_ROWS && k16 > 0) {
+    ek_mve_dot_job job;
+    job.x0 = x0;
+    job.x1 = x1;
+    job.w = w;
+    job.bias = bias;
+    job.acc0 = acc0;
+    job.acc1 = acc1;
+    job.x_bytes = 16 * k16;
+    job.groups = out_c / EK_MVE_ROWS;
+    ek_mve_dot2x4_asm(&job);
+    oc = out_c / EK_MVE_ROWS * EK_MVE_ROWS;
+    w += (size_t)oc * (size_t)(16 * k16);
+  }
+#endif
   for (; oc + EK_MVE_ROWS <= out_c; oc += EK_MVE_ROWS) {
     int32_t a0 = bias[oc], a1 = bias[oc + 1], a2 = bias[oc + 2], a3 = bias[oc + 3];
     int32_t b0 = a0, b1 = a1, b2 = a2, b3 = a3;
@@ -94,38 +179,42 @@ EK_INLINE void ek_mve_conv_dot2(const int8_t *x0, const int8_t *x1, const int8_t
   }
 }
 
-/* One input row x (k16 chunks) against n plain rows of k_pad bytes (TFLM's
- * [out][depth] layout, padded): acc[o] = bias[o] + sum x * w_o, four rows per
- * pass so each input load feeds four VMLADAVA; a ragged end recomputes the last
- * four rows (fewer than four rows go one by one). */
-EK_INLINE void ek_mve_fc_dot(const int8_t *x, const int8_t *w, int k16, int k_pad, int n,
+/* One input row x (k16 chunks) against n rows grouped by four like a conv
+ * filter's (ops/conv.py mve_groups): acc[o] = bias[o] + sum x * w_o. Each input
+ * load feeds four VMLADAVA and one pointer walks the group's rows: ten
+ * instructions per 64 multiply-accumulates with the loop's LE. */
+EK_INLINE void ek_mve_fc_dot(const int8_t *x, const int8_t *w, int k16, int n,
                              const int32_t *bias, int32_t *acc) {
-  int o, i;
-  if (n < 4) {
-    for (o = 0; o < n; ++o) {
-      const int8_t *wo = w + (size_t)o * (size_t)k_pad;
-      int32_t a = bias[o];
-      for (i = 0; i < 16 * k16; i += 16) a = vmladavaq_s8(a, vldrbq_s8(x + i), vldrbq_s8(wo + i));
-      acc[o] = a;
+  int o = 0, i;
+  for (; o + EK_MVE_ROWS <= n; o += EK_MVE_ROWS) {
+    int32_t a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
+    const int8_t *p = x;
+    for (i = 0; i < k16; ++i, p += 16, w += 64) {
+      const int8x16_t v = vldrbq_s8(p);
+      a0 = vmladavaq_s8(a0, v, vldrbq_s8(w));
+      a1 = vmladavaq_s8(a1, v, vldrbq_s8(w + 16));
+      a2 = vmladavaq_s8(a2, v, vldrbq_s8(w + 32));
+      a3 = vmladavaq_s8(a3, v, vldrbq_s8(w + 48));
     }
-    return;
+    acc[o] = a0;
+    acc[o + 1] = a1;
+    acc[o + 2] = a2;
+    acc[o + 3] = a3;
   }
-  for (o = 0; o < n; o += 4) {
-    const int first = o + 4 <= n ? o : n - 4;
-    const int8_t *w0 = w + (size_t)first * (size_t)k_pad, *w1 = w0 + k_pad, *w2 = w1 + k_pad,
-                 *w3 = w2 + k_pad;
-    int32_t a0 = bias[first], a1 = bias[first + 1], a2 = bias[first + 2], a3 = bias[first + 3];
-    for (i = 0; i < 16 * k16; i += 16) {
-      const int8x16_t v = vldrbq_s8(x + i);
-      a0 = vmladavaq_s8(a0, v, vldrbq_s8(w0 + i));
-      a1 = vmladavaq_s8(a1, v, vldrbq_s8(w1 + i));
-      a2 = vmladavaq_s8(a2, v, vldrbq_s8(w2 + i));
-      a3 = vmladavaq_s8(a3, v, vldrbq_s8(w3 + i));
-    }
-    acc[first] = a0;
-    acc[first + 1] = a1;
-    acc[first + 2] = a2;
-    acc[first + 3] = a3;
+  for (; o < n; ++o) {
+    int32_t a = bias[o];
+    for (i = 0; i < k16; ++i, w += 16) a = vmladavaq_s8(a, vldrbq_s8(x + 16 * i), vldrbq_s8(w));
+    acc[o] = a;
+  }
+}
+
+/* n bytes from src to dst, 16 per load and store, the last block predicated */
+EK_INLINE void ek_mve_copy(int8_t *dst, const int8_t *src, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) vstrbq_s8(dst + i, vldrbq_s8(src + i));
+  if (i < n) {
+    const mve_pred16_t p = vctp8q((uint32_t)(n - i));
+    vstrbq_p_s8(dst + i, vldrbq_z_s8(src + i, p), p);
   }
 }
 
