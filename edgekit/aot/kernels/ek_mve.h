@@ -19,7 +19,7 @@
  *   odd bytes into int16 (exact: |x * w| <= 2^14), VMOVLB/VMOVLT widen them
  *   into four int32 accumulators, whose lanes hold the channels in the order
  *   {0,4,8,12}, {2,6,10,14}, {1,5,9,13}, {3,7,11,15}; bias and requantization
- *   parameters are gathered in that order, and VMOVNB/VMOVNT narrow the
+ *   parameters are stored in that order at compile time, and VMOVNB/VMOVNT narrow the
  *   results back to bytes in channel order. Channel counts that are not a
  *   multiple of 16 end with a tail-predicated block (VCTP, zeroing loads).
  * - Requantization: TFLM's MultiplyByQuantizedMultiplier in the double
@@ -201,10 +201,11 @@ EK_INLINE void ek_mve_fc_dot(const int8_t *x, const int8_t *w, int k16, int n,
     acc[o + 2] = a2;
     acc[o + 3] = a3;
   }
-  for (; o < n; ++o) {
-    int32_t a = bias[o];
-    for (i = 0; i < k16; ++i, w += 16) a = vmladavaq_s8(a, vldrbq_s8(x + 16 * i), vldrbq_s8(w));
-    acc[o] = a;
+  for (i = 0; i < (n & (EK_MVE_ROWS - 1)); ++i) { /* the rows past the last group */
+    int32_t a = bias[o + i];
+    int j;
+    for (j = 0; j < k16; ++j, w += 16) a = vmladavaq_s8(a, vldrbq_s8(x + 16 * j), vldrbq_s8(w));
+    acc[o + i] = a;
   }
 }
 
@@ -266,67 +267,49 @@ EK_INLINE void ek_mve_requantize(const int32_t *acc, const int32_t *multiplier, 
   }
 }
 
-/* One block of up to 16 channels of a depthwise output pixel (depth multiplier 1):
- * taps[t] + c is tap t's input, filter + t * out_c + c its weights. `full` (a constant
- * at each call) when all 16 channels exist; else the n < 16 channels left are
- * predicated. */
+/* One block of up to 16 channels c.. of a depthwise output pixel (depth multiplier 1):
+ * taps[t] + c is tap t's input, filter + t * out_c + c its weights; `bias`,
+ * `multiplier` and `shift` hold this block's 16 values in lane order
+ * (ops/conv.py mve_lane_order: channel 4j + (0, 2, 1, 3)[q] at 4q + j, zero past the
+ * last channel). `full` (a constant at each call) when all 16 channels exist;
+ * else the n < 16 channels left are loaded and stored predicated. */
 EK_INLINE void ek_mve_depthwise_block(const int8_t *const *taps, int n_taps, const int8_t *filter,
                                       int out_c, int c, int n, const int32_t *bias,
                                       const int32_t *multiplier, const int32_t *shift,
                                       int right_only, int8_t *out, int32_t offset, int32_t act_min,
                                       int32_t act_max, int full) {
-  /* lane j of accumulator q is channel c + 4j + lane_of[q] */
-  const uint32x4_t fours = vidupq_n_u32(0, 4); /* 0, 4, 8, 12 */
-  const uint32x4_t o0 = fours, o1 = vaddq_n_u32(fours, 2), o2 = vaddq_n_u32(fours, 1),
-                   o3 = vaddq_n_u32(fours, 3);
-  const uint32x4_t left = vdupq_n_u32((uint32_t)n);
   const mve_pred16_t p8 = full ? (mve_pred16_t)0xffff : vctp8q((uint32_t)n);
-  const mve_pred16_t q0 = full ? (mve_pred16_t)0xffff : vcmphiq_u32(left, o0);
-  const mve_pred16_t q1 = full ? (mve_pred16_t)0xffff : vcmphiq_u32(left, o1);
-  const mve_pred16_t q2 = full ? (mve_pred16_t)0xffff : vcmphiq_u32(left, o2);
-  const mve_pred16_t q3 = full ? (mve_pred16_t)0xffff : vcmphiq_u32(left, o3);
-  const int32x4_t off = vdupq_n_s32(offset), lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
-  int32x4_t a0, a1, a2, a3;
+  int32x4_t a0 = vldrwq_s32(bias), a1 = vldrwq_s32(bias + 4), a2 = vldrwq_s32(bias + 8),
+            a3 = vldrwq_s32(bias + 12);
+  int32x4_t lo, hi;
   int16x8_t e16, o16;
   int8x16_t bytes;
   int t;
-  if (full) {
-    a0 = vldrwq_gather_shifted_offset_s32(bias + c, o0);
-    a1 = vldrwq_gather_shifted_offset_s32(bias + c, o1);
-    a2 = vldrwq_gather_shifted_offset_s32(bias + c, o2);
-    a3 = vldrwq_gather_shifted_offset_s32(bias + c, o3);
-  } else {
-    a0 = vldrwq_gather_shifted_offset_z_s32(bias + c, o0, q0);
-    a1 = vldrwq_gather_shifted_offset_z_s32(bias + c, o1, q1);
-    a2 = vldrwq_gather_shifted_offset_z_s32(bias + c, o2, q2);
-    a3 = vldrwq_gather_shifted_offset_z_s32(bias + c, o3, q3);
-  }
+  /* not unrolled: gcc's schedule of the unrolled taps spilled vectors to the stack */
+#pragma GCC unroll 1
   for (t = 0; t < n_taps; ++t) {
     const int8x16_t x = full ? vldrbq_s8(taps[t] + c) : vldrbq_z_s8(taps[t] + c, p8);
     const int8x16_t w = full ? vldrbq_s8(filter + t * out_c + c) : vldrbq_z_s8(filter + t * out_c + c, p8);
     const int16x8_t pe = vmullbq_int_s8(x, w), po = vmulltq_int_s8(x, w);
-    a0 = vaddq_s32(a0, vmovlbq_s16(pe));
-    a1 = vaddq_s32(a1, vmovltq_s16(pe));
-    a2 = vaddq_s32(a2, vmovlbq_s16(po));
-    a3 = vaddq_s32(a3, vmovltq_s16(po));
+    a0 = vaddq_s32(a0, vmovlbq_s16(pe)); /* channels 0, 4, 8, 12 */
+    a1 = vaddq_s32(a1, vmovltq_s16(pe)); /* 2, 6, 10, 14 */
+    a2 = vaddq_s32(a2, vmovlbq_s16(po)); /* 1, 5, 9, 13 */
+    a3 = vaddq_s32(a3, vmovltq_s16(po)); /* 3, 7, 11, 15 */
   }
-#define EK_MVE_DW_RQ(a, o, q)                                                                   \
-  a = ek_mve_finish(                                                                            \
-      ek_mve_mbqm(a,                                                                            \
-                  full ? vldrwq_gather_shifted_offset_s32(multiplier + c, o)                    \
-                       : vldrwq_gather_shifted_offset_z_s32(multiplier + c, o, q),              \
-                  full ? vldrwq_gather_shifted_offset_s32(shift + c, o)                         \
-                       : vldrwq_gather_shifted_offset_z_s32(shift + c, o, q),                   \
-                  right_only),                                                                  \
-      off, lo, hi)
-  EK_MVE_DW_RQ(a0, o0, q0);
-  EK_MVE_DW_RQ(a1, o1, q1);
-  EK_MVE_DW_RQ(a2, o2, q2);
-  EK_MVE_DW_RQ(a3, o3, q3);
+  lo = vdupq_n_s32(act_min);
+  hi = vdupq_n_s32(act_max);
+#define EK_MVE_DW_RQ(a, k)                                                                   \
+  vminq_s32(vmaxq_s32(vaddq_n_s32(ek_mve_mbqm(a, vldrwq_s32(multiplier + 4 * (k)),           \
+                                              vldrwq_s32(shift + 4 * (k)), right_only),      \
+                                  offset),                                                   \
+                      lo),                                                                   \
+            hi)
+  /* back to channel order: even channels into the even halfwords, odd into the odd, then bytes */
+  e16 = vmovnbq_s32(vdupq_n_s16(0), EK_MVE_DW_RQ(a0, 0));
+  e16 = vmovntq_s32(e16, EK_MVE_DW_RQ(a1, 1));
+  o16 = vmovnbq_s32(vdupq_n_s16(0), EK_MVE_DW_RQ(a2, 2));
+  o16 = vmovntq_s32(o16, EK_MVE_DW_RQ(a3, 3));
 #undef EK_MVE_DW_RQ
-  /* back to channel order: even channels into the even halfwords, then bytes */
-  e16 = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), a0), a1);
-  o16 = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), a2), a3);
   bytes = vmovntq_s16(vmovnbq_s16(vdupq_n_s8(0), e16), o16);
   if (full)
     vstrbq_s8(out + c, bytes);
@@ -334,18 +317,19 @@ EK_INLINE void ek_mve_depthwise_block(const int8_t *const *taps, int n_taps, con
     vstrbq_p_s8(out + c, bytes, p8);
 }
 
-/* A depthwise output pixel, depth multiplier 1: every block of 16 channels, then the rest. */
+/* A depthwise output pixel, depth multiplier 1: every block of 16 channels, then the rest.
+ * `bias`, `multiplier` and `shift` are in lane order, 16 values per block. */
 EK_INLINE void ek_mve_depthwise_pixel(const int8_t *const *taps, int n_taps, const int8_t *filter,
                                       int out_c, const int32_t *bias, const int32_t *multiplier,
                                       const int32_t *shift, int right_only, int8_t *out,
                                       int32_t offset, int32_t act_min, int32_t act_max) {
   int c = 0;
   for (; c + 16 <= out_c; c += 16)
-    ek_mve_depthwise_block(taps, n_taps, filter, out_c, c, 16, bias, multiplier, shift, right_only,
-                           out, offset, act_min, act_max, 1);
+    ek_mve_depthwise_block(taps, n_taps, filter, out_c, c, 16, bias + c, multiplier + c, shift + c,
+                           right_only, out, offset, act_min, act_max, 1);
   if (c < out_c)
-    ek_mve_depthwise_block(taps, n_taps, filter, out_c, c, out_c - c, bias, multiplier, shift,
-                           right_only, out, offset, act_min, act_max, 0);
+    ek_mve_depthwise_block(taps, n_taps, filter, out_c, c, out_c - c, bias + c, multiplier + c,
+                           shift + c, right_only, out, offset, act_min, act_max, 0);
 }
 #endif /* EK_MVE */
 

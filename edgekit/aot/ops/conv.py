@@ -179,6 +179,20 @@ def mve_groups(rows: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([groups, r[whole:].reshape(-1)])
 
 
+MVE_LANE_CHANNELS = (0, 2, 1, 3)  # ek_mve_depthwise_block: accumulator q's first channel
+
+
+def mve_lane_order(values: np.ndarray, channels: int) -> np.ndarray:
+    """Per-channel int32 values in the lane order of ek_mve_depthwise_block: blocks of 16
+    channels, entry 4q + j of a block being channel 4j + (0, 2, 1, 3)[q] (the order VMULLB/VMULLT
+    and VMOVLB/VMOVLT leave the products in), zero past the last channel."""
+    blocks = -(-channels // 16)
+    padded = np.zeros(blocks * 16, dtype=np.int32)
+    padded[:channels] = np.asarray(values, dtype=np.int32).reshape(-1)
+    b, q, j = np.meshgrid(np.arange(blocks), np.arange(4), np.arange(4), indexing="ij")
+    return padded[b * 16 + 4 * j + np.asarray(MVE_LANE_CHANNELS)[q]].reshape(-1)
+
+
 def depthwise_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
     """A depthwise filter [1][k_h][k_w][c] (c % 4 == 0) times `scale` as int16, each tap's
     channels in groups of four ordered (0, 2, 1, 3): the halfwords SXTB16 makes of an input word."""
@@ -391,11 +405,25 @@ class _ConvBase(Emitter):
         # the DSP path's int16 filters are stored doubled when the requantization takes
         # doubled accumulators: the doubling is then free
         scale = 2 if rq is not None and (dsp_dw or (wide_filters(ctx) and not self.depthwise)) else 1
-        mults, shifts, rq_flag = requant_args(ctx, mults, shifts, y_zp, bound, y.name)
+        # ek_mve_depthwise_pixel's case (ek_conv.h): its per-channel arrays in lane order
+        mve_dw = (self.depthwise and "mve" in ctx.features and dm == [1] and k_h * k_w <= DW_MAX_TAPS
+                  and not ctx.single_rounding and len(mults) == win.out_c)  # fmt: skip
+        if mve_dw:
+            mults, shifts = (
+                ctx.const_array_layouts("EK_MVE", mve_lane_order(v, win.out_c), np.asarray(v, np.int32), f"{y.name}_{k}")
+                for v, k in ((mults, "mult"), (shifts, "shift"))
+            )
+            rq_flag = "0"
+        else:
+            mults, shifts, rq_flag = requant_args(ctx, mults, shifts, y_zp, bound, y.name)
         rq_args = [rq_flag, 2 // scale]
         if self.depthwise:
             folded_dw = int32_wrap(raw_bias + (-x_zp) * filt.sum(axis=(0, 1, 2)))
-            if scale == 2:
+            if mve_dw:
+                folded = ctx.const_array_layouts(
+                    "EK_MVE", mve_lane_order(folded_dw, win.out_c), folded_dw, f"{y.name}_folded_bias"
+                )
+            elif scale == 2:
                 folded = ctx.const_array_layouts(
                     "EK_USE_DSP", int32_wrap(folded_dw.astype(np.int64) * 2), folded_dw, f"{y.name}_folded_bias"
                 )
