@@ -51,7 +51,8 @@
 /* Two windows x0, x1 (k16 chunks of 16 bytes) against every filter row:
  * acc0[oc] = bias[oc] + sum x0 * w_oc, acc1[oc] the same for x1. Per chunk and
  * group of four rows: two window loads, four row loads and eight VMLADAVA, 128
- * multiply-accumulates in 16 instructions with the loop's compare and branch.
+ * multiply-accumulates in 15 instructions with the loop's compare and branch
+ * (two chunks per pass).
  * VMLADAVA accumulates into even registers only, and eight accumulators take
  * all of them (r0 to lr); gcc spilled its own allocation of this loop to the
  * stack, so optimized gcc builds call the assembly function below (ARM ABI:
@@ -69,53 +70,71 @@ typedef struct {
 
 #if defined(__GNUC__) && defined(__OPTIMIZE__)
 #define EK_MVE_DOT_ASM 1
+/* chunk i of both windows (q0, q1) against chunk i of rows 0 to 3: pixel 0's sums in r0, r2,
+ * r4, r6, pixel 1's in r8, r10, r12, lr */
+#define EK_MVE_CHUNK                  \
+  "vldrb.8 q0, [r1], #16\n\t"         \
+  "vldrb.8 q1, [r3], #16\n\t"         \
+  "vldrb.8 q2, [r5], #16\n\t"         \
+  "vmladava.s8 r0, q0, q2\n\t"        \
+  "vmladava.s8 r8, q1, q2\n\t"        \
+  "vldrb.8 q3, [r5], #16\n\t"         \
+  "vmladava.s8 r2, q0, q3\n\t"        \
+  "vmladava.s8 r10, q1, q3\n\t"       \
+  "vldrb.8 q2, [r5], #16\n\t"         \
+  "vmladava.s8 r4, q0, q2\n\t"        \
+  "vmladava.s8 r12, q1, q2\n\t"       \
+  "vldrb.8 q3, [r5], #16\n\t"         \
+  "vmladava.s8 r6, q0, q3\n\t"        \
+  "vmladava.s8 lr, q1, q3\n\t"
+/* both windows from their start, the accumulators from the group's bias (at acc0 + delta) */
+#define EK_MVE_GROUP_START            \
+  "ldrd r1, r3, [sp]\n\t"             \
+  "ldr lr, [sp, #8]\n\t"              \
+  "add lr, lr, r9\n\t"                \
+  "ldm lr, {r0, r2, r4, r6}\n\t"      \
+  "ldm lr, {r8, r10, r12, lr}\n\t"
+/* the sums out; flags: NE while groups are left */
+#define EK_MVE_GROUP_END              \
+  "stm r9!, {r0, r2, r4, r6}\n\t"     \
+  "stm r11!, {r8, r10, r12, lr}\n\t"  \
+  "ldr r0, [sp, #12]\n\t"             \
+  "cmp r5, r0\n\t"
 __attribute__((naked, noinline, unused)) static void ek_mve_dot2x4_asm(
     const ek_mve_dot_job *job __attribute__((unused))) {
   __asm__(
       "push {r4-r11, lr}\n\t"
       "ldm r0, {r1-r8}\n\t" /* x0, x1, w, bias, acc0, acc1, x_bytes, groups */
-      "add r7, r1, r7\n\t"  /* the end of x0 */
-      "push {r1, r2, r4, r5, r6, r8}\n\t" /* [sp]: x0, x1, bias, acc0, acc1, groups left */
+      "mul r8, r8, r7\n\t"
+      "add r8, r3, r8, lsl #2\n\t" /* the end of the rows */
+      "sub r4, r4, r5\n\t"         /* bias - acc0: the bias of the group whose sums go to r9 */
+      "push {r1, r2, r4, r8}\n\t"  /* [sp]: x0, x1, bias - acc0, end of the rows */
+      "mov r9, r5\n\t"
+      "mov r11, r6\n\t"
       "mov r5, r3\n\t"
-      "2:\n\t"
-      "ldrd r1, r3, [sp]\n\t"
-      "ldr r9, [sp, #8]\n\t"
-      "ldm r9!, {r0, r2, r4, r6}\n\t" /* pixel 0's accumulators start from the bias */
-      "str r9, [sp, #8]\n\t"
-      "mov r8, r0\n\t"
-      "mov r10, r2\n\t"
-      "mov r12, r4\n\t"
-      "mov lr, r6\n\t"
-      "1:\n\t"
-      "vldrb.8 q0, [r1], #16\n\t" /* chunk i of both windows */
-      "vldrb.8 q1, [r3], #16\n\t"
-      "vldrb.8 q2, [r5], #16\n\t" /* chunk i of rows 0 to 3 */
-      "vmladava.s8 r0, q0, q2\n\t"
-      "vmladava.s8 r8, q1, q2\n\t"
-      "vldrb.8 q3, [r5], #16\n\t"
-      "vmladava.s8 r2, q0, q3\n\t"
-      "vmladava.s8 r10, q1, q3\n\t"
-      "vldrb.8 q2, [r5], #16\n\t"
-      "vmladava.s8 r4, q0, q2\n\t"
-      "vmladava.s8 r12, q1, q2\n\t"
-      "vldrb.8 q3, [r5], #16\n\t"
-      "vmladava.s8 r6, q0, q3\n\t"
-      "vmladava.s8 lr, q1, q3\n\t"
+      "tst r7, #16\n\t" /* an odd number of chunks: enter the two-chunk loop halfway */
+      "add r7, r1, r7\n\t"
+      "bne 20f\n\t"
+      "10:\n\t" EK_MVE_GROUP_START
+      "11:\n\t" EK_MVE_CHUNK EK_MVE_CHUNK
       "cmp r1, r7\n\t"
-      "bne 1b\n\t"
-      "ldr r9, [sp, #12]\n\t"
-      "stm r9!, {r0, r2, r4, r6}\n\t"
-      "str r9, [sp, #12]\n\t"
-      "ldr r9, [sp, #16]\n\t"
-      "stm r9!, {r8, r10, r12, lr}\n\t"
-      "str r9, [sp, #16]\n\t"
-      "ldr r9, [sp, #20]\n\t"
-      "subs r9, r9, #1\n\t"
-      "str r9, [sp, #20]\n\t"
-      "bne 2b\n\t"
-      "add sp, sp, #24\n\t"
+      "bne 11b\n\t" EK_MVE_GROUP_END
+      "bne 10b\n\t"
+      "b 30f\n\t"
+      "20:\n\t" EK_MVE_GROUP_START
+      "b 22f\n\t"
+      "21:\n\t" EK_MVE_CHUNK
+      "22:\n\t" EK_MVE_CHUNK
+      "cmp r1, r7\n\t"
+      "bne 21b\n\t" EK_MVE_GROUP_END
+      "bne 20b\n\t"
+      "30:\n\t"
+      "add sp, sp, #16\n\t"
       "pop {r4-r11, pc}\n\t");
 }
+#undef EK_MVE_CHUNK
+#undef EK_MVE_GROUP_START
+#undef EK_MVE_GROUP_END
 #else
 #define EK_MVE_DOT_ASM 0
 #endif
