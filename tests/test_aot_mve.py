@@ -32,7 +32,7 @@ def _missing(tools) -> str | None:
 
 
 def _sweep_model(seed: int = 7):
-    """Conv, depthwise and dense layers with odd channel counts, strides, both paddings,
+    """Conv, depthwise, dense and ADD layers with odd channel counts, strides, both paddings,
     depthwise multipliers 1 and 2, 1x1 convs read in place and through a patch."""
     import tf_keras as keras
 
@@ -41,27 +41,27 @@ def _sweep_model(seed: int = 7):
     keras.utils.set_random_seed(seed)
     layers = keras.layers
     inputs = keras.Input(shape=(12, 12, 3), batch_size=1)
-    stack = [
-        layers.Conv2D(7, 3, padding="same", activation="relu"),  # k 27: one group, 3 rows past it
-        layers.DepthwiseConv2D(3, strides=2, padding="same"),  # 7 channels: the predicated block only
-        layers.Conv2D(19, 1, activation="relu6"),  # 1x1 over 7 channels: padded to 16 through a patch
-        layers.DepthwiseConv2D(3, padding="valid"),  # 19: one block and a tail of 3
-        layers.Conv2D(33, 3, strides=2, padding="same"),  # k 171: 11 chunks, odd (the loop's half entry)
-        layers.DepthwiseConv2D(5, padding="same"),  # 33 channels, 25 taps
-        layers.Conv2D(32, 1),  # 1x1 over 33 channels, 8 groups of rows
-        layers.Conv2D(16, 1, activation="relu"),  # 1x1 over 32: read in place, two chunks
-        layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),  # multiplier 2: the other loop
-        layers.Flatten(),
-        layers.Dense(37),  # depth 128, 9 groups and one row past them
-        layers.Dense(10),  # depth 37: padded to 48, two rows past the groups
-    ]
     # every layer's output is a model output: a rounding slip anywhere shows, not only
     # where it survives the layers after it
-    outputs, x = [], inputs
-    for layer in stack:
-        x = layer(x)
-        if not isinstance(layer, layers.Flatten):
-            outputs.append(x)
+    outputs = []
+
+    def out(tensor):
+        outputs.append(tensor)
+        return tensor
+
+    x = out(layers.Conv2D(7, 3, padding="same", activation="relu")(inputs))  # k 27: a group, 3 rows past it
+    x = out(layers.Add()([x, out(layers.Conv2D(7, 1)(x))]))  # ADD over 1,008 elements
+    x = out(layers.DepthwiseConv2D(3, strides=2, padding="same")(x))  # 7 channels: the predicated block only
+    x = out(layers.Conv2D(19, 1, activation="relu6")(x))  # 1x1 over 7 channels: padded to 16, a patch
+    x = out(layers.DepthwiseConv2D(3, padding="valid")(x))  # 19: one block and a tail of 3
+    x = out(layers.Conv2D(33, 3, strides=2, padding="same")(x))  # k 171: 11 chunks, odd (the half entry)
+    x = out(layers.DepthwiseConv2D(5, padding="same")(x))  # 33 channels, 25 taps
+    x = out(layers.Conv2D(32, 1)(x))  # 1x1 over 33 channels, 8 groups of rows
+    x = out(layers.Conv2D(16, 1, activation="relu")(x))  # 1x1 over 32: read in place, two chunks
+    x = out(layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(x))  # multiplier 2: the other loop
+    x = layers.Flatten()(x)
+    x = out(layers.Add()([out(layers.Dense(37)(x)), out(layers.Dense(37)(x))]))  # depth 128; 37: an ADD tail
+    out(layers.Dense(10)(x))  # depth 37: padded to 48, two rows past the groups
     model = keras.Model(inputs, outputs)
     tinymodels._seeded_weights(model, seed)
     calibration = tinymodels.calibration_data((12, 12, 3), seed=seed)
@@ -96,6 +96,7 @@ def test_mve_bundle_takes_helium_only_where_the_compiler_has_it(sweep_tflite, tm
     m4 = _compile_c(tmp_path, "sweep", "cortex-m4")  # the same bundle on a DSP core: SMLAD, no vectors
     assert "vmladava.s8" in m55 and "vmullb.s8" in m55 and "vqrdmulh.s32" in m55
     assert "vctp.8" in m55  # the predicated tail of the odd channel counts
+    assert "uxtw #2]" in m55  # ADD's tables read through gathers
     assert "vmladava" not in m4 and "smlad" in m4
     # the Helium path takes int8 weights and TFLM's parameters: --optimize changes nothing
     for optimize in ("speed", "size"):

@@ -19,6 +19,12 @@ EK_INLINE void ek_add_s8(const int8_t *a, int a_stride, const int8_t *b, int b_s
                          int32_t y_offset, int32_t act_min, int32_t act_max,
                          int right_shifts_only) {
   int i;
+#if EK_MVE && !EK_SINGLE_ROUNDING
+  if (a_stride == 1 && b_stride == 1) { /* Helium (ek_mve.h): the tables through gathers */
+    ek_mve_add_s8(a, b, y, n, a_terms, b_terms, y_mult, y_shift, y_offset, act_min, act_max);
+    return;
+  }
+#endif
   for (i = 0; i < n; ++i) {
 #if EK_USE_DSP
     const int32_t sum = a_terms[a[i * a_stride] + 128] + b_terms[b[i * b_stride] + 128];

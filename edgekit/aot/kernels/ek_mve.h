@@ -286,6 +286,34 @@ EK_INLINE void ek_mve_requantize(const int32_t *acc, const int32_t *multiplier, 
   }
 }
 
+/* ADD on the DSP path's tables (kernels/ek_add.h): y[i] = clamp(MBQM(a_terms[a[i] + 128]
+ * + b_terms[b[i] + 128], y_mult, y_shift) + y_offset), four elements per step. The
+ * inputs load sign-extended into int32 lanes and index the tables through gathers
+ * based at entry 128 (a negative offset wraps the 32-bit address back into the
+ * table); y_shift <= 0. Elements go in order, four read before four are written,
+ * so y may be a or b. */
+EK_INLINE void ek_mve_add_s8(const int8_t *a, const int8_t *b, int8_t *y, int n,
+                             const int32_t *a_terms, const int32_t *b_terms, int32_t y_mult,
+                             int y_shift, int32_t y_offset, int32_t act_min, int32_t act_max) {
+  const int32x4_t m = vdupq_n_s32(y_mult), s = vdupq_n_s32(y_shift);
+  const int32x4_t lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
+  const int32_t *ta = a_terms + 128, *tb = b_terms + 128;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const int32x4_t sum =
+        vaddq_s32(vldrwq_gather_shifted_offset_s32(ta, vreinterpretq_u32_s32(vldrbq_s32(a + i))),
+                  vldrwq_gather_shifted_offset_s32(tb, vreinterpretq_u32_s32(vldrbq_s32(b + i))));
+    vstrbq_s32(y + i, vminq_s32(vmaxq_s32(vaddq_n_s32(ek_mve_mbqm(sum, m, s, 1), y_offset), lo), hi));
+  }
+  if (i < n) {
+    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
+    const int32x4_t sum = vaddq_s32(
+        vldrwq_gather_shifted_offset_z_s32(ta, vreinterpretq_u32_s32(vldrbq_z_s32(a + i, p)), p),
+        vldrwq_gather_shifted_offset_z_s32(tb, vreinterpretq_u32_s32(vldrbq_z_s32(b + i, p)), p));
+    vstrbq_p_s32(y + i, vminq_s32(vmaxq_s32(vaddq_n_s32(ek_mve_mbqm(sum, m, s, 1), y_offset), lo), hi), p);
+  }
+}
+
 /* One block of up to 16 channels c.. of a depthwise output pixel (depth multiplier 1):
  * taps[t] + c is tap t's input, filter + t * out_c + c its weights; `bias`,
  * `multiplier` and `shift` hold this block's 16 values in lane order
