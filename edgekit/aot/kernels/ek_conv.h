@@ -125,9 +125,13 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
     /* Helium (ek_mve.h): rows grouped by four (ops/conv.py mve_groups), vector requantization */
     ek_mve_conv_dot2(win[0], win[npix - 1], (const int8_t *)filter, k_pad / 16, out_c, folded_bias,
                      acc, acc + acc_row);
-    for (p = 0; p < npix; ++p)
-      ek_mve_requantize(acc + p * acc_row, multiplier, shift, 1, right_shifts_only,
-                        output + (size_t)(q + p) * out_c, out_c, output_offset, act_min, act_max);
+    if (npix == 2)
+      ek_mve_requantize_pair(acc, acc + acc_row, multiplier, shift, right_shifts_only,
+                             output + (size_t)q * out_c, output + (size_t)(q + 1) * out_c, out_c,
+                             output_offset, act_min, act_max);
+    else
+      ek_mve_requantize(acc, multiplier, shift, 1, right_shifts_only, output + (size_t)q * out_c,
+                        out_c, output_offset, act_min, act_max);
     continue;
 #endif
 #if EK_LANES

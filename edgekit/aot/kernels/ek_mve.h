@@ -286,6 +286,32 @@ EK_INLINE void ek_mve_requantize(const int32_t *acc, const int32_t *multiplier, 
   }
 }
 
+/* Two pixels' rows of n accumulators requantized per channel (ek_mve_requantize with
+ * per-channel parameters): each load of a channel block's parameters serves both. */
+EK_INLINE void ek_mve_requantize_pair(const int32_t *acc0, const int32_t *acc1,
+                                      const int32_t *multiplier, const int32_t *shift,
+                                      int right_only, int8_t *out0, int8_t *out1, int n,
+                                      int32_t offset, int32_t act_min, int32_t act_max) {
+  const int32x4_t lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
+  int i = 0;
+  if (EK_SINGLE_ROUNDING) {
+    ek_requantize_s8(acc0, multiplier, shift, 1, right_only, out0, n, offset, act_min, act_max);
+    ek_requantize_s8(acc1, multiplier, shift, 1, right_only, out1, n, offset, act_min, act_max);
+    return;
+  }
+  for (; i + 4 <= n; i += 4) {
+    const int32x4_t m = vldrwq_s32(multiplier + i), s = vldrwq_s32(shift + i);
+    vstrbq_s32(out0 + i, vminq_s32(vmaxq_s32(vaddq_n_s32(ek_mve_mbqm(vldrwq_s32(acc0 + i), m, s, right_only), offset), lo), hi));
+    vstrbq_s32(out1 + i, vminq_s32(vmaxq_s32(vaddq_n_s32(ek_mve_mbqm(vldrwq_s32(acc1 + i), m, s, right_only), offset), lo), hi));
+  }
+  if (i < n) {
+    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
+    const int32x4_t m = vldrwq_z_s32(multiplier + i, p), s = vldrwq_z_s32(shift + i, p);
+    vstrbq_p_s32(out0 + i, vminq_s32(vmaxq_s32(vaddq_n_s32(ek_mve_mbqm(vldrwq_z_s32(acc0 + i, p), m, s, right_only), offset), lo), hi), p);
+    vstrbq_p_s32(out1 + i, vminq_s32(vmaxq_s32(vaddq_n_s32(ek_mve_mbqm(vldrwq_z_s32(acc1 + i, p), m, s, right_only), offset), lo), hi), p);
+  }
+}
+
 /* ADD on the DSP path's tables (kernels/ek_add.h): y[i] = clamp(MBQM(a_terms[a[i] + 128]
  * + b_terms[b[i] + 128], y_mult, y_shift) + y_offset), four elements per step. The
  * inputs load sign-extended into int32 lanes and index the tables through gathers
