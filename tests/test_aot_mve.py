@@ -53,7 +53,7 @@ def _sweep_model(seed: int = 7):
     x = out(layers.Add()([x, out(layers.Conv2D(7, 1)(x))]))  # ADD over 1,008 elements
     x = out(layers.DepthwiseConv2D(3, strides=2, padding="same")(x))  # 7 channels: the predicated block only
     x = out(layers.Conv2D(19, 1, activation="relu6")(x))  # 1x1 over 7 channels: padded to 16, a patch
-    x = out(layers.DepthwiseConv2D(3, padding="valid")(x))  # 19: one block and a tail of 3
+    x = out(layers.DepthwiseConv2D(3, padding="valid", activation="relu6")(x))  # 19: a block, a tail of 3
     x = out(layers.Conv2D(33, 3, strides=2, padding="same")(x))  # k 171: 11 chunks, odd (the half entry)
     x = out(layers.DepthwiseConv2D(5, padding="same")(x))  # 33 channels, 25 taps
     x = out(layers.Conv2D(32, 1)(x))  # 1x1 over 33 channels, 8 groups of rows

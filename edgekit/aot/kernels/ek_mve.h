@@ -19,8 +19,8 @@
  *   odd bytes into int16 (exact: |x * w| <= 2^14), VMOVLB/VMOVLT widen them
  *   into four int32 accumulators, whose lanes hold the channels in the order
  *   {0,4,8,12}, {2,6,10,14}, {1,5,9,13}, {3,7,11,15}; bias and requantization
- *   parameters are stored in that order at compile time, and VMOVNB/VMOVNT narrow the
- *   results back to bytes in channel order. Channel counts that are not a
+ *   parameters are stored in that order at compile time, and VQMOVNB/VQMOVNT narrow
+ *   the results back to bytes in channel order, saturating. Channel counts that are not a
  *   multiple of 16 end with a tail-predicated block (VCTP, zeroing loads).
  * - Requantization: TFLM's MultiplyByQuantizedMultiplier in the double
  *   rounding build (EK_SINGLE_ROUNDING 0) bit for bit, four lanes at a time:
@@ -354,7 +354,6 @@ EK_INLINE void ek_mve_depthwise_block(const int8_t *const *taps, int n_taps, con
   const mve_pred16_t p8 = full ? (mve_pred16_t)0xffff : vctp8q((uint32_t)n);
   int32x4_t a0 = vldrwq_s32(bias), a1 = vldrwq_s32(bias + 4), a2 = vldrwq_s32(bias + 8),
             a3 = vldrwq_s32(bias + 12);
-  int32x4_t lo, hi;
   int16x8_t e16, o16;
   int8x16_t bytes;
   int t;
@@ -369,21 +368,19 @@ EK_INLINE void ek_mve_depthwise_block(const int8_t *const *taps, int n_taps, con
     a2 = vaddq_s32(a2, vmovlbq_s16(po)); /* 1, 5, 9, 13 */
     a3 = vaddq_s32(a3, vmovltq_s16(po)); /* 3, 7, 11, 15 */
   }
-  lo = vdupq_n_s32(act_min);
-  hi = vdupq_n_s32(act_max);
-#define EK_MVE_DW_RQ(a, k)                                                                   \
-  vminq_s32(vmaxq_s32(vaddq_n_s32(ek_mve_mbqm(a, vldrwq_s32(multiplier + 4 * (k)),           \
-                                              vldrwq_s32(shift + 4 * (k)), right_only),      \
-                                  offset),                                                   \
-                      lo),                                                                   \
-            hi)
-  /* back to channel order: even channels into the even halfwords, odd into the odd, then bytes */
-  e16 = vmovnbq_s32(vdupq_n_s16(0), EK_MVE_DW_RQ(a0, 0));
-  e16 = vmovntq_s32(e16, EK_MVE_DW_RQ(a1, 1));
-  o16 = vmovnbq_s32(vdupq_n_s16(0), EK_MVE_DW_RQ(a2, 2));
-  o16 = vmovntq_s32(o16, EK_MVE_DW_RQ(a3, 3));
+#define EK_MVE_DW_RQ(a, k)                                                                        \
+  vaddq_n_s32(ek_mve_mbqm(a, vldrwq_s32(multiplier + 4 * (k)), vldrwq_s32(shift + 4 * (k)), right_only), \
+              offset)
+  /* back to channel order, saturating to int8 on the way (the activation range's outer
+   * bounds): even channels into the even halfwords, odd into the odd, then bytes */
+  e16 = vqmovnbq_s32(vdupq_n_s16(0), EK_MVE_DW_RQ(a0, 0));
+  e16 = vqmovntq_s32(e16, EK_MVE_DW_RQ(a1, 1));
+  o16 = vqmovnbq_s32(vdupq_n_s16(0), EK_MVE_DW_RQ(a2, 2));
+  o16 = vqmovntq_s32(o16, EK_MVE_DW_RQ(a3, 3));
 #undef EK_MVE_DW_RQ
-  bytes = vmovntq_s16(vmovnbq_s16(vdupq_n_s8(0), e16), o16);
+  bytes = vqmovntq_s16(vqmovnbq_s16(vdupq_n_s8(0), e16), o16);
+  if (act_min > -128) bytes = vmaxq_s8(bytes, vdupq_n_s8((int8_t)act_min));
+  if (act_max < 127) bytes = vminq_s8(bytes, vdupq_n_s8((int8_t)act_max));
   if (full)
     vstrbq_s8(out + c, bytes);
   else
