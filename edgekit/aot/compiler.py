@@ -129,6 +129,8 @@ def compile_graph(
     if optimize not in OPTIMIZE_MODES:
         raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE_MODES)}, not {optimize!r}")
     features = frozenset(features)
+    if "mve" in features:  # every Helium core has the DSP extension, and ek_mve.h builds on its path
+        features |= {"dsp"}
     ctx = EmitContext(
         graph=graph, pointers={}, single_rounding=single_rounding, features=features, optimize=optimize
     )
