@@ -28,7 +28,9 @@
  *   (saturation included), and RoundingDivideByPOT (round half away from
  *   zero) is VRSHL (round half up) of x - 1 for negative x, the -1 taken only
  *   when the shift is nonzero: the sign bit of x AND -e. The single-rounding
- *   build keeps the scalar requantization. */
+ *   build keeps the scalar requantization.
+ * - ADD: the DSP path's per-input tables read through gathers, four elements
+ *   per step, requantized like the rest. */
 #ifndef EK_MVE_H
 #define EK_MVE_H
 
