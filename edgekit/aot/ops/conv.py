@@ -405,9 +405,10 @@ class _ConvBase(Emitter):
         # the DSP path's int16 filters are stored doubled when the requantization takes
         # doubled accumulators: the doubling is then free
         scale = 2 if rq is not None and (dsp_dw or (wide_filters(ctx) and not self.depthwise)) else 1
-        # ek_mve_depthwise_pixel's case (ek_conv.h): its per-channel arrays in lane order
+        # exactly the case in which ek_conv.h calls ek_mve_depthwise_pixel (when EK_MVE), which
+        # reads the per-channel arrays (out_c of each: conv_multipliers broadcasts) in lane order
         mve_dw = (self.depthwise and "mve" in ctx.features and dm == [1] and k_h * k_w <= DW_MAX_TAPS
-                  and not ctx.single_rounding and len(mults) == win.out_c)  # fmt: skip
+                  and not ctx.single_rounding)  # fmt: skip
         if mve_dw:
             mults, shifts = (
                 ctx.const_array_layouts("EK_MVE", mve_lane_order(v, win.out_c), np.asarray(v, np.int32), f"{y.name}_{k}")
