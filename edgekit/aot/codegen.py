@@ -34,6 +34,8 @@ class BundleParts:
     body: list[str]  # C statements, one block per operator
     single_rounding: bool
     dsp: bool
+    #: the target has Helium (MVE): the bundle takes ek_mve.h's kernels when the C compiler has it
+    mve: bool = False
     #: the debug build: one slot per operator output, copied out after the operator runs
     debug_slots: list[DebugSlot] | None = None
     #: the planner's lower bound for the arena (0: not known)
@@ -127,6 +129,7 @@ def render_source(p: BundleParts) -> str:
         "",
         f"#define EK_SINGLE_ROUNDING {int(p.single_rounding)}",
         f"#define EK_DSP {int(p.dsp)}",
+        *_mve_macro(p.mve),
         "",
     ]
     for name in ["ek_common.h", *[k for k in p.kernels if k != "ek_common.h"]]:
@@ -172,6 +175,19 @@ def render_source(p: BundleParts) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def _mve_macro(mve: bool) -> list[str]:
+    """EK_MVE: 1 when the target has Helium and the C compiler builds for it (integer MVE)."""
+    if not mve:
+        return ["#define EK_MVE 0"]
+    return [
+        "#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)",
+        "#define EK_MVE 1",
+        "#else",
+        "#define EK_MVE 0",
+        "#endif",
+    ]
 
 
 def _debug_declarations(p: BundleParts) -> list[str]:

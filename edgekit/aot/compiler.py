@@ -38,6 +38,8 @@ def optimize_summary(optimize: str, features) -> str:
     """What `optimize` changes for a target with `features`, for the fit report."""
     if "dsp" not in features:
         return "the same code in every mode on this target"
+    if "mve" in features:  # the Helium kernels take int8 weights and TFLM's parameters in every mode
+        return "int8 weights for the Helium (MVE) kernels in every mode"
     return {
         "speed": "int16 conv filters (SMLAD without unpacking), 3 requantization parameters per channel",
         "balanced": "int16 conv filters (SMLAD without unpacking), 2 requantization parameters per channel",
@@ -128,6 +130,8 @@ def compile_graph(
     if optimize not in OPTIMIZE_MODES:
         raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE_MODES)}, not {optimize!r}")
     features = frozenset(features)
+    if "mve" in features:  # every Helium core has the DSP extension, and ek_mve.h builds on its path
+        features |= {"dsp"}
     ctx = EmitContext(
         graph=graph, pointers={}, single_rounding=single_rounding, features=features, optimize=optimize
     )
@@ -200,6 +204,7 @@ def compile_graph(
         body=body,
         single_rounding=single_rounding,
         dsp="dsp" in features,
+        mve="mve" in features,
         debug_slots=debug_slots,
     )
     return CompiledBundle(

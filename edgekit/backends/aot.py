@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from edgekit.targets import Target
 
 #: target features that change the generated code
-CODE_FEATURES = ("dsp",)
+CODE_FEATURES = ("dsp", "mve")
 #: edgekit.aot.compiler.OPTIMIZE_DEFAULT, here so recipes need not import the compiler
 OPTIMIZE_DEFAULT = "balanced"
 REFERENCE_ARENA_BYTES = 4 * 1024 * 1024
@@ -140,6 +140,7 @@ class AotBackend(Backend):
             "cpu": target.cpu,
             "features": sorted(features),
             "dsp": "dsp" in features,
+            "mve": "mve" in features,
             "int8": int8,
             "optimize": optimize,
             "rounding": "single" if bundle.single_rounding else "double (gemmlowp), as the TFLM build",

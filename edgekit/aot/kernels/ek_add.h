@@ -53,6 +53,12 @@ EK_INLINE void ek_add_s8(const int8_t *a, int a_stride, const int8_t *b, int b_s
                          int32_t y_offset, int32_t act_min, int32_t act_max,
                          int right_shifts_only) {
   int i;
+#if EK_MVE && !EK_SINGLE_ROUNDING
+  if (a_stride == 1 && b_stride == 1) { /* Helium (ek_mve.h): the tables through gathers */
+    ek_mve_add_s8(a, b, y, n, a_terms, b_terms, y_mult, y_shift, y_offset, act_min, act_max);
+    return;
+  }
+#endif
   for (i = 0; i < n; ++i)
     y[i] = ek_add_one_s8(a[i * a_stride], b[i * b_stride], a_terms, b_terms, a_offset, a_mult,
                          a_shift, b_offset, b_mult, b_shift, left_shift, y_mult, y_shift, y_offset,

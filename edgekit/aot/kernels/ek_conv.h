@@ -38,6 +38,12 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
       memset(dst, pad_value, (size_t)(k_w * in_c));
       continue;
     }
+#if EK_MVE
+    if (dil_w == 1 && x0 >= 0 && x0 + k_w <= in_w) { /* the row's taps are contiguous: one copy */
+      ek_mve_copy(dst, in_b + (y * in_w + x0) * in_c, k_w * in_c);
+      continue;
+    }
+#endif
     if (!flip && dil_w == 1 && x0 >= 0 && x0 + k_w <= in_w) { /* the row's taps are contiguous */
       memcpy(dst, in_b + (y * in_w + x0) * in_c, (size_t)(k_w * in_c));
       continue;
@@ -128,6 +134,19 @@ EK_INLINE void ek_conv_s8(const int8_t *input, const void *filter, const int32_t
       win[p] = ek_conv_window(input, patch + p * k_pad, in_place, q + p, in_h, in_w, in_c, out_h,
                               out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
                               input_offset, flip);
+#if EK_MVE
+    /* Helium (ek_mve.h): rows grouped by four (ops/conv.py mve_groups), vector requantization */
+    ek_mve_conv_dot2(win[0], win[npix - 1], (const int8_t *)filter, k_pad / 16, out_c, folded_bias,
+                     acc, acc + acc_row);
+    if (npix == 2)
+      ek_mve_requantize_pair(acc, acc + acc_row, multiplier, shift, right_shifts_only,
+                             output + (size_t)q * out_c, output + (size_t)(q + 1) * out_c, out_c,
+                             output_offset, act_min, act_max);
+    else
+      ek_mve_requantize(acc, multiplier, shift, 1, right_shifts_only, output + (size_t)q * out_c,
+                        out_c, output_offset, act_min, act_max);
+    continue;
+#endif
 #if EK_LANES
     ek_lanes_dot_n(win, npix, word_flip, (const int8_t *)filter, k_row / 4, acc_row / EK_LANES, acc, acc_row);
 #else
@@ -255,6 +274,12 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data
               taps[ky * k_w + kx] = inside ? in_b + (y * in_w + xx) * in_c : zero_row;
             }
           }
+#if EK_MVE && !EK_SINGLE_ROUNDING
+          /* Helium (ek_mve.h): 16 channels per vector, requantized on vectors */
+          ek_mve_depthwise_pixel(taps, k_h * k_w, filter, out_c, folded_bias, multiplier, shift,
+                                 right_shifts_only, out, output_offset, act_min, act_max);
+          continue;
+#endif
           c = 0;
 #if EK_USE_DSP
           /* four channels per word: SXTB16 splits the input word into the halfword

@@ -129,6 +129,15 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
     }
     for (o0 = 0; o0 < out_depth; o0 += EK_FC_BLOCK) {
       const int n = out_depth - o0 < EK_FC_BLOCK ? out_depth - o0 : EK_FC_BLOCK;
+#if EK_MVE
+      /* Helium (ek_mve.h): rows grouped by four (ops/conv.py mve_groups), VMLADAVA over
+       * 16 bytes, vector requantization */
+      ek_mve_fc_dot(x, weights + (size_t)o0 * (size_t)k_pad, k_pad / 16, n, folded_bias + o0, acc);
+      ek_mve_requantize(acc, per_channel ? multiplier + o0 : multiplier,
+                        per_channel ? shift + o0 : shift, per_channel, right_shifts_only,
+                        output + b * out_depth + o0, n, output_offset, act_min, act_max);
+      continue;
+#endif
       if (n >= 4) {
         /* whole groups of four; a ragged end recomputes the last four rows */
         for (o = 0; o < n; o += 4) {

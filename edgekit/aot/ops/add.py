@@ -154,7 +154,7 @@ class ElementwiseBinary(Emitter):
 @register
 class Add(ElementwiseBinary):
     opcodes = ("ADD",)
-    kernels = ("ek_add.h",)
+    kernels = ("ek_mve.h", "ek_add.h")
 
     def kernel_name(self, dtype: str) -> str:
         return {"int8": "ek_add_s8", "float32": "ek_add_f32"}[dtype]

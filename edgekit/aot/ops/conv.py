@@ -116,7 +116,10 @@ def dot_length(ctx: EmitContext, k: int) -> int:
     flash is dear: SMLAD takes 4 bytes at a time, and the assembly loop of
     ek_dot2x4_q15 four widened words.
     """
-    granule = 8 if "dsp" in ctx.features else 32
+    if "mve" in ctx.features:
+        granule = 16  # one Helium vector of bytes per VMLADAVA (kernels/ek_mve.h)
+    else:
+        granule = 8 if "dsp" in ctx.features else 32
     return -(-k // granule) * granule
 
 
@@ -164,6 +167,34 @@ def smlad_groups(rows: np.ndarray, length: int, scale: int = 1) -> np.ndarray:
     whole = n // 4 * 4
     groups = r[:whole].reshape(n // 4, 4, words, 2).transpose(0, 2, 1, 3).reshape(-1)
     return np.concatenate([groups, r[whole:].reshape(-1)])
+
+
+MVE_ROWS = 4  # EK_MVE_ROWS (kernels/ek_mve.h): filter rows sharing each window load
+
+
+def mve_groups(rows: np.ndarray, length: int) -> np.ndarray:
+    """int8 rows zero-padded to `length` (a multiple of 16) for ek_mve_conv_dot2: every whole
+    group of four rows interleaved by 16-byte chunk ([group][chunk][4 rows][16]), so one
+    pointer walks the four; the rows past the last group as they are."""
+    r = padded_rows(rows, length)
+    n, chunks = r.shape[0], length // 16
+    whole = n // MVE_ROWS * MVE_ROWS
+    groups = r[:whole].reshape(n // MVE_ROWS, MVE_ROWS, chunks, 16).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([groups, r[whole:].reshape(-1)])
+
+
+MVE_LANE_CHANNELS = (0, 2, 1, 3)  # ek_mve_depthwise_block: accumulator q's first channel
+
+
+def mve_lane_order(values: np.ndarray, channels: int) -> np.ndarray:
+    """Per-channel int32 values in the lane order of ek_mve_depthwise_block: blocks of 16
+    channels, entry 4q + j of a block being channel 4j + (0, 2, 1, 3)[q] (the order VMULLB/VMULLT
+    and VMOVLB/VMOVLT leave the products in), zero past the last channel."""
+    blocks = -(-channels // 16)
+    padded = np.zeros(blocks * 16, dtype=np.int32)
+    padded[:channels] = np.asarray(values, dtype=np.int32).reshape(-1)
+    b, q, j = np.meshgrid(np.arange(blocks), np.arange(4), np.arange(4), indexing="ij")
+    return padded[b * 16 + 4 * j + np.asarray(MVE_LANE_CHANNELS)[q]].reshape(-1)
 
 
 def depthwise_dsp_filter(filt: np.ndarray, scale: int = 1) -> np.ndarray:
@@ -216,6 +247,8 @@ def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: i
     faster but would double the weights a DSP-less Cortex-M bundle's
     WEIGHTS_SIZE, and so its fit report, counts.)
     """
+    if "mve" in ctx.features:
+        return ctx.const_array_layouts("EK_MVE", mve_groups(rows, k_pad), padded_rows(rows, k_pad), hint)
     if wide_filters(ctx):
         return ctx.const_array_layouts(
             "EK_USE_DSP", smlad_groups(rows, k_pad, scale), padded_rows(rows, k_pad), hint
@@ -250,8 +283,11 @@ def accumulator_bound(bias: np.ndarray, rows: np.ndarray) -> int:
 
 
 def wide_filters(ctx: EmitContext) -> bool:
-    """Conv and depthwise filters stored as int16 for the DSP path (all but `--optimize size`)."""
-    return "dsp" in ctx.features and ctx.optimize != "size"
+    """Conv and depthwise filters stored as int16 for the DSP path (all but `--optimize size`).
+
+    Not on Helium targets: their kernels (kernels/ek_mve.h) take int8 weights.
+    """
+    return "dsp" in ctx.features and "mve" not in ctx.features and ctx.optimize != "size"
 
 
 def requant_stride(ctx: EmitContext) -> int:
@@ -269,6 +305,8 @@ def requant_params(ctx: EmitContext, mults, shifts, output_offset: int, acc_boun
     the kernels keep ek_requantize_s8.
     """
     if "dsp" not in ctx.features or ctx.single_rounding or acc_bound >= RQ_ACC_LIMIT:
+        return None
+    if "mve" in ctx.features:  # the Helium requantization takes TFLM's multipliers and shifts
         return None
     mults = np.asarray(mults, dtype=np.int64).reshape(-1)
     e = -np.asarray(shifts, dtype=np.int64).reshape(-1)
@@ -423,12 +461,27 @@ class _ConvBase(Emitter):
         # the DSP path's int16 filters are stored doubled when the requantization takes
         # doubled accumulators: the doubling is then free
         scale = 2 if rq is not None and (dsp_dw or (wide_filters(ctx) and not self.depthwise)) else 1
-        mults, shifts, rq_flag = requant_args(ctx, mults, shifts, y_zp, bound, y.name)
+        # exactly the case in which ek_conv.h calls ek_mve_depthwise_pixel (when EK_MVE), which
+        # reads the per-channel arrays (out_c of each: conv_multipliers broadcasts) in lane order
+        mve_dw = (self.depthwise and "mve" in ctx.features and dm == [1] and k_h * k_w <= DW_MAX_TAPS
+                  and not ctx.single_rounding)  # fmt: skip
+        if mve_dw:
+            mults, shifts = (
+                ctx.const_array_layouts("EK_MVE", mve_lane_order(v, win.out_c), np.asarray(v, np.int32), f"{y.name}_{k}")
+                for v, k in ((mults, "mult"), (shifts, "shift"))
+            )
+            rq_flag = "0"
+        else:
+            mults, shifts, rq_flag = requant_args(ctx, mults, shifts, y_zp, bound, y.name)
         rq_args = [rq_flag, 2 // scale]
         taps = not self.depthwise and uses_taps(ctx, win.in_c, win.out_c, k_h, k_w)
         if self.depthwise or taps:  # no EK_DOT_BIAS: these kernels multiply x itself
             folded_dw = int32_wrap(raw_bias + (-x_zp) * rows.reshape(win.out_c, -1).sum(axis=1))
-            if scale == 2:
+            if mve_dw:
+                folded = ctx.const_array_layouts(
+                    "EK_MVE", mve_lane_order(folded_dw, win.out_c), folded_dw, f"{y.name}_folded_bias"
+                )
+            elif scale == 2:
                 folded = ctx.const_array_layouts(
                     "EK_USE_DSP", int32_wrap(folded_dw.astype(np.int64) * 2), folded_dw, f"{y.name}_folded_bias"
                 )
@@ -498,11 +551,11 @@ RESIDUAL = 3
 @register
 class Conv2D(_ConvBase):
     opcodes = ("CONV_2D",)
-    kernels = ("ek_x86.h", "ek_conv.h", "ek_add.h", "ek_conv_taps.h")  # ek_conv.h calls into ek_x86.h
+    kernels = ("ek_mve.h", "ek_x86.h", "ek_conv.h", "ek_add.h", "ek_conv_taps.h")  # ek_conv.h calls into ek_mve.h and ek_x86.h
 
 
 @register
 class DepthwiseConv2D(_ConvBase):
     opcodes = ("DEPTHWISE_CONV_2D",)
-    kernels = ("ek_x86.h", "ek_conv.h")
+    kernels = ("ek_mve.h", "ek_x86.h", "ek_conv.h")
     depthwise = True

@@ -21,6 +21,7 @@ from edgekit.aot.ops.conv import (
     accumulator_bound,
     dot_length,
     folded_dot_bias,
+    mve_groups,
     padded_rows,
     requant_args,
     shift_kind,
@@ -35,7 +36,7 @@ LANES_DEPTH = 2048
 @register
 class FullyConnected(Emitter):
     opcodes = ("FULLY_CONNECTED",)
-    kernels = ("ek_fully_connected.h",)
+    kernels = ("ek_mve.h", "ek_fully_connected.h")
 
     # -- 1. attributes --------------------------------------------------------------------
     def _tensors(self, node: Node, ctx: EmitContext):
@@ -91,7 +92,11 @@ class FullyConnected(Emitter):
         act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
         k_pad = dot_length(ctx, accum_depth)
         x_pad = "(int8_t *)0" if k_pad == accum_depth else f"(int8_t *){ctx.scratch(node)}"
-        if "dsp" not in ctx.features and accum_depth <= LANES_DEPTH:
+        if "mve" in ctx.features:  # grouped by four rows for ek_mve_fc_dot when the C compiler has MVE
+            rows = ctx.const_array_layouts(
+                "EK_MVE", mve_groups(w.data, k_pad), padded_rows(w.data, k_pad), f"{y.name}_weights"
+            )
+        elif "dsp" not in ctx.features and accum_depth <= LANES_DEPTH:
             # hosts: packed for the lanes when the C compiler takes that path (EK_FC_LANES)
             rows = ctx.const_array_layouts(
                 "EK_FC_LANES", pair_packed(w.data), padded_rows(w.data, k_pad), f"{y.name}_weights"
