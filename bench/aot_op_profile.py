@@ -90,19 +90,19 @@ SECTIONS {
 }
 """
 
-MARK = re.compile(r"^  /\* (\d+): (\S+) -> (.*) \*/$")
+CALL = re.compile(r"^  \w+_op(\d+)\(inputs, outputs, activations\);$")
 
 
-def instrumented(source: str) -> tuple[str, list[str]]:
-    """The bundle source with a SysTick read before every operator (the ticks left
+def instrumented(source: str, opcodes: list[str]) -> tuple[str, list[str]]:
+    """The bundle source with a SysTick read before every operator's call (the ticks left
     before it: SysTick counts down, the harness reads the first and the last)."""
-    lines, labels, out = source.splitlines(), [], []
-    for line in lines:
-        m = MARK.match(line)
+    labels, out = [], []
+    for line in source.splitlines():
+        m = CALL.match(line)
         if m:
             if labels:  # the first is read by the harness before the call
                 out.append(f"  ek_prof_ticks[{len(labels)}] = *(volatile uint32_t *)0xE000E018u;")
-            labels.append(f"{m.group(1)} {m.group(2)}")
+            labels.append(f"{m.group(1)} {opcodes[int(m.group(1))]}")
         out.append(line)
     prelude = f"uint32_t ek_prof_ticks[{len(labels) + 1}];\nint ek_prof_count = {len(labels)};\n"
     text = "\n".join(out)
@@ -119,14 +119,14 @@ def profile(model: Path, optimize: str, keep: Path | None) -> list[tuple[str, in
     work = keep or Path(tempfile.mkdtemp(prefix="edgekit-op-profile-"))
     work.mkdir(parents=True, exist_ok=True)
     bundle.write(work)
-    source, labels = instrumented((work / "model.c").read_text())
+    source, labels = instrumented((work / "model.c").read_text(), list(bundle.ops))
     (work / "model.c").write_text(source)
     (work / "main.c").write_text(HARNESS)
     (work / "link.ld").write_text(LINKER)
     gcc = target.extras["gcc"]
     flags = [f"-mcpu={gcc['mcpu']}", "-mthumb", f"-mfpu={gcc['mfpu']}", f"-mfloat-abi={gcc['mfloat_abi']}"]
     subprocess.run(
-        ["arm-none-eabi-gcc", *flags, "-O3", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra",
+        ["arm-none-eabi-gcc", *flags, "-O3", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra", "-Werror",
          "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-T", str(work / "link.ld"), "-I", str(work),
          str(work / "main.c"), str(work / "model.c"), "-lm", "-o", str(work / "prof.elf")],
         check=True,
