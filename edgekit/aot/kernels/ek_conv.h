@@ -38,6 +38,12 @@ EK_INLINE const int8_t *ek_conv_window(const int8_t *input, int8_t *patch, int i
       memset(dst, pad_value, (size_t)(k_w * in_c));
       continue;
     }
+    if (!flip && dil_w == 1 && in_c % 4 != 0 && x0 >= 0 && x0 + k_w <= in_w) {
+      /* a window row inside the image is one run of k_w * in_c bytes: copied at once where
+       * the taps are few bytes each (KWS's first conv: 4 bytes, not 4 copies of 1) */
+      memcpy(dst, in_b + (y * in_w + x0) * in_c, (size_t)(k_w * in_c));
+      continue;
+    }
     for (kx = 0; kx < k_w; ++kx) {
       const int x = x0 + dil_w * kx;
       if (x < 0 || x >= in_w) {
