@@ -175,7 +175,8 @@ RING_MAX_SPAN = 16
 
 @dataclass
 class Ring:
-    """The row ring of ek_depthwise_dsp_s8: `span` slots of `width` pixels of `channels` (a multiple of 4)."""
+    """The row ring of ek_depthwise_dsp_s8: `span` slots of `width` pixels of `channels` (a multiple
+    of 4) int16."""
 
     span: int
     width: int
@@ -183,7 +184,7 @@ class Ring:
 
     @property
     def nbytes(self) -> int:
-        return self.span * self.width * self.channels
+        return 2 * self.span * self.width * self.channels
 
 
 def depthwise_ring(ctx: EmitContext, win: Window, rq: np.ndarray | None) -> Ring | None:
@@ -518,7 +519,7 @@ class _ConvBase(Emitter):
         params = ctx.const_array(depthwise_ring_params(w.data, folded_dw, rq, ring.channels), f"{y.name}_params")
         return call(
             "ek_depthwise_dsp_s8", ctx.ptr(x.index), params, requant_stride(ctx), ctx.ptr(y.index),
-            f"(int8_t *){ctx.scratch(node)}", *win.args(), win.out_c // win.in_c, *win.kernel_args(),
+            f"(int16_t *){ctx.scratch(node)}", *win.args(), win.out_c // win.in_c, *win.kernel_args(),
             ring.width, -x_zp, act_min, act_max,
         )  # fmt: skip
 
