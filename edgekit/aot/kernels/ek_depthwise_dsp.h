@@ -21,8 +21,8 @@
  * filter (doubled at compile time) and four SMLABB/SMLATT, the ring pointer
  * stepping 8 bytes from tap to tap of a row: no bounds tests, no tap table and
  * no unpacking in the loop. The four accumulators start from the doubled
- * folded bias and go straight to ek_rq (the doubled accumulator is what it
- * takes). Biases, filter and requantization parameters of a group of four
+ * folded bias and go straight to ek_rq's arithmetic (the doubled accumulator
+ * is what it takes), the shifts read from one word per group. Biases, filter and requantization parameters of a group of four
  * channels are one run of flash, read through one pointer.
  *
  * In place: an output row is written after every input row its windows read
@@ -128,18 +128,32 @@ EK_INLINE void ek_dwr_copy_row(const int8_t *src, int16_t *dst, int in_w, int in
   } while (0)
 #endif
 
+/* ek_rq with the shift from `sh`'s low byte: (SMMLAR(x2, m, rnd) + [x2 < 0]) >> e, a register
+ * shift by the byte the kernel moves down the packed word (the DSP path's ASR by a register
+ * reads only its low byte) instead of RBIT and CLZ of the rounding term per output. */
+EK_INLINE int32_t ek_dwr_rq(int32_t x2, int32_t m, int32_t rnd, uint32_t sh) {
+  const int32_t t = ek_smmlar(x2, m, rnd) + (x2 >> 31);
+#if EK_USE_DSP
+  int32_t r;
+  __asm__("asr %0, %1, %2" : "=r"(r) : "r"(t), "r"(sh));
+  return r;
+#else
+  return t >> (sh & 0xFFu);
+#endif
+}
+
 /* `params`: per group of four channels, in the order the loop reads them, four doubled folded
  * biases ((bias + input_offset * sum(w)) * 2), k_h * k_w taps of two words of int16 pairs,
- * (w_c0, w_c2) then (w_c1, w_c3), doubled, and ek_rq's parameters of the four channels
- * (`rq_stride` each): one pointer walks them all (ops/conv.py depthwise_ring_params). `ring`:
- * span * ring_w * cp int16 of scratch, word-aligned, ring_w the padded row's pixels (pad_w on the
- * left). */
-EK_INLINE void ek_depthwise_dsp_s8(const int8_t *input, const int32_t *params, int rq_stride,
-                                   int8_t *output, int16_t *ring, int batches, int in_h, int in_w,
-                                   int in_c, int out_h, int out_w, int out_c, int dm, int k_h,
-                                   int k_w, int stride_h, int stride_w, int dil_h, int dil_w,
-                                   int pad_h, int pad_w, int ring_w, int32_t input_offset,
-                                   int32_t act_min, int32_t act_max) {
+ * (w_c0, w_c2) then (w_c1, w_c3), doubled, ek_rq's multiplier and rounding term of each of the
+ * four channels, and their right shifts e in one word, a byte each: one pointer walks them all
+ * (ops/conv.py depthwise_ring_params). `ring`: span * ring_w * cp int16 of scratch,
+ * word-aligned, ring_w the padded row's pixels (pad_w on the left). */
+EK_INLINE void ek_depthwise_dsp_s8(const int8_t *input, const int32_t *params, int8_t *output,
+                                   int16_t *ring, int batches, int in_h, int in_w, int in_c,
+                                   int out_h, int out_w, int out_c, int dm, int k_h, int k_w,
+                                   int stride_h, int stride_w, int dil_h, int dil_w, int pad_h,
+                                   int pad_w, int ring_w, int32_t input_offset, int32_t act_min,
+                                   int32_t act_max) {
   const int cp = (out_c + 3) & ~3;
   const int span = (k_h - 1) * dil_h + 1;
   const int slot = ring_w * cp; /* int16 per slot */
@@ -176,7 +190,7 @@ EK_INLINE void ek_depthwise_dsp_s8(const int8_t *input, const int32_t *params, i
         for (g = 0; g < cp; g += 4) {
           const int at = g * ring_w + 4 * ox * stride_w; /* int16 from a row's start */
           int32_t a0 = w[0], a1 = w[1], a2 = w[2], a3 = w[3];
-          const int32_t *pq;
+          uint32_t sh;
           w += 4;
           for (ky = 0; ky < k_h; ++ky) {
             const int16_t *p = rows[ky] + at;
@@ -189,19 +203,20 @@ EK_INLINE void ek_depthwise_dsp_s8(const int8_t *input, const int32_t *params, i
               }
             }
           }
-          pq = w;
-          w += 4 * rq_stride;
+          sh = (uint32_t)w[8];
           if (g + 4 <= out_c) {
-            out[g] = (int8_t)ek_clamp_s8(ek_rq(a0, pq, rq_stride), act_min, act_max);
-            out[g + 1] = (int8_t)ek_clamp_s8(ek_rq(a1, pq + rq_stride, rq_stride), act_min, act_max);
-            out[g + 2] = (int8_t)ek_clamp_s8(ek_rq(a2, pq + 2 * rq_stride, rq_stride), act_min, act_max);
-            out[g + 3] = (int8_t)ek_clamp_s8(ek_rq(a3, pq + 3 * rq_stride, rq_stride), act_min, act_max);
+            out[g] = (int8_t)ek_clamp_s8(ek_dwr_rq(a0, w[0], w[1], sh), act_min, act_max);
+            out[g + 1] = (int8_t)ek_clamp_s8(ek_dwr_rq(a1, w[2], w[3], sh >> 8), act_min, act_max);
+            out[g + 2] = (int8_t)ek_clamp_s8(ek_dwr_rq(a2, w[4], w[5], sh >> 16), act_min, act_max);
+            out[g + 3] = (int8_t)ek_clamp_s8(ek_dwr_rq(a3, w[6], w[7], sh >> 24), act_min, act_max);
           } else { /* the last, partial group */
             const int32_t a[4] = {a0, a1, a2, a3};
             int i;
             for (i = 0; g + i < out_c; ++i)
-              out[g + i] = (int8_t)ek_clamp_s8(ek_rq(a[i], pq + i * rq_stride, rq_stride), act_min, act_max);
+              out[g + i] = (int8_t)ek_clamp_s8(ek_dwr_rq(a[i], w[2 * i], w[2 * i + 1], sh >> (8 * i)),
+                                               act_min, act_max);
           }
+          w += 9;
         }
       }
     }

@@ -225,8 +225,10 @@ def ring_lag(win: Window, span: int) -> int:
 def depthwise_ring_params(filt: np.ndarray, folded_bias: np.ndarray, rq: np.ndarray, channels: int) -> np.ndarray:
     """ek_depthwise_dsp_s8's run of flash per group of four channels: the doubled folded biases,
     then per tap two words of the doubled filter as int16 pairs, (c0, c2) and (c1, c3) (the
-    halfwords SXTB16 makes of an input word), then ek_rq's parameters `rq` ([channel][stride]).
-    Channels past the model's are zero-padded to `channels` (a multiple of 4)."""
+    halfwords SXTB16 makes of an input word), then per channel ek_rq's multiplier m and rounding
+    term 2^(e-1) + offset * 2^e (the first two columns of `rq`, [channel][stride]) and one word of
+    the four right shifts e, a byte each. Channels past the model's are zero-padded to `channels`
+    (a multiple of 4)."""
     f = np.asarray(filt, dtype=np.int16).reshape(-1, filt.shape[-1]) * np.int16(2)
     taps, out_c = f.shape
     groups = channels // 4
@@ -236,11 +238,15 @@ def depthwise_ring_params(filt: np.ndarray, folded_bias: np.ndarray, rq: np.ndar
     words = np.ascontiguousarray(words).reshape(-1).view("<i4").astype(np.int32).reshape(groups, 2 * taps)
     bias = np.zeros(channels, dtype=np.int32)
     bias[:out_c] = int32_wrap(np.asarray(folded_bias, dtype=np.int64) * 2)
-    rq = np.asarray(rq, dtype=np.int32).reshape(out_c, -1)
-    params = np.zeros((channels, rq.shape[1]), dtype=np.int32)
+    rq = np.asarray(rq, dtype=np.int64).reshape(out_c, -1)[:, :2]
+    params = np.zeros((channels, 2), dtype=np.int64)
     params[:out_c] = rq
     params[out_c:] = rq[-1]  # never stored; valid parameters all the same
-    return np.concatenate([bias.reshape(groups, 4), words, params.reshape(groups, -1)], axis=1).reshape(-1)
+    # the rounding term is 2^(e-1) times an odd number: its lowest set bit gives e
+    e = np.log2(params[:, 1] & -params[:, 1]).astype(np.int64) + 1
+    packed = (e.reshape(groups, 4) << np.array([0, 8, 16, 24])).sum(axis=1)
+    return np.concatenate([bias.reshape(groups, 4), words, int32_wrap(params).reshape(groups, 8),
+                           int32_wrap(packed).reshape(groups, 1)], axis=1).reshape(-1)  # fmt: skip
 
 
 def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: int = 1) -> str:
@@ -518,7 +524,7 @@ class _ConvBase(Emitter):
         folded_dw = int32_wrap(raw_bias + (-x_zp) * np.asarray(w.data, dtype=np.int64).sum(axis=(0, 1, 2)))
         params = ctx.const_array(depthwise_ring_params(w.data, folded_dw, rq, ring.channels), f"{y.name}_params")
         return call(
-            "ek_depthwise_dsp_s8", ctx.ptr(x.index), params, requant_stride(ctx), ctx.ptr(y.index),
+            "ek_depthwise_dsp_s8", ctx.ptr(x.index), params, ctx.ptr(y.index),
             f"(int16_t *){ctx.scratch(node)}", *win.args(), win.out_c // win.in_c, *win.kernel_args(),
             ring.width, -x_zp, act_min, act_max,
         )  # fmt: skip
