@@ -61,9 +61,15 @@ EK_INLINE void ek_dwr_copy_row(const int8_t *src, int16_t *dst, int in_w, int in
         uint32_t v, e, o;
         memcpy(&v, s, 4); /* the input may be unaligned (a caller's buffer) */
         e = (uint32_t)__sxtb16(v);
+#if defined(__GNUC__)
+        /* gcc rotates with a MOV of its own before SXTB16, and stores the pair word by word */
+        __asm__("sxtb16 %0, %1, ror #8" : "=r"(o) : "r"(v));
+        __asm__("strd %1, %2, %0" : "=Q"(*(int16_t(*)[4])(void *)d) : "r"(e), "r"(o));
+#else
         o = (uint32_t)__sxtb16((v >> 8) | (v << 24));
         memcpy(d, &e, 4);
         memcpy(d + 2, &o, 4);
+#endif
       }
     }
     return;
