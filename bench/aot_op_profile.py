@@ -149,7 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = profile(args.model, args.optimize, args.keep)
     total = sum(n for _, n in rows)
-    print(f"| operator | instructions | share |\n| --- | ---: | ---: |")
+    print("| operator | instructions | share |\n| --- | ---: | ---: |")
     for label, n in rows:
         print(f"| {label} | {n:,} | {100 * n / total:.1f}% |")
     print(f"| total | {total:,} | |")
