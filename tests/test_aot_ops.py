@@ -361,7 +361,7 @@ int main(void) {
 
 
 def test_rq_requantization_equals_the_double_rounding(tmp_path):
-    """ek_rq (the DSP path's SMMULR form, here its C definition; the emulator tests run the
+    """ek_rq (the DSP path's SMMLAR form, here its C definition; the emulator tests run the
     instruction) with the parameters requant_params computes, with e stored (`--optimize speed`)
     or recovered from the rounding term (the others), equals SaturatingRoundingDoublingHighMul,
     RoundingDivideByPOT and the output offset, on rounding ties and extremes of accumulators

@@ -135,6 +135,29 @@ def render_source(p: BundleParts) -> str:
     for name in ["ek_common.h", *[k for k in p.kernels if k != "ek_common.h"]]:
         out += [f"/* ---- {name} ---- */", kernel_source(name).rstrip(), ""]
     out += ["/* ---- constants (flash) ---- */", *p.constants, ""]
+    # One function per operator: gcc allocates registers per function, and in one function
+    # holding every operator the loops of one spilled for the values of another
+    out += [
+        "/* ---- operators ---- */",
+        "#if defined(__GNUC__)",
+        "#define EK_OPERATOR static __attribute__((noinline))",
+        "#else",
+        "#define EK_OPERATOR static",
+        "#endif",
+    ]
+    calls = []
+    for node, block in enumerate(p.body):
+        title, _, code = block.partition("\n")
+        fn = f"{p.name}_op{node}"
+        out += [
+            title,
+            f"EK_OPERATOR void {fn}(const void *const *inputs, void *const *outputs, uint8_t *activations) {{",
+            "  (void)inputs;", "  (void)outputs;", "  (void)activations;",
+            *["  " + line if line else "" for line in code.splitlines()],
+            "}",
+        ]
+        calls.append(f"{fn}(inputs, outputs, activations);")
+    out.append("")
     debug = p.debug_slots is not None
     if debug:
         out.append(
@@ -147,7 +170,7 @@ def render_source(p: BundleParts) -> str:
     copies: dict[int, list[DebugSlot]] = {}
     for slot in p.debug_slots or []:
         copies.setdefault(slot.node, []).append(slot)
-    for node, block in enumerate(p.body):
+    for node, block in enumerate(calls):
         out += ["  " + line if line else "" for line in block.splitlines()]
         # copied before the next operator runs: the planner may reuse this memory
         out += [

@@ -567,6 +567,19 @@ EK_INLINE int32_t ek_smmulr(int32_t a, int32_t b) {
 #endif
 }
 
+/* a + ((b * c + 2^31) >> 32): SMMLAR on Cortex-M (one instruction, where SMMULR and an add
+ * take two). Exact: a * 2^32 + b * c + 2^31 fits in 64 bits and the floor of a sum with a
+ * multiple of 2^32 splits off. */
+EK_INLINE int32_t ek_smmlar(int32_t b, int32_t c, int32_t a) {
+#if EK_USE_DSP
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(b), "r"(c), "r"(a));
+  return r;
+#else
+  return (int32_t)(((int64_t)a * ((int64_t)1 << 32) + (int64_t)b * (int64_t)c + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
 EK_INLINE int ek_ctz(uint32_t v) { /* v != 0 */
 #if defined(__GNUC__)
   return __builtin_ctz(v);
@@ -592,10 +605,12 @@ EK_INLINE int ek_ctz(uint32_t v) { /* v != 0 */
  * = floor((2 acc * m + 2^31) / 2^32) = SMMULR(2 acc, m) (no saturation: m is
  * never INT32_MIN), and RoundingDivideByPOT(r, e) + offset
  * = floor((r + 2^(e-1) - [r < 0] + offset * 2^e) / 2^e), with -[r < 0] = r >> 31.
- * On Cortex-M4: SMMULR, two adds (one with r ASR 31 as its operand), one ASR. */
+ * On Cortex-M4: SMMLAR (r plus the rounding term), an add of x2 ASR 31, one ASR. */
 EK_INLINE int32_t ek_rq(int32_t x2, const int32_t *p, int stride) {
-  const int32_t r = ek_smmulr(x2, p[0]);
-  const int32_t t = r + p[1] + (r >> 31);
+  /* r + p[1] + [r < 0], with [x2 < 0] for [r < 0]: they differ only where r is 0 and x2 < 0,
+   * and there floor((2^(e-1) - 1 + offset * 2^e) / 2^e) = offset = floor((2^(e-1) + offset * 2^e)
+   * / 2^e) (r < 0 needs x2 < 0: m > 0); then SMMLAR computes r + p[1] in one instruction */
+  const int32_t t = ek_smmlar(x2, p[0], p[1]) + (x2 >> 31);
   if (stride == 3) return t >> p[2];
   return (t >> ek_ctz((uint32_t)p[1])) >> 1;
 }

@@ -8,7 +8,7 @@ import numpy as np
 
 from edgekit.aot.codegen import float_literal
 from edgekit.aot.graph import Node, TensorInfo
-from edgekit.aot.inplace import window_lag
+from edgekit.aot.inplace import lag, window_lag
 from edgekit.aot.ops.base import (
     EmitContext,
     Emitter,
@@ -236,6 +236,86 @@ def x86_depthwise_filter(filt: np.ndarray) -> np.ndarray:
     return f.transpose(0, 2, 4, 3, 5, 1).copy()
 
 
+#: ring slots ek_depthwise_dsp_s8 takes at most (EK_DWR_MAX_SPAN, kernels/ek_depthwise_dsp.h)
+RING_MAX_SPAN = 16
+
+
+@dataclass
+class Ring:
+    """The row ring of ek_depthwise_dsp_s8: `span` slots of `width` pixels of `channels` (a multiple
+    of 4) int16."""
+
+    span: int
+    width: int
+    channels: int
+
+    @property
+    def nbytes(self) -> int:
+        return 2 * self.span * self.width * self.channels
+
+
+def depthwise_ring(ctx: EmitContext, win: Window, rq: np.ndarray | None) -> Ring | None:
+    """The ring of the DSP path's depthwise kernel (kernels/ek_depthwise_dsp.h), or None where it
+    does not apply: int16 filters (not `--optimize size`), ek_rq's requantization, a window of at
+    most RING_MAX_SPAN rows with dilation."""
+    span = (win.k_h - 1) * win.dil_h + 1
+    if not wide_filters(ctx) or rq is None or span > RING_MAX_SPAN:
+        return None
+    needed = (win.out_w - 1) * win.stride_w + (win.k_w - 1) * win.dil_w + 1
+    return Ring(span=span, width=max(win.pad_w + win.in_w, needed), channels=-(-win.out_c // 4) * 4)
+
+
+def ring_lag(win: Window, span: int) -> int:
+    """The in-place lag of ek_depthwise_dsp_s8: an output row is written once every input row its
+    windows read is in the ring; the rows are copied in the kernel's order (slot y mod span)."""
+    row_in, row_out = win.in_w * win.in_c, win.out_w * win.out_c
+    zero, stale = -1, -2
+    slots = [zero] * span
+    written, read = [], []
+    for b in range(win.batches):
+        if b:
+            slots = [zero if s == zero else stale for s in slots]
+        for oy in range(win.out_h):
+            first = float("inf")
+            for ky in range(win.k_h):
+                y = oy * win.stride_h - win.pad_h + ky * win.dil_h
+                want = y if 0 <= y < win.in_h else zero
+                if slots[y % span] != want:
+                    if want != zero:
+                        first = min(first, (b * win.in_h + y) * row_in)
+                    slots[y % span] = want
+            read.append(first)
+            written.append((b * win.out_h + oy + 1) * row_out)
+    return lag(np.array(written), np.array(read))
+
+
+def depthwise_ring_params(filt: np.ndarray, folded_bias: np.ndarray, rq: np.ndarray, channels: int) -> np.ndarray:
+    """ek_depthwise_dsp_s8's run of flash per group of four channels: the doubled folded biases,
+    then per tap two words of the doubled filter as int16 pairs, (c0, c2) and (c1, c3) (the
+    halfwords SXTB16 makes of an input word), then per channel ek_rq's multiplier m and rounding
+    term 2^(e-1) + offset * 2^e (the first two columns of `rq`, [channel][stride]) and one word of
+    the four right shifts e, a byte each. Channels past the model's are zero-padded to `channels`
+    (a multiple of 4)."""
+    f = np.asarray(filt, dtype=np.int16).reshape(-1, filt.shape[-1]) * np.int16(2)
+    taps, out_c = f.shape
+    groups = channels // 4
+    padded = np.zeros((taps, channels), dtype=np.int16)
+    padded[:, :out_c] = f
+    words = padded.reshape(taps, groups, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2)
+    words = np.ascontiguousarray(words).reshape(-1).view("<i4").astype(np.int32).reshape(groups, 2 * taps)
+    bias = np.zeros(channels, dtype=np.int32)
+    bias[:out_c] = int32_wrap(np.asarray(folded_bias, dtype=np.int64) * 2)
+    rq = np.asarray(rq, dtype=np.int64).reshape(out_c, -1)[:, :2]
+    params = np.zeros((channels, 2), dtype=np.int64)
+    params[:out_c] = rq
+    params[out_c:] = rq[-1]  # never stored; valid parameters all the same
+    # the rounding term is 2^(e-1) times an odd number: its lowest set bit gives e
+    e = np.log2(params[:, 1] & -params[:, 1]).astype(np.int64) + 1
+    packed = (e.reshape(groups, 4) << np.array([0, 8, 16, 24])).sum(axis=1)
+    return np.concatenate([bias.reshape(groups, 4), words, int32_wrap(params).reshape(groups, 8),
+                           int32_wrap(packed).reshape(groups, 1)], axis=1).reshape(-1)  # fmt: skip
+
+
 def dot_rows(ctx: EmitContext, rows: np.ndarray, k_pad: int, hint: str, scale: int = 1) -> str:
     """The weight rows of a conv layer in flash, laid out for the C path.
 
@@ -402,8 +482,9 @@ class _ConvBase(Emitter):
         y, w = ctx.tensor(node.outputs[0]), ctx.tensor(node.inputs[1])
         if y.dtype != "int8":
             return 0
-        if self.depthwise:  # one pixel's int32 accumulators and a row of the zero point
-            return 4 * y.shape[3] + ctx.tensor(node.inputs[0]).shape[3]
+        if self.depthwise:  # the ring, or one pixel's int32 accumulators and a row of the zero point
+            ring = self._ring(node, ctx)
+            return ring.nbytes if ring else 4 * y.shape[3] + ctx.tensor(node.inputs[0]).shape[3]
         if uses_taps(ctx, w.shape[3], y.shape[3], w.shape[1], w.shape[2]):
             return 8 * y.shape[3] + 4 * w.shape[3]  # a pair's accumulators, one widened tap
         # a group of pixels: a row of accumulators and a window patch each
@@ -419,10 +500,39 @@ class _ConvBase(Emitter):
         if x.dtype != "int8":
             return {}
         win = resolve_window(node, x, y, w.shape[1], w.shape[2])
+        ring = self._ring(node, ctx) if self.depthwise else None
+        if ring is not None:
+            return {0: ring_lag(win, ring.span)}
         lags = {0: window_lag(*win.args(), *win.kernel_args())}
         if node.option(FUSED_ADD) is not None:
             lags[RESIDUAL] = 0  # read element by element just before the output is written
         return lags
+
+    def _ring(self, node: Node, ctx: EmitContext) -> Ring | None:
+        """The depthwise ring of the DSP path, decided from the same requantization emit() takes."""
+        x, w, bias, y = self._tensors(node, ctx)
+        if x.dtype != "int8":
+            return None
+        win = resolve_window(node, x, y, w.shape[1], w.shape[2])
+        _, _, rq, _ = self._requantization(node, ctx)
+        return depthwise_ring(ctx, win, rq)
+
+    def _requantization(self, node: Node, ctx: EmitContext):
+        """(multipliers, shifts, ek_rq parameters or None, folded raw bias) of an int8 node."""
+        x, w, bias, y = self._tensors(node, ctx)
+        x_scale, _ = per_tensor_qparams(x)
+        y_scale, y_zp = per_tensor_qparams(y)
+        out_c = y.shape[3]
+        mults, shifts = conv_multipliers(x_scale, w.scale, y_scale, out_c, ctx.single_rounding)
+        raw_bias = (
+            np.asarray(bias.data, dtype=np.int64).reshape(-1)
+            if bias is not None
+            else np.zeros(out_c, dtype=np.int64)
+        )
+        filt = np.asarray(w.data, dtype=np.int64)
+        rows = np.moveaxis(filt, 3, 0) if self.depthwise else filt
+        rq = requant_params(ctx, mults, shifts, y_zp, accumulator_bound(raw_bias, rows))
+        return mults, shifts, rq, raw_bias
 
     def emit(self, node: Node, ctx: EmitContext) -> str:
         x, w, bias, y = self._tensors(node, ctx)
@@ -461,6 +571,9 @@ class _ConvBase(Emitter):
         # the DSP path's int16 filters are stored doubled when the requantization takes
         # doubled accumulators: the doubling is then free
         scale = 2 if rq is not None and (dsp_dw or (wide_filters(ctx) and not self.depthwise)) else 1
+        ring = depthwise_ring(ctx, win, rq) if self.depthwise else None
+        if ring is not None:
+            return self._emit_ring(node, ctx, win, ring, raw_bias, rq, act_min, act_max)
         # exactly the case in which ek_conv.h calls ek_mve_depthwise_pixel (when EK_MVE), which
         # reads the per-channel arrays (out_c of each: conv_multipliers broadcasts) in lane order
         mve_dw = (self.depthwise and "mve" in ctx.features and dm == [1] and k_h * k_w <= DW_MAX_TAPS
@@ -540,6 +653,21 @@ class _ConvBase(Emitter):
                     *win.kernel_args(), y_zp, *activation, *fused)  # fmt: skip
 
 
+    def _emit_ring(self, node: Node, ctx: EmitContext, win: Window, ring: Ring, raw_bias: np.ndarray,
+                   rq: np.ndarray, act_min: int, act_max: int) -> str:  # fmt: skip
+        """DEPTHWISE_CONV_2D through ek_depthwise_dsp_s8, reading one run of flash per group of
+        four channels (depthwise_ring_params)."""
+        x, w, _, y = self._tensors(node, ctx)
+        _, x_zp = per_tensor_qparams(x)
+        folded_dw = int32_wrap(raw_bias + (-x_zp) * np.asarray(w.data, dtype=np.int64).sum(axis=(0, 1, 2)))
+        params = ctx.const_array(depthwise_ring_params(w.data, folded_dw, rq, ring.channels), f"{y.name}_params")
+        return call(
+            "ek_depthwise_dsp_s8", ctx.ptr(x.index), params, ctx.ptr(y.index),
+            f"(int16_t *){ctx.scratch(node)}", *win.args(), win.out_c // win.in_c, *win.kernel_args(),
+            ring.width, -x_zp, act_min, act_max,
+        )  # fmt: skip
+
+
 #: options of a CONV_2D fused with the ADD that consumes it (edgekit/aot/fuse.py): the ADD
 #: node, and the convolution's own output tensor (no longer written); the ADD's other input
 #: is the fused node's input RESIDUAL
@@ -557,5 +685,5 @@ class Conv2D(_ConvBase):
 @register
 class DepthwiseConv2D(_ConvBase):
     opcodes = ("DEPTHWISE_CONV_2D",)
-    kernels = ("ek_mve.h", "ek_x86.h", "ek_conv.h")
+    kernels = ("ek_mve.h", "ek_x86.h", "ek_conv.h", "ek_depthwise_dsp.h")
     depthwise = True
