@@ -111,6 +111,15 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
     return;
   }
 #endif
+#if EK_USE_DSP
+  /* the compiler grouped these weights for ek_fc_dsp.h (rows up to EK_FC_Q15_DEPTH) */
+  if (k_pad <= EK_FC_Q15_DEPTH) {
+    (void)x_pad;
+    ek_fc_q15_s8(input, weights, folded_bias, multiplier, shift, rq, output, batches, out_depth,
+                 accum_depth, k_pad, per_channel, output_offset, act_min, act_max, right_shifts_only);
+    return;
+  }
+#endif
   if (k_pad != accum_depth) memset(x_pad + accum_depth, 0, (size_t)(k_pad - accum_depth));
   for (b = 0; b < batches; ++b) {
     const int8_t *x = input + b * accum_depth;
