@@ -112,6 +112,7 @@ class AotBackend(Backend):
     ) -> ConversionResult:
         from edgekit.aot.codegen import c_identifier
         from edgekit.aot.compiler import compile_model, optimize_summary
+        from edgekit.aot.fit import model_weight_bytes
         from edgekit.aot.hostbuild import HOST_CFLAGS
         from edgekit.backends.tflite import convert_to_tflite
 
@@ -133,6 +134,7 @@ class AotBackend(Backend):
             "arena_lower_bound_bytes": plan.lower_bound,
             "arena_peak_operator": f"{plan.peak_node} {peak}" if peak else None,
             "weights_bytes": bundle.weights_bytes,
+            "model_weights_bytes": model_weight_bytes(tflite_path),
             "ops": bundle.ops,
             "c_name": bundle.name,
             "header": f"{bundle.name}.h",
