@@ -5,7 +5,8 @@ them here; the kernel itself runs on the emulated Cortex-M4 (`mps2-an386`)
 in every --optimize mode on one model whose layers take each branch: rows
 and depths that are not whole groups, per-channel weights with RELU, a
 batch of two, a layer whose gain is above one (no ek_rq, accumulators not
-doubled) and one deeper than the stack-widened row (the C path).
+doubled) and one deeper than the stack-widened row (the C path); and an ADD
+of two of them (its DSP path without tables at --optimize size).
 """
 
 from __future__ import annotations
@@ -58,7 +59,11 @@ def fc_branches_model(seed: int = 5) -> bytes:
     gain = layer(x, depth, in_scale, 6, in_scale * 0.01 / 1.7, 0, weights=one_hot)
     hidden = layer(x, depth, in_scale, wide, 0.4, -3)
     deep = layer(hidden, wide, 0.4, 5, 40.0, 2)  # rows longer than EK_FC_Q15_DEPTH
-    return b.build([x], [ragged, gain, deep])
+    # an ADD of two of them: its DSP path reads 256-entry tables, except at --optimize size
+    other = layer(x, depth, in_scale, 9, 0.45, -20)
+    summed = b.tensor((2, 9), scale=0.5, zero_point=-6)
+    b.op("ADD", [ragged, other], [summed], fused_activation_function="NONE")
+    return b.build([x], [ragged, gain, deep, summed])
 
 
 def tflm_all_outputs(model: bytes, x: np.ndarray) -> list[np.ndarray]:
@@ -66,7 +71,7 @@ def tflm_all_outputs(model: bytes, x: np.ndarray) -> list[np.ndarray]:
     interp = runtime.Interpreter.from_bytes(model)
     interp.set_input(x, 0)
     interp.invoke()
-    return [interp.get_output(i).copy() for i in range(3)]
+    return [interp.get_output(i).copy() for i in range(4)]
 
 
 @pytest.mark.slow

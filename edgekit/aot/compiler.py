@@ -195,6 +195,7 @@ def compile_graph(
         single_rounding=single_rounding,
         dsp="dsp" in features,
         debug_slots=debug_slots,
+        compact=optimize == "size" and "dsp" in features,
     )
     return CompiledBundle(
         name=name,

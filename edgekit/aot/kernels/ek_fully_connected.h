@@ -120,10 +120,11 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
     return;
   }
 #endif
-  if (k_pad != accum_depth) memset(x_pad + accum_depth, 0, (size_t)(k_pad - accum_depth));
+  /* x_pad is null when k_pad == accum_depth (tested too: a call not inlined cannot tell) */
+  if (k_pad != accum_depth && x_pad) memset(x_pad + accum_depth, 0, (size_t)(k_pad - accum_depth));
   for (b = 0; b < batches; ++b) {
     const int8_t *x = input + b * accum_depth;
-    if (k_pad != accum_depth) {
+    if (k_pad != accum_depth && x_pad) {
       memcpy(x_pad, x, (size_t)accum_depth);
       x = x_pad;
     }
