@@ -66,21 +66,22 @@ typedef struct {
   int32_t *out;
   int32_t x_bytes;    /* 2 * k_pad */
   int32_t groups;
+  int32_t odd;        /* k_pad / 8 is odd */
 } ek_fc4_job;
 
 #if defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__thumb2__)
 #define EK_FC4_ASM 1
 /* out[4 g + r] = bias[4 g + r] + sum over taps of x * w_gr, for g < groups (> 0),
- * 8 taps per pass. Registers: r4-r7 the four accumulators, r8/r9 the input's
+ * 16 taps per pass (the first pass of a row of 8 (mod 16) taps enters half way). Registers: r4-r7 the four accumulators, r8/r9 the input's
  * pair of words, r10-r12/lr the four rows' words, r3 the unpacked temporary,
  * r0/r1 the input and weight pointers, r2 the input's end. */
 __attribute__((naked, noinline, unused)) static void ek_fc4_q15_asm(
     const ek_fc4_job *job __attribute__((unused))) {
   __asm__(
       "push {r4-r11, lr}\n\t"
-      "ldm r0, {r1-r6}\n\t" /* x, w, bias, out, x_bytes, groups */
+      "ldm r0, {r1-r7}\n\t" /* x, w, bias, out, x_bytes, groups, odd */
       "add r5, r1, r5\n\t"  /* the end of x */
-      "push {r1, r3, r4, r6}\n\t" /* [sp]: x, bias, out, groups left */
+      "push {r1, r3, r4, r6, r7}\n\t" /* [sp]: x, bias, out, groups left, odd */
       "mov r1, r2\n\t"
       "mov r2, r5\n\t"
       "2:\n\t"
@@ -88,7 +89,31 @@ __attribute__((naked, noinline, unused)) static void ek_fc4_q15_asm(
       "ldr r3, [sp, #4]\n\t"
       "ldm r3!, {r4-r7}\n\t" /* the accumulators start from the bias */
       "str r3, [sp, #4]\n\t"
+      "ldr r3, [sp, #16]\n\t" /* an odd number of 8-tap halves: enter at the second */
+      "cmp r3, #0\n\t"
+      "bne 3f\n\t"
       "1:\n\t"
+      ".rept 2\n\t"
+      "ldm r0!, {r8, r9}\n\t"          /* (x0, x2), (x1, x3) */
+      "ldm r1!, {r10, r11, r12, lr}\n\t" /* taps 0-3 of the four rows */
+      "sxtb16 r3, r10\n\t"
+      "smlad r4, r8, r3, r4\n\t"
+      "sxtb16 r10, r10, ror #8\n\t"
+      "smlad r4, r9, r10, r4\n\t"
+      "sxtb16 r3, r11\n\t"
+      "smlad r5, r8, r3, r5\n\t"
+      "sxtb16 r11, r11, ror #8\n\t"
+      "smlad r5, r9, r11, r5\n\t"
+      "sxtb16 r3, r12\n\t"
+      "smlad r6, r8, r3, r6\n\t"
+      "sxtb16 r12, r12, ror #8\n\t"
+      "smlad r6, r9, r12, r6\n\t"
+      "sxtb16 r3, lr\n\t"
+      "smlad r7, r8, r3, r7\n\t"
+      "sxtb16 lr, lr, ror #8\n\t"
+      "smlad r7, r9, lr, r7\n\t"
+      ".endr\n\t"
+      "3:\n\t"
       ".rept 2\n\t"
       "ldm r0!, {r8, r9}\n\t"          /* (x0, x2), (x1, x3) */
       "ldm r1!, {r10, r11, r12, lr}\n\t" /* taps 0-3 of the four rows */
@@ -118,7 +143,7 @@ __attribute__((naked, noinline, unused)) static void ek_fc4_q15_asm(
       "subs r3, r3, #1\n\t"
       "str r3, [sp, #12]\n\t"
       "bne 2b\n\t"
-      "add sp, sp, #16\n\t"
+      "add sp, sp, #20\n\t"
       "pop {r4-r11, pc}\n\t");
 }
 #else
@@ -136,6 +161,7 @@ EK_INLINE void ek_fc4_q15(const int32_t *x, const int8_t *w, int k_pad, int grou
   job.out = out;
   job.x_bytes = 2 * k_pad;
   job.groups = groups;
+  job.odd = (k_pad / 8) % 2;
   if (groups > 0) ek_fc4_q15_asm(&job);
 #else
   int g, j, r;
