@@ -16,7 +16,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edgekit.aot.ops.fully_connected import Q15_DEPTH, row_groups
+from edgekit.aot.ops.fully_connected import Q15_DEPTH, row_groups, wide_row_groups
 from tests.test_aot_builder import ModelBuilder
 
 
@@ -32,6 +32,20 @@ def test_row_groups_put_the_same_word_of_four_rows_together():
                 if row < 6:
                     taps = rows[row, 4 * j : 4 * j + 4]
                     want[: len(taps)] = taps
+                np.testing.assert_array_equal(packed[g, j, r], want, err_msg=f"group {g} word {j} row {r}")
+
+
+def test_wide_row_groups_hold_each_rows_taps_as_int16_in_smlad_order():
+    rows = np.arange(-60, 6 * 10 - 60).reshape(6, 10).astype(np.int8)
+    packed = wide_row_groups(rows, 16)
+    assert packed.shape == (2, 4, 4, 4) and packed.dtype == np.int16
+    padded = np.zeros((8, 16), np.int16)
+    padded[:6, :10] = rows
+    for g in range(2):
+        for j in range(4):
+            for r in range(4):
+                # words (w0, w2) and (w1, w3): the pairs SXTB16 makes of the input's word
+                want = padded[4 * g + r, 4 * j + np.array([0, 2, 1, 3])]
                 np.testing.assert_array_equal(packed[g, j, r], want, err_msg=f"group {g} word {j} row {r}")
 
 

@@ -25,7 +25,7 @@ from edgekit.errors import EdgekitError
 TFLM_SINGLE_ROUNDING = False
 
 #: `--optimize` modes (edgekit.core.OPTIMIZE_MODES) and the default. On the Cortex-M
-#: DSP path: `speed` stores conv and depthwise filters widened to int16 and three
+#: DSP path: `speed` stores conv and depthwise filters and fully connected weights widened to int16 and three
 #: requantization parameters per channel; `balanced` the same filters and two
 #: parameters (as much flash as TFLM's multipliers and shifts); `size` int8
 #: filters (unpacked with SXTB16 in the loop) and two parameters. Elsewhere the
@@ -38,7 +38,8 @@ def optimize_summary(optimize: str, features) -> str:
     if "dsp" not in features:
         return "the same code in every mode on this target"
     return {
-        "speed": "int16 conv filters (SMLAD without unpacking), 3 requantization parameters per channel",
+        "speed": "int16 conv filters and fully connected weights (SMLAD without unpacking), "
+        "3 requantization parameters per channel",
         "balanced": "int16 conv filters (SMLAD without unpacking), 2 requantization parameters per channel",
         "size": "int8 weights (unpacked in the loop), 2 requantization parameters per channel",
     }[optimize]

@@ -180,10 +180,101 @@ EK_INLINE void ek_fc4_q15(const int32_t *x, const int8_t *w, int k_pad, int grou
 #endif
 }
 
+/* `--optimize speed`: the rows stored as int16 in SMLAD order (each 4 taps as (w0, w2), (w1, w3),
+ * ops/fully_connected.py `wide_row_groups`), twice the flash of int8 and no unpacking: per 4 taps
+ * of 4 rows one LDM of the input, two of the rows and eight SMLAD, 11 instructions per 16 MACs. */
+#if EK_FC4_ASM
+__attribute__((naked, noinline, unused)) static void ek_fc4_q15w_asm(
+    const ek_fc4_job *job __attribute__((unused))) {
+  __asm__(
+      "push {r4-r11, lr}\n\t"
+      "ldm r0, {r1-r7}\n\t" /* x, w, bias, out, x_bytes, groups, odd */
+      "add r5, r1, r5\n\t"
+      "push {r1, r3, r4, r6, r7}\n\t" /* [sp]: x, bias, out, groups left, odd */
+      "mov r1, r2\n\t"
+      "mov r2, r5\n\t"
+      "2:\n\t"
+      "ldr r0, [sp]\n\t"
+      "ldr r3, [sp, #4]\n\t"
+      "ldm r3!, {r4-r7}\n\t"
+      "str r3, [sp, #4]\n\t"
+      "ldr r3, [sp, #16]\n\t"
+      "cmp r3, #0\n\t"
+      "bne 3f\n\t"
+      "1:\n\t"
+      ".rept 2\n\t"
+      "ldm r0!, {r8, r9}\n\t"            /* (x0, x2), (x1, x3) */
+      "ldm r1!, {r10, r11, r12, lr}\n\t"  /* rows 0 and 1: (w0, w2), (w1, w3) */
+      "smlad r4, r8, r10, r4\n\t"
+      "smlad r4, r9, r11, r4\n\t"
+      "smlad r5, r8, r12, r5\n\t"
+      "smlad r5, r9, lr, r5\n\t"
+      "ldm r1!, {r10, r11, r12, lr}\n\t"  /* rows 2 and 3 */
+      "smlad r6, r8, r10, r6\n\t"
+      "smlad r6, r9, r11, r6\n\t"
+      "smlad r7, r8, r12, r7\n\t"
+      "smlad r7, r9, lr, r7\n\t"
+      ".endr\n\t"
+      "3:\n\t"
+      ".rept 2\n\t"
+      "ldm r0!, {r8, r9}\n\t"            /* (x0, x2), (x1, x3) */
+      "ldm r1!, {r10, r11, r12, lr}\n\t"  /* rows 0 and 1: (w0, w2), (w1, w3) */
+      "smlad r4, r8, r10, r4\n\t"
+      "smlad r4, r9, r11, r4\n\t"
+      "smlad r5, r8, r12, r5\n\t"
+      "smlad r5, r9, lr, r5\n\t"
+      "ldm r1!, {r10, r11, r12, lr}\n\t"  /* rows 2 and 3 */
+      "smlad r6, r8, r10, r6\n\t"
+      "smlad r6, r9, r11, r6\n\t"
+      "smlad r7, r8, r12, r7\n\t"
+      "smlad r7, r9, lr, r7\n\t"
+      ".endr\n\t"
+      "cmp r0, r2\n\t"
+      "bne 1b\n\t"
+      "ldr r3, [sp, #8]\n\t"
+      "stm r3!, {r4-r7}\n\t"
+      "str r3, [sp, #8]\n\t"
+      "ldr r3, [sp, #12]\n\t"
+      "subs r3, r3, #1\n\t"
+      "str r3, [sp, #12]\n\t"
+      "bne 2b\n\t"
+      "add sp, sp, #20\n\t"
+      "pop {r4-r11, pc}\n\t");
+}
+#endif
+
+EK_INLINE void ek_fc4_q15w(const int32_t *x, const int32_t *w, int k_pad, int groups,
+                           const int32_t *bias, int32_t *out) {
+#if EK_FC4_ASM
+  ek_fc4_job job;
+  job.x = x;
+  job.w = (const int8_t *)w;
+  job.bias = bias;
+  job.out = out;
+  job.x_bytes = 2 * k_pad;
+  job.groups = groups;
+  job.odd = (k_pad / 8) % 2;
+  if (groups > 0) ek_fc4_q15w_asm(&job);
+#else
+  int g, j, r;
+  for (g = 0; g < groups; ++g, bias += 4, out += 4) {
+    int32_t a[4];
+    for (r = 0; r < 4; ++r) a[r] = bias[r];
+    for (j = 0; j < k_pad / 4; ++j, w += 8)
+      for (r = 0; r < 4; ++r) {
+        a[r] = __smlad(x[2 * j], w[2 * r], a[r]);
+        a[r] = __smlad(x[2 * j + 1], w[2 * r + 1], a[r]);
+      }
+    for (r = 0; r < 4; ++r) out[r] = a[r];
+  }
+#endif
+}
+
 /* ek_fully_connected_s8 on this path: rows of k_pad taps (<= EK_FC_Q15_DEPTH) in groups
- * of four (out_depth padded to whole groups with zero rows and bias), requantized by
- * ek_rq when `rq` (its parameter stride; accumulators doubled) else ek_requantize_s8. */
-EK_INLINE void ek_fc_q15_s8(const int8_t *input, const int8_t *weights, const int32_t *folded_bias,
+ * of four (out_depth padded to whole groups with zero rows and bias), int8 or, when `wide`,
+ * int16; requantized by ek_rq when `rq` (its parameter stride; accumulators doubled) else
+ * ek_requantize_s8. */
+EK_INLINE void ek_fc_q15_s8(const int8_t *input, const void *weights, int wide, const int32_t *folded_bias,
                             const int32_t *multiplier, const int32_t *shift, int rq, int8_t *output,
                             int batches, int out_depth, int accum_depth, int k_pad, int per_channel,
                             int32_t output_offset, int32_t act_min, int32_t act_max,
@@ -195,7 +286,12 @@ EK_INLINE void ek_fc_q15_s8(const int8_t *input, const int8_t *weights, const in
     ek_fc_widen(input + b * accum_depth, accum_depth, k_pad, rq != 0, xq);
     for (o0 = 0; o0 < out_depth; o0 += EK_FC_Q15_ROWS) {
       const int n = out_depth - o0 < EK_FC_Q15_ROWS ? out_depth - o0 : EK_FC_Q15_ROWS;
-      ek_fc4_q15(xq, weights + (size_t)o0 * (size_t)k_pad, k_pad, (n + 3) / 4, folded_bias + o0, acc);
+      if (wide)
+        ek_fc4_q15w(xq, (const int32_t *)weights + (size_t)o0 * (size_t)k_pad / 2, k_pad, (n + 3) / 4,
+                    folded_bias + o0, acc);
+      else
+        ek_fc4_q15(xq, (const int8_t *)weights + (size_t)o0 * (size_t)k_pad, k_pad, (n + 3) / 4,
+                   folded_bias + o0, acc);
       if (rq)
         ek_requantize_rq(acc, per_channel ? multiplier + rq * o0 : multiplier, rq, per_channel, 1,
                          output + b * out_depth + o0, n, act_min, act_max);

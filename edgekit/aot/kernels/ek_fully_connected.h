@@ -94,7 +94,7 @@ EK_INLINE void ek_fc_lanes_s8(const int8_t *input, const int8_t *weights, const 
 #define EK_FC_LANES_DEPTH 0
 #endif
 
-EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
+EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights, int wide,
                                      const int32_t *folded_bias, const int32_t *multiplier,
                                      const int32_t *shift, int rq, int8_t *output,
                                      int8_t *x_pad,
@@ -103,6 +103,7 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
                                      int32_t act_max, int right_shifts_only) {
   int32_t acc[EK_FC_BLOCK];
   int b, o0, o;
+  (void)wide; /* int16 rows (`--optimize speed`) exist on the DSP path only */
 #if EK_FC_LANES
   /* the compiler packed these weights for the lanes (rows up to EK_FC_LANES_DEPTH) */
   if (accum_depth <= EK_FC_LANES_DEPTH) {
@@ -115,7 +116,7 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
   /* the compiler grouped these weights for ek_fc_dsp.h (rows up to EK_FC_Q15_DEPTH) */
   if (k_pad <= EK_FC_Q15_DEPTH) {
     (void)x_pad;
-    ek_fc_q15_s8(input, weights, folded_bias, multiplier, shift, rq, output, batches, out_depth,
+    ek_fc_q15_s8(input, weights, wide, folded_bias, multiplier, shift, rq, output, batches, out_depth,
                  accum_depth, k_pad, per_channel, output_offset, act_min, act_max, right_shifts_only);
     return;
   }

@@ -25,6 +25,7 @@ from edgekit.aot.ops.conv import (
     requant_args,
     requant_params,
     shift_kind,
+    smlad_rows,
 )
 from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
 
@@ -102,10 +103,12 @@ class FullyConnected(Emitter):
         folded = folded_dot_bias(ctx, _padded(raw_bias, n_rows), -x_zp, wsum, y.name, 2 if doubled else 1)
         act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
         x_pad = "(int8_t *)0" if k_pad == accum_depth else f"(int8_t *){ctx.scratch(node)}"
+        # `speed` stores them as int16 (no unpacking in the loop, twice the flash; AD's 270 KB would
+        # double at every mode, so `balanced` keeps int8 here, unlike the conv filters)
+        wide = grouped and ctx.optimize == "speed"
         if grouped:
-            rows = ctx.const_array_layouts(
-                "EK_USE_DSP", row_groups(w.data, k_pad), padded_rows(w.data, k_pad), f"{y.name}_weights"
-            )
+            dsp_rows = wide_row_groups(w.data, k_pad) if wide else row_groups(w.data, k_pad)
+            rows = ctx.const_array_layouts("EK_USE_DSP", dsp_rows, padded_rows(w.data, k_pad), f"{y.name}_weights")
         elif "dsp" not in ctx.features and accum_depth <= LANES_DEPTH:
             # hosts: packed for the lanes when the C compiler takes that path (EK_FC_LANES)
             rows = ctx.const_array_layouts(
@@ -117,7 +120,7 @@ class FullyConnected(Emitter):
             rows = ctx.const_array(padded_rows(w.data, k_pad), f"{y.name}_weights")
         return call(
             "ek_fully_connected_s8",
-            ctx.ptr(x.index), rows, folded,
+            ctx.ptr(x.index), f"(const int8_t *){rows}", int(wide), folded,
             *requant_args(ctx, mults, shifts, y_zp, acc_bound, y.name),
             ctx.ptr(y.index), x_pad, batches, out_depth, accum_depth, k_pad, int(per_channel),
             y_zp, act_min, act_max, shift_kind(shifts),
@@ -157,6 +160,14 @@ def row_groups(rows: np.ndarray, k_pad: int) -> np.ndarray:
     whole = np.zeros((groups * 4, k_pad), dtype=np.int8)
     whole[: padded.shape[0]] = padded
     return whole.reshape(groups, 4, k_pad // 4, 4).transpose(0, 2, 1, 3).copy()
+
+
+def wide_row_groups(rows: np.ndarray, k_pad: int) -> np.ndarray:
+    """row_groups as int16 in SMLAD order, as ek_fc4_q15w reads them: [out / 4][k_pad / 4][4 rows][4]
+    with each row's 4 taps as (w0, w2, w1, w3), the halfword pairs of the widened input's words."""
+    wide = smlad_rows(row_groups(rows, k_pad).transpose(0, 2, 1, 3).reshape(-1, k_pad), k_pad)
+    groups = wide.shape[0] // 4
+    return wide.reshape(groups, 4, k_pad // 4, 4).transpose(0, 2, 1, 3).copy()
 
 
 def _padded(values: np.ndarray, length: int) -> np.ndarray:
