@@ -5,7 +5,8 @@ them here; the kernel itself runs on the emulated Cortex-M4 (`mps2-an386`)
 in every --optimize mode on one model whose layers take each branch: rows
 and depths that are not whole groups, per-channel weights with RELU, a
 batch of two, a layer whose gain is above one (no ek_rq, accumulators not
-doubled) and one deeper than the stack-widened row (the C path); and an ADD
+doubled), rows of 16 to 1,000 taps and one deeper than the stack-widened
+row (the C path); and an ADD
 of two of them (its DSP path without tables at --optimize size).
 """
 
@@ -73,13 +74,16 @@ def fc_branches_model(seed: int = 5) -> bytes:
     gain = layer(x, depth, in_scale, 6, in_scale * 0.01 / 1.7, 0, weights=one_hot)
     hidden = layer(x, depth, in_scale, wide, 0.4, -3)
     deep = layer(hidden, wide, 0.4, 5, 40.0, 2)  # rows longer than EK_FC_Q15_DEPTH
+    # rows of 1,000 and 300 taps: the stack's row buffer in its largest sizes (ek_fc_q15_s8)
+    long_rows = layer(layer(x, depth, in_scale, 1000, 0.4, 3), 1000, 0.4, 4, 40.0, -2)
+    mid_rows = layer(layer(x, depth, in_scale, 300, 0.4, 3), 300, 0.4, 6, 20.0, 5)
     # an ADD of two of them: its DSP path reads 256-entry tables, except at --optimize size
     other = layer(x, depth, in_scale, 9, 0.45, -20)
     summed = b.tensor((2, 9), scale=0.5, zero_point=-6)
     b.op("ADD", [ragged, other], [summed], fused_activation_function="NONE")
     # rows of 40 taps above take an odd number of 8-tap halves, these of 16 an even one
     even = layer(ragged, 9, 0.3, 7, 0.2, 1)
-    return b.build([x], [ragged, gain, deep, summed, even])
+    return b.build([x], [ragged, gain, deep, summed, even, long_rows, mid_rows])
 
 
 def tflm_all_outputs(model: bytes, x: np.ndarray) -> list[np.ndarray]:
@@ -87,7 +91,7 @@ def tflm_all_outputs(model: bytes, x: np.ndarray) -> list[np.ndarray]:
     interp = runtime.Interpreter.from_bytes(model)
     interp.set_input(x, 0)
     interp.invoke()
-    return [interp.get_output(i).copy() for i in range(5)]
+    return [interp.get_output(i).copy() for i in range(7)]
 
 
 @pytest.mark.slow
@@ -106,7 +110,7 @@ def test_fully_connected_on_emulated_cortex_m4_matches_tflm(optimize, tmp_path):
     assert artifact.info["dsp"] is True
     rng = np.random.default_rng(3)
     feeds = [np.full((2, 37), 127, np.int8), np.full((2, 37), -128, np.int8)]
-    feeds += [rng.integers(-128, 128, size=(2, 37), dtype=np.int8) for _ in range(5)]
+    feeds += [rng.integers(-128, 128, size=(2, 37), dtype=np.int8) for _ in range(7)]
     runner = pipeline.open_runner(artifact, "mps2-an386")
     try:
         assert runner.name == "device-qemu"

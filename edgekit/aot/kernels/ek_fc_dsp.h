@@ -274,12 +274,12 @@ EK_INLINE void ek_fc4_q15w(const int32_t *x, const int32_t *w, int k_pad, int gr
  * of four (out_depth padded to whole groups with zero rows and bias), int8 or, when `wide`,
  * int16; requantized by ek_rq when `rq` (its parameter stride; accumulators doubled) else
  * ek_requantize_s8. */
-EK_INLINE void ek_fc_q15_s8(const int8_t *input, const void *weights, int wide, const int32_t *folded_bias,
-                            const int32_t *multiplier, const int32_t *shift, int rq, int8_t *output,
-                            int batches, int out_depth, int accum_depth, int k_pad, int per_channel,
-                            int32_t output_offset, int32_t act_min, int32_t act_max,
-                            int right_shifts_only) {
-  int32_t xq[EK_FC_Q15_DEPTH / 2];
+EK_INLINE void ek_fc_q15_rows(const int8_t *input, const void *weights, int wide,
+                              const int32_t *folded_bias, const int32_t *multiplier,
+                              const int32_t *shift, int rq, int8_t *output, int batches,
+                              int out_depth, int accum_depth, int k_pad, int per_channel,
+                              int32_t output_offset, int32_t act_min, int32_t act_max,
+                              int right_shifts_only, int32_t *xq) {
   int32_t acc[EK_FC_Q15_ROWS];
   int b, o0;
   for (b = 0; b < batches; ++b) {
@@ -302,6 +302,35 @@ EK_INLINE void ek_fc_q15_s8(const int8_t *input, const void *weights, int wide, 
     }
   }
 }
+
+/* The widened row lives on the stack, 2 bytes a tap, in an array of the smallest of a few
+ * sizes that holds it: inlined with its constant k_pad, a call keeps one of them, and gcc
+ * shares the slot between calls, so a bundle's frame grows by its longest row, not by
+ * EK_FC_Q15_DEPTH (KWS's and ResNet-8's 64-tap layers: 128 B, AD's 640: 1,536 B). */
+#define EK_FC_Q15_WITH_ROW(taps)                                                              \
+  {                                                                                           \
+    int32_t xq[(taps) / 2];                                                                   \
+    ek_fc_q15_rows(input, weights, wide, folded_bias, multiplier, shift, rq, output, batches, \
+                   out_depth, accum_depth, k_pad, per_channel, output_offset, act_min,        \
+                   act_max, right_shifts_only, xq);                                           \
+  }
+EK_INLINE void ek_fc_q15_s8(const int8_t *input, const void *weights, int wide, const int32_t *folded_bias,
+                            const int32_t *multiplier, const int32_t *shift, int rq, int8_t *output,
+                            int batches, int out_depth, int accum_depth, int k_pad, int per_channel,
+                            int32_t output_offset, int32_t act_min, int32_t act_max,
+                            int right_shifts_only) {
+  if (k_pad <= 64)
+    EK_FC_Q15_WITH_ROW(64)
+  else if (k_pad <= 256)
+    EK_FC_Q15_WITH_ROW(256)
+  else if (k_pad <= 512)
+    EK_FC_Q15_WITH_ROW(512)
+  else if (k_pad <= 768)
+    EK_FC_Q15_WITH_ROW(768)
+  else
+    EK_FC_Q15_WITH_ROW(EK_FC_Q15_DEPTH)
+}
+#undef EK_FC_Q15_WITH_ROW
 #else
 #define EK_FC_Q15_DEPTH 0
 #endif
