@@ -30,18 +30,20 @@
  * (1 + doubled); k_pad a multiple of 8. */
 EK_INLINE void ek_fc_widen(const int8_t *x, int k, int k_pad, int doubled, int32_t *out) {
   int i = 0;
-  for (; i + 4 <= k; i += 4) {
+  const int8_t *p = x;
+  int32_t *q = out;
+  for (; i + 4 <= k; i += 4, p += 4, q += 2) { /* pointers stepped: no index arithmetic */
     uint32_t v;
     int32_t e, o;
-    memcpy(&v, x + i, 4);
+    memcpy(&v, p, 4);
     e = __sxtb16(v);
     o = __sxtb16((v >> 8) | (v << 24));
     if (doubled) {
       e = __sadd16(e, e);
       o = __sadd16(o, o);
     }
-    out[i / 2] = e;
-    out[i / 2 + 1] = o;
+    q[0] = e;
+    q[1] = o;
   }
   for (; i < k_pad; i += 4) { /* the ragged end and the zero padding */
     uint32_t v = 0;
