@@ -460,7 +460,7 @@ def elf_sizes(elf: Path, target=None, size_tool: str = "arm-none-eabi-size") -> 
 #: .data is there as its initial values
 FLASH_SECTIONS = frozenset({".text", ".ARM.extab", ".ARM.exidx", ".preinit_array", ".init_array",
                             ".fini_array", ".data"})  # fmt: skip
-_MAP_OUTPUT = re.compile(r"^(\.\S+)")
+_MAP_OUTPUT = re.compile(r"^(\S+)")  # an output section (or /DISCARD/, LOAD, OUTPUT...) at column 0
 _MAP_INPUT = re.compile(r"^ (\S+)(?:\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*))?$")
 _MAP_PLACED = re.compile(r"^\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*)$")
 

@@ -168,9 +168,15 @@ LOAD CMakeFiles/firmware.dir/model/net.c.obj
  .data.net_state
                 0x20000000        0x4 CMakeFiles/firmware.dir/model/net.c.obj
 
+/DISCARD/
+ .data.net_never
+                0x00000000       0x20 CMakeFiles/firmware.dir/model/net.c.obj
+
 .bss            0x20000004      0x100 load address 0x00002004
  .bss.net_scratch
                 0x20000004      0x100 CMakeFiles/firmware.dir/model/net.c.obj
+
+OUTPUT(firmware.elf elf32-littlearm)
 """
 
 
@@ -178,7 +184,7 @@ def test_model_flash_counts_what_the_linker_kept_from_the_model_folder_in_flash(
     path = tmp_path / "firmware.map"
     path.write_text(MAP)
     # kept: 0x90 + 0x18 of code, 0x400 of constants, 0x4 of .data's initial values; not the
-    # discarded section, the fill, other folders' sections or .bss
+    # discarded sections (listed first, or under /DISCARD/), the fill, other folders' sections or .bss
     assert firmware.map_flash_by_folder(path) == 0x90 + 0x18 + 0x400 + 0x4
     assert firmware.map_flash_by_folder(path, "common") == 0x70 + 0xA
     assert firmware.map_flash_by_folder(tmp_path / "absent.map") is None
