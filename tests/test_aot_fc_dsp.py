@@ -5,8 +5,8 @@ them here; the kernel itself runs on the emulated Cortex-M4 (`mps2-an386`)
 in every --optimize mode on one model whose layers take each branch: rows
 and depths that are not whole groups, per-channel weights with RELU, a
 batch of two, a layer whose gain is above one (no ek_rq, accumulators not
-doubled), rows of 16 to 1,000 taps and one deeper than the stack-widened
-row (the C path); and an ADD
+doubled), rows of 40 to 1,000 taps, and on the C loop one deeper than the
+stack-widened row and one too small for the path; and an ADD
 of two of them (its DSP path without tables at --optimize size).
 """
 
@@ -67,23 +67,25 @@ def fc_branches_model(seed: int = 5) -> bytes:
         b.op("FULLY_CONNECTED", [src, w, bias], [y], fused_activation_function=act)
         return y
 
+    # 9 x 40 MACs: too few for ek_fc_dsp.h (Q15_MIN_MACS), the C loop; 27 rows: three groups of four
+    # and a ragged one, 40 taps: an odd number of 8-tap halves
     ragged = layer(x, depth, in_scale, 9, 0.3, 4, per_channel=True, act="RELU")
+    grouped = layer(x, depth, in_scale, 27, 0.3, -4, per_channel=True, act="RELU")
     # a real multiplier above one (left shifts) on one tap of +-1 per row, so few outputs saturate
-    one_hot = np.zeros((6, depth), np.int64)
-    one_hot[np.arange(6), rng.integers(0, depth, size=6)] = rng.choice([-1, 1], size=6)
-    gain = layer(x, depth, in_scale, 6, in_scale * 0.01 / 1.7, 0, weights=one_hot)
+    one_hot = np.zeros((26, depth), np.int64)
+    one_hot[np.arange(26), rng.integers(0, depth, size=26)] = rng.choice([-1, 1], size=26)
+    gain = layer(x, depth, in_scale, 26, in_scale * 0.01 / 1.7, 0, weights=one_hot)
     hidden = layer(x, depth, in_scale, wide, 0.4, -3)
     deep = layer(hidden, wide, 0.4, 5, 40.0, 2)  # rows longer than EK_FC_Q15_DEPTH
-    # rows of 1,000 and 300 taps: the stack's row buffer in its largest sizes (ek_fc_q15_s8)
+    # rows of 1,000 and 300 taps: the stack's row buffer in its largest sizes (ek_fc_q15_s8); 304
+    # padded taps are an even number of 8-tap halves
     long_rows = layer(layer(x, depth, in_scale, 1000, 0.4, 3), 1000, 0.4, 4, 40.0, -2)
     mid_rows = layer(layer(x, depth, in_scale, 300, 0.4, 3), 300, 0.4, 6, 20.0, 5)
     # an ADD of two of them: its DSP path reads 256-entry tables, except at --optimize size
     other = layer(x, depth, in_scale, 9, 0.45, -20)
     summed = b.tensor((2, 9), scale=0.5, zero_point=-6)
     b.op("ADD", [ragged, other], [summed], fused_activation_function="NONE")
-    # rows of 40 taps above take an odd number of 8-tap halves, these of 16 an even one
-    even = layer(ragged, 9, 0.3, 7, 0.2, 1)
-    return b.build([x], [ragged, gain, deep, summed, even, long_rows, mid_rows])
+    return b.build([x], [ragged, gain, deep, summed, grouped, long_rows, mid_rows])
 
 
 def tflm_all_outputs(model: bytes, x: np.ndarray) -> list[np.ndarray]:

@@ -94,7 +94,7 @@ EK_INLINE void ek_fc_lanes_s8(const int8_t *input, const int8_t *weights, const 
 #define EK_FC_LANES_DEPTH 0
 #endif
 
-EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights, int wide,
+EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights, int dsp_rows,
                                      const int32_t *folded_bias, const int32_t *multiplier,
                                      const int32_t *shift, int rq, int8_t *output,
                                      int8_t *x_pad,
@@ -103,7 +103,9 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
                                      int32_t act_max, int right_shifts_only) {
   int32_t acc[EK_FC_BLOCK];
   int b, o0, o;
-  (void)wide; /* int16 rows (`--optimize speed`) exist on the DSP path only */
+  /* dsp_rows: how the compiler laid the weights out for ek_fc_dsp.h, 0 when it did not
+   * (hosts, rows past EK_FC_Q15_DEPTH, layers too small to pay for its code): 1 int8, 2 int16 */
+  (void)dsp_rows;
 #if EK_FC_LANES
   /* the compiler packed these weights for the lanes (rows up to EK_FC_LANES_DEPTH) */
   if (accum_depth <= EK_FC_LANES_DEPTH) {
@@ -113,10 +115,9 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
   }
 #endif
 #if EK_USE_DSP
-  /* the compiler grouped these weights for ek_fc_dsp.h (rows up to EK_FC_Q15_DEPTH) */
-  if (k_pad <= EK_FC_Q15_DEPTH) {
+  if (dsp_rows) {
     (void)x_pad;
-    ek_fc_q15_s8(input, weights, wide, folded_bias, multiplier, shift, rq, output, batches, out_depth,
+    ek_fc_q15_s8(input, weights, dsp_rows == 2, folded_bias, multiplier, shift, rq, output, batches, out_depth,
                  accum_depth, k_pad, per_channel, output_offset, act_min, act_max, right_shifts_only);
     return;
   }

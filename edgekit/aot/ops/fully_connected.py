@@ -34,6 +34,9 @@ from edgekit.aot.quant import activation_range_float, activation_range_int8, con
 LANES_DEPTH = 2048
 #: EK_FC_Q15_DEPTH of kernels/ek_fc_dsp.h: the longest (padded) rows its Cortex-M DSP path takes
 Q15_DEPTH = 1024
+#: the fewest multiply-accumulates for which that path pays for its code (about 0.5 KB of flash):
+#: KWS's and ResNet-8's classifiers (768 and 640) keep the C loop, AD's layers (1,024 and up) take it
+Q15_MIN_MACS = 1024
 
 
 @register
@@ -94,7 +97,7 @@ class FullyConnected(Emitter):
         acc_bound = accumulator_bound(raw_bias, weights)
         # the DSP path (ek_fc_dsp.h) takes rows in groups of four, zero rows padding the last, and
         # doubles the input where ek_rq wants doubled accumulators; the bias then starts them doubled
-        grouped = "dsp" in ctx.features and k_pad <= Q15_DEPTH
+        grouped = "dsp" in ctx.features and k_pad <= Q15_DEPTH and out_depth * k_pad >= Q15_MIN_MACS
         doubled = grouped and requant_params(ctx, mults, shifts, y_zp, acc_bound) is not None
         n_rows = -(-out_depth // 4) * 4 if grouped else out_depth
         wsum = np.zeros(n_rows, np.int64)
@@ -120,7 +123,7 @@ class FullyConnected(Emitter):
             rows = ctx.const_array(padded_rows(w.data, k_pad), f"{y.name}_weights")
         return call(
             "ek_fully_connected_s8",
-            ctx.ptr(x.index), f"(const int8_t *){rows}", int(wide), folded,
+            ctx.ptr(x.index), f"(const int8_t *){rows}", (2 if wide else 1) if grouped else 0, folded,
             *requant_args(ctx, mults, shifts, y_zp, acc_bound, y.name),
             ctx.ptr(y.index), x_pad, batches, out_depth, accum_depth, k_pad, int(per_channel),
             y_zp, act_min, act_max, shift_kind(shifts),
