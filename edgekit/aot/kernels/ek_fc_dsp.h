@@ -308,7 +308,7 @@ EK_INLINE void ek_fc_q15_rows(const int8_t *input, const void *weights, int wide
 /* The widened row lives on the stack, 2 bytes a tap, in an array of the smallest of a few
  * sizes that holds it: inlined with its constant k_pad, a call keeps one of them, and gcc
  * shares the slot between calls, so a bundle's frame grows by its longest row, not by
- * EK_FC_Q15_DEPTH (KWS's and ResNet-8's 64-tap layers: 128 B, AD's 640: 1,536 B). */
+ * EK_FC_Q15_DEPTH (a 64-tap row: 128 B; AD's 640: 1,536 B). */
 #define EK_FC_Q15_WITH_ROW(taps)                                                              \
   {                                                                                           \
     int32_t xq[(taps) / 2];                                                                   \
