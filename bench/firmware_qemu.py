@@ -185,23 +185,29 @@ def tables(models: list[Path], target_names, out: Path) -> str:
 
 def weight_bytes(model: Path) -> int:
     """Bytes of the model's constant tensors (weights and biases) as the .tflite stores them."""
-    from edgekit.aot.graph import graph_from_model
-    from edgekit.tflite.reader import read_model
+    from edgekit.aot.fit import model_weight_bytes
 
-    graph = graph_from_model(read_model(model), "m")
-    return sum(t.nbytes for t in graph.tensors.values() if t.is_const)
+    return model_weight_bytes(model)
+
+
+def bundle_flash(report: dict) -> int | None:
+    """Flash of the bundle alone (its code, weights and parameters, from the firmware's linker map)."""
+    return report["memory"].get("firmware", {}).get("model_flash_bytes")
 
 
 def modes_table(models: list[Path], out: Path) -> str:
-    """Instructions and firmware flash of the DSP path in each --optimize mode (mps2-an386)."""
+    """Instructions, bundle and firmware flash of the DSP path in each --optimize mode (mps2-an386)."""
     order = (("speed", "dsp-speed"), ("balanced", "dsp"), ("size", "dsp-size"))
     text = [
-        f"\n`{MODES_TARGET}`, DSP path, by `--optimize`: instructions, firmware flash (the bundle's weights and "
-        "code plus edgekit's protocol and startup), and that flash as a multiple of the model's weight bytes:",
+        f"\n`{MODES_TARGET}`, DSP path, by `--optimize`: instructions; the bundle's own flash (its code, "
+        "weights and requantization parameters: what the linker kept from the bundle's object file) as a "
+        "multiple of the model's weight bytes; and the whole firmware's flash (the bundle plus edgekit's "
+        "protocol, startup and UART driver):",
         "",
-        "| model | model weights (B) | " + " | ".join(f"{m} instr. | {m} flash (B) | {m} flash / weights" for m, _ in order)
+        "| model | model weights (B) | "
+        + " | ".join(f"{m} instr. | {m} bundle flash (B) | {m} bundle / weights | {m} firmware flash (B)" for m, _ in order)
         + " | bit-exact |",
-        "| --- | --- | " + " | ".join("--- | --- | ---" for _ in order) + " | --- |",
+        "| --- | --- | " + " | ".join("--- | --- | --- | ---" for _ in order) + " | --- |",
     ]
     files = []
     for model in models:
@@ -216,8 +222,8 @@ def modes_table(models: list[Path], out: Path) -> str:
         cells = []
         for mode, _ in order:
             r = reports[mode]
-            flash = r["memory"]["flash_bytes"]
-            cells += [f"{instructions(r):,}", f"{flash:,}", f"{flash / wb:.2f}"]
+            flash, own = r["memory"]["flash_bytes"], bundle_flash(r)
+            cells += [f"{instructions(r):,}", f"{own:,}" if own else "-", f"{own / wb:.3f}" if own else "-", f"{flash:,}"]
         ok = all(r["fidelity"].get("bit_exact") for r in reports.values())
         text.append(f"| {SHORT.get(model.stem, model.stem)} | {wb:,} | " + " | ".join(cells) + f" | {'yes' if ok else 'NO'} |")
     text += ["", f"Reports: {rf.cite(files)}.", ""]

@@ -362,6 +362,8 @@ def render(artifact: Artifact, target, out: Path, template: str | None = None, f
             "inputs": [s.to_json() for s in artifact.inputs],
             "outputs": [s.to_json() for s in artifact.outputs],
             "variables": values,
+            # the bytes of the model's constant tensors, as its .tflite stores them (aot artifacts)
+            "model_weights_bytes": artifact.info.get("model_weights_bytes"),
         }
         (staged / PROJECT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if out.exists():
@@ -386,6 +388,10 @@ class Sizes:
     flash_budget: int | None
     ram_budget: int | None
     stack_bytes: int | None = None  # reserved above .bss by the linker script, not in ram_bytes
+    # flash the linker kept from the objects compiled from the project's model/ folder (an aot
+    # bundle's code, weights and parameters), and the model's own weight bytes it compares to
+    model_flash_bytes: int | None = None
+    model_weights_bytes: int | None = None
 
     @property
     def flash_bytes(self) -> int:
@@ -411,17 +417,25 @@ class Sizes:
             "flash_budget": self.flash_budget,
             "ram_budget": self.ram_budget,
             "stack_bytes": self.stack_bytes,
+            "model_flash_bytes": self.model_flash_bytes,
+            "model_weights_bytes": self.model_weights_bytes,
         }
 
     def summary(self) -> str:
         def part(used, budget):
             return f"{used:,} B" + (f" of {budget:,} B ({100 * used / budget:.1f}%)" if budget else "")
 
-        return (
+        text = (
             f"flash {part(self.flash_bytes, self.flash_budget)}, RAM {part(self.ram_bytes, self.ram_budget)} "
             f"(text {self.text:,}, data {self.data:,}, bss {self.bss:,}"
             + (f"; plus {self.stack_bytes:,} B of stack)" if self.stack_bytes else ")")
         )
+        if self.model_flash_bytes is not None:
+            text += f"; the model's code and data {self.model_flash_bytes:,} B of that flash"
+            if self.model_weights_bytes:
+                ratio = self.model_flash_bytes / self.model_weights_bytes
+                text += f" ({ratio:.3f}x its {self.model_weights_bytes:,} B of weights)"
+        return text
 
 
 def elf_sizes(elf: Path, target=None, size_tool: str = "arm-none-eabi-size") -> Sizes:
@@ -440,6 +454,58 @@ def elf_sizes(elf: Path, target=None, size_tool: str = "arm-none-eabi-size") -> 
         flash_budget=getattr(target, "flash_bytes", None),
         ram_budget=getattr(target, "ram_bytes", None),
     )
+
+
+#: output sections of the firmware's linker script (common/cortexm/linker.ld.in) held in flash;
+#: .data is there as its initial values
+FLASH_SECTIONS = frozenset({".text", ".ARM.extab", ".ARM.exidx", ".preinit_array", ".init_array",
+                            ".fini_array", ".data"})  # fmt: skip
+_MAP_OUTPUT = re.compile(r"^(\S+)")  # an output section (or /DISCARD/, LOAD, OUTPUT...) at column 0
+_MAP_INPUT = re.compile(r"^ (\S+)(?:\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*))?$")
+_MAP_PLACED = re.compile(r"^\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*)$")
+
+
+def map_flash_by_folder(map_file: Path, folder: str = "model") -> int | None:
+    """Bytes of flash the linker kept from objects compiled from `folder` of the project.
+
+    Read from GNU ld's map (`-Wl,-Map`): every input section placed in one of
+    the flash output sections whose object file lies under `folder/` (CMake
+    names them `CMakeFiles/<target>.dir/model/<file>.c.obj`). Sections the
+    linker dropped (`--gc-sections`) are listed before the memory map and not
+    counted; alignment padding between sections is not counted either. None
+    when there is no map.
+    """
+    try:
+        lines = map_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    try:
+        start = lines.index("Linker script and memory map")
+    except ValueError:
+        return None
+    marker = f"/{folder}/"
+    total, output, pending = 0, None, False
+    for line in lines[start + 1 :]:
+        if _MAP_OUTPUT.match(line):
+            output, pending = line.split()[0], False
+            continue
+        placed = None
+        if pending:
+            placed = _MAP_PLACED.match(line)
+            pending = False
+        if placed is None:
+            entry = _MAP_INPUT.match(line)
+            if entry is None:
+                continue
+            if entry.group(2) is None:  # a long section name: address, size and object on the next line
+                pending = not entry.group(1).startswith("*")
+                continue
+            size, obj = int(entry.group(3), 16), entry.group(4)
+        else:
+            size, obj = int(placed.group(2), 16), placed.group(3)
+        if output in FLASH_SECTIONS and (marker in f"/{obj.strip()}"):
+            total += size
+    return total
 
 
 def _run_build_step(cmd: list[str], log: Path, what: str) -> None:
@@ -508,6 +574,8 @@ def build(project: Project | Path, jobs: int | None = None) -> Sizes:
     sizes = elf_sizes(project.elf, target)
     stack = project.manifest.get("variables", {}).get("stack_bytes")
     sizes.stack_bytes = int(stack) if stack else None
+    sizes.model_flash_bytes = map_flash_by_folder(project.elf.with_suffix(".map"))
+    sizes.model_weights_bytes = project.manifest.get("model_weights_bytes")
     if not sizes.fits:
         raise EdgekitError(f"the firmware does not fit {target.name}: {sizes.summary()}")
     (project.build_dir / "sizes.json").write_text(json.dumps(sizes.to_json(), indent=2) + "\n")

@@ -38,6 +38,15 @@ def test_convert_writes_bundle_and_info(int8_conversion):
     # the planner's lower bound beside the plan, in the info and the summary
     assert 0 < info["arena_lower_bound_bytes"] <= info["arena_bytes"]
     assert any(f"lower bound {info['arena_lower_bound_bytes']:,} B" in line for line in info["summary"])
+    # the model's own weights (int8 weights, int32 biases as the .tflite stores them) beside the bundle's
+    from edgekit.aot.graph import graph_from_model
+    from edgekit.tflite.reader import read_model
+
+    graph = graph_from_model(read_model(artifact.path / "tiny_cnn.tflite"), "m")
+    stored = [t for t in graph.tensors.values() if t.is_const]
+    assert stored and info["model_weights_bytes"] == sum(int(t.data.nbytes) for t in stored)
+    ratio = info["weights_bytes"] / info["model_weights_bytes"]
+    assert any(f"constants {ratio:.3f}x the model's {info['model_weights_bytes']:,} B" in line for line in info["summary"])
     header = (artifact.path / "tiny_cnn.h").read_text()
     assert f"#define TINY_CNN_ACTIVATIONS_SIZE {info['arena_bytes']}" in header
     spec = artifact.inputs[0]

@@ -134,6 +134,13 @@ def test_firmware_qemu_reports(tiny_model, tmp_path):
         assert r["fidelity"]["bit_exact"] is True and r["fidelity"]["n"] == 2
     row = table_row(out, "tiny_cnn")
     assert row[3:5] == [f"{int(c['device']['instructions']):,}", f"{int(dsp['device']['instructions']):,}"]
+    # the bundle's own flash beside the firmware's, per mode, as a multiple of the model's weights
+    from edgekit.aot.fit import model_weight_bytes
+
+    own = size["memory"]["firmware"]["model_flash_bytes"]
+    assert model_weight_bytes(tiny_model) < own < size["memory"]["flash_bytes"]
+    modes_row = [line for line in out.splitlines() if line.startswith("| tiny_cnn |")][-1]
+    assert f"| {own:,} | {own / model_weight_bytes(tiny_model):.3f} | {size['memory']['flash_bytes']:,} |" in modes_row
     text = compared(files)
     assert "instructions" in text
 

@@ -92,6 +92,7 @@ def test_firmware_build_and_predict_from_the_command_line(tiny_int8, tmp_path):
     assert code == 0, err
     assert "rendered aot-cortexm for mps2-an386" in out and "mps2-an386: flash " in out
     assert (tmp_path / "fw" / "build" / "firmware.elf").is_file()
+    assert_model_flash_read_from_the_build(tmp_path / "fw", tiny_int8, out)
 
     x = np.random.default_rng(5).integers(-128, 128, size=(4, 8, 8, 1)).astype(np.int8)
     np.save(tmp_path / "x.npy", x)
@@ -103,6 +104,31 @@ def test_firmware_build_and_predict_from_the_command_line(tiny_int8, tmp_path):
     y = np.load(tmp_path / "y.npy")
     expected = np.concatenate([tflm_outputs(tiny_int8, x[i : i + 1]) for i in range(len(x))])
     np.testing.assert_array_equal(y.reshape(expected.shape), expected)
+
+
+def assert_model_flash_read_from_the_build(project, model, out: str) -> None:
+    """The bundle's own flash (from the linker map) lies between its constant arrays and its whole
+    object file, and is what `edgekit build` prints beside the model's weight bytes."""
+    import json
+    import re
+    import subprocess
+
+    from edgekit.aot.fit import model_weight_bytes
+
+    sizes = json.loads((project / "build" / "sizes.json").read_text())
+    weights = model_weight_bytes(model)
+    assert sizes["model_weights_bytes"] == weights
+    objects = list((project / "build").rglob("model/*.c.obj"))
+    assert len(objects) == 1
+    table = subprocess.run(["arm-none-eabi-size", "-A", str(objects[0])], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in table.splitlines()]
+    rodata = sum(int(r[1]) for r in rows if r and r[0].startswith(".rodata"))
+    whole = sum(int(r[1]) for r in rows if r and r[0].startswith((".text", ".rodata", ".data")))
+    assert rodata <= sizes["model_flash_bytes"] <= whole < sizes["flash_bytes"]
+    shown = re.search(r"the model's code and data ([\d,]+) B of that flash \(([\d.]+)x its ([\d,]+) B of weights\)", out)
+    assert shown, out
+    assert int(shown.group(1).replace(",", "")) == sizes["model_flash_bytes"]
+    assert int(shown.group(3).replace(",", "")) == weights
 
 
 def test_build_of_a_missing_folder_is_a_usage_error(tmp_path):

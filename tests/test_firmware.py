@@ -139,3 +139,55 @@ def test_a_model_that_overflows_ram_fails_the_build_with_the_reason(tmp_path, ar
 def test_build_of_a_folder_that_is_no_project_says_how_to_make_one(tmp_path):
     with pytest.raises(EdgekitError, match="edgekit firmware MODEL"):
         firmware.build(tmp_path)
+
+
+MAP = """\
+Discarded input sections
+
+ .text.unused   0x00000000       0x40 CMakeFiles/firmware.dir/model/net.c.obj
+
+Linker script and memory map
+
+LOAD CMakeFiles/firmware.dir/model/net.c.obj
+
+.text           0x00000000     0x2000
+ *(.text*)
+ .text.net_kernel_with_a_long_name
+                0x000000c0       0x90 CMakeFiles/firmware.dir/model/net.c.obj
+ .text.net_run  0x00000150       0x18 CMakeFiles/firmware.dir/model/net.c.obj
+                0x00000150                net_run
+ .text.reply    0x00000168       0x70 CMakeFiles/firmware.dir/common/ek_protocol.c.obj
+ *(.rodata*)
+ .rodata.ek_weights
+                0x000001d8      0x400 CMakeFiles/firmware.dir/model/net.c.obj
+ *fill*         0x000005d8        0x8 
+ .rodata.str1.4
+                0x000005e0        0xa CMakeFiles/firmware.dir/common/ek_protocol.c.obj
+
+.data           0x20000000        0x4 load address 0x00002000
+ .data.net_state
+                0x20000000        0x4 CMakeFiles/firmware.dir/model/net.c.obj
+
+/DISCARD/
+ .data.net_never
+                0x00000000       0x20 CMakeFiles/firmware.dir/model/net.c.obj
+
+.bss            0x20000004      0x100 load address 0x00002004
+ .bss.net_scratch
+                0x20000004      0x100 CMakeFiles/firmware.dir/model/net.c.obj
+
+OUTPUT(firmware.elf elf32-littlearm)
+"""
+
+
+def test_model_flash_counts_what_the_linker_kept_from_the_model_folder_in_flash(tmp_path):
+    path = tmp_path / "firmware.map"
+    path.write_text(MAP)
+    # kept: 0x90 + 0x18 of code, 0x400 of constants, 0x4 of .data's initial values; not the
+    # discarded sections (listed first, or under /DISCARD/), the fill, other folders' sections or .bss
+    assert firmware.map_flash_by_folder(path) == 0x90 + 0x18 + 0x400 + 0x4
+    assert firmware.map_flash_by_folder(path, "common") == 0x70 + 0xA
+    assert firmware.map_flash_by_folder(tmp_path / "absent.map") is None
+    sizes = firmware.Sizes(text=0x2000, data=4, bss=0x100, flash_budget=None, ram_budget=None,
+                           model_flash_bytes=0x4AC, model_weights_bytes=1000)  # fmt: skip
+    assert "the model's code and data 1,196 B of that flash (1.196x its 1,000 B of weights)" in sizes.summary()

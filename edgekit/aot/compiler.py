@@ -26,10 +26,12 @@ from edgekit.errors import EdgekitError
 TFLM_SINGLE_ROUNDING = False
 
 #: `--optimize` modes (edgekit.core.OPTIMIZE_MODES) and the default. On the Cortex-M
-#: DSP path: `speed` stores conv and depthwise filters widened to int16 and three
-#: requantization parameters per channel; `balanced` the same filters and two
+#: DSP path: `speed` stores conv and depthwise filters and fully connected
+#: weights widened to int16 and three requantization parameters per channel;
+#: `balanced` the same conv filters, int8 fully connected weights and two
 #: parameters (as much flash as TFLM's multipliers and shifts); `size` int8
-#: filters (unpacked with SXTB16 in the loop) and two parameters. Elsewhere the
+#: filters (unpacked with SXTB16 in the loop), two parameters and each kernel
+#: compiled once, for size (codegen.COMPACT_KERNELS). Elsewhere the
 #: modes compile to the same code.
 OPTIMIZE_DEFAULT = "balanced"
 
@@ -41,10 +43,13 @@ def optimize_summary(optimize: str, features) -> str:
     if "mve" in features:  # the Helium kernels take int8 weights and TFLM's parameters in every mode
         return "int8 weights for the Helium (MVE) kernels in every mode"
     return {
-        "speed": "int16 conv filters (SMLAD without unpacking), 3 requantization parameters per channel",
+        "speed": "int16 conv filters and fully connected weights (SMLAD without unpacking), "
+        "3 requantization parameters per channel",
         "balanced": "int16 conv filters (SMLAD without unpacking), 2 requantization parameters per channel",
-        "size": "int8 weights (unpacked in the loop), 2 requantization parameters per channel",
+        "size": "int8 weights (unpacked in the loop), 2 requantization parameters per channel, "
+        "each kernel compiled once, for size",
     }[optimize]
+
 
 #: backends that take a model this compiler cannot (named in the unsupported-ops error)
 FALLBACK_BACKENDS = ("tflite", "tflm")
@@ -206,6 +211,7 @@ def compile_graph(
         dsp="dsp" in features,
         mve="mve" in features,
         debug_slots=debug_slots,
+        compact=optimize == "size" and "dsp" in features and "mve" not in features,
     )
     return CompiledBundle(
         name=name,

@@ -36,6 +36,17 @@ BASIS = (
 )
 
 
+def model_weight_bytes(model) -> int:
+    """Bytes of the constant tensors (weights, biases) the model's operators read, as its .tflite
+    stores them: what "flash per weight byte" divides by. `model`: a .tflite path or bytes."""
+    from edgekit.aot.graph import graph_from_model
+    from edgekit.tflite.reader import read_model
+
+    graph = graph_from_model(read_model(model), "m")
+    read = {t for node in graph.nodes for t in node.inputs if t >= 0}
+    return sum(graph.tensors[t].nbytes for t in read if graph.tensors[t].is_const)
+
+
 def stack_bytes(target: Target) -> int:
     """The stack the firmware reserves on `target` (as the linker script will)."""
     from edgekit.firmware import DEFAULT_STACK_BYTES

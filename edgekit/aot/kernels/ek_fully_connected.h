@@ -103,7 +103,7 @@ EK_INLINE void ek_fc_lanes_s8(const int8_t *input, const int8_t *weights, const 
 #define EK_FC_LANES_DEPTH 0
 #endif
 
-EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
+EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights, int dsp_rows,
                                      const int32_t *folded_bias, const int32_t *multiplier,
                                      const int32_t *shift, int rq, int8_t *output,
                                      int8_t *x_pad,
@@ -112,6 +112,9 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
                                      int32_t act_max, int right_shifts_only) {
   int32_t acc[EK_FC_BLOCK];
   int b, o0, o;
+  /* dsp_rows: how the compiler laid the weights out for ek_fc_dsp.h, 0 when it did not
+   * (hosts, rows past EK_FC_Q15_DEPTH, layers too small to pay for its code): 1 int8, 2 int16 */
+  (void)dsp_rows;
 #if EK_FC_LANES
   /* the compiler packed these weights for the lanes (rows up to EK_FC_LANES_DEPTH) */
   if (accum_depth <= EK_FC_LANES_DEPTH) {
@@ -120,10 +123,19 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
     return;
   }
 #endif
-  if (k_pad != accum_depth) memset(x_pad + accum_depth, 0, (size_t)(k_pad - accum_depth));
+#if EK_USE_DSP
+  if (dsp_rows) {
+    (void)x_pad;
+    ek_fc_q15_s8(input, weights, dsp_rows == 2, folded_bias, multiplier, shift, rq, output, batches, out_depth,
+                 accum_depth, k_pad, per_channel, output_offset, act_min, act_max, right_shifts_only);
+    return;
+  }
+#endif
+  /* x_pad is null when k_pad == accum_depth (tested too: a call not inlined cannot tell) */
+  if (k_pad != accum_depth && x_pad) memset(x_pad + accum_depth, 0, (size_t)(k_pad - accum_depth));
   for (b = 0; b < batches; ++b) {
     const int8_t *x = input + b * accum_depth;
-    if (k_pad != accum_depth) {
+    if (k_pad != accum_depth && x_pad) {
       memcpy(x_pad, x, (size_t)accum_depth);
       x = x_pad;
     }

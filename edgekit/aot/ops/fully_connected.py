@@ -24,19 +24,26 @@ from edgekit.aot.ops.conv import (
     mve_groups,
     padded_rows,
     requant_args,
+    requant_params,
     shift_kind,
+    smlad_rows,
 )
 from edgekit.aot.quant import activation_range_float, activation_range_int8, conv_multipliers
 
 
 #: EK_FC_LANES_DEPTH of kernels/ek_fully_connected.h: the longest rows the lanes path takes
 LANES_DEPTH = 2048
+#: EK_FC_Q15_DEPTH of kernels/ek_fc_dsp.h: the longest (padded) rows its Cortex-M DSP path takes
+Q15_DEPTH = 1024
+#: the fewest multiply-accumulates for which that path pays for its code (about 0.5 KB of flash):
+#: KWS's and ResNet-8's classifiers (768 and 640) keep the C loop, AD's layers (1,024 and up) take it
+Q15_MIN_MACS = 1024
 
 
 @register
 class FullyConnected(Emitter):
     opcodes = ("FULLY_CONNECTED",)
-    kernels = ("ek_mve.h", "ek_fully_connected.h")
+    kernels = ("ek_mve.h", "ek_fc_dsp.h", "ek_fully_connected.h")
 
     # -- 1. attributes --------------------------------------------------------------------
     def _tensors(self, node: Node, ctx: EmitContext):
@@ -87,15 +94,31 @@ class FullyConnected(Emitter):
             mults, shifts = mults[:1], shifts[:1]
         weights = np.asarray(w.data, dtype=np.int64)
         raw_bias = np.asarray(bias.data, dtype=np.int64) if bias is not None else np.zeros(out_depth, np.int64)
-        # bias + input_offset * sum(w): exact, and it keeps the offset out of the inner loop
-        folded = folded_dot_bias(ctx, raw_bias, -x_zp, weights.sum(axis=1), y.name)
-        act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
         k_pad = dot_length(ctx, accum_depth)
+        acc_bound = accumulator_bound(raw_bias, weights)
+        # the DSP path (ek_fc_dsp.h) takes rows in groups of four, zero rows padding the last, and
+        # doubles the input where ek_rq wants doubled accumulators; the bias then starts them doubled
+        # (not with Helium, whose own grouping ek_mve.h reads)
+        grouped = ("dsp" in ctx.features and "mve" not in ctx.features
+                   and k_pad <= Q15_DEPTH and out_depth * k_pad >= Q15_MIN_MACS)  # fmt: skip
+        doubled = grouped and requant_params(ctx, mults, shifts, y_zp, acc_bound) is not None
+        n_rows = -(-out_depth // 4) * 4 if grouped else out_depth
+        wsum = np.zeros(n_rows, np.int64)
+        wsum[:out_depth] = weights.sum(axis=1)
+        # bias + input_offset * sum(w): exact, and it keeps the offset out of the inner loop
+        folded = folded_dot_bias(ctx, _padded(raw_bias, n_rows), -x_zp, wsum, y.name, 2 if doubled else 1)
+        act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
         x_pad = "(int8_t *)0" if k_pad == accum_depth else f"(int8_t *){ctx.scratch(node)}"
+        # `speed` stores them as int16 (no unpacking in the loop, twice the flash; AD's 270 KB would
+        # double at every mode, so `balanced` keeps int8 here, unlike the conv filters)
+        wide = grouped and ctx.optimize == "speed"
         if "mve" in ctx.features:  # grouped by four rows for ek_mve_fc_dot when the C compiler has MVE
             rows = ctx.const_array_layouts(
                 "EK_MVE", mve_groups(w.data, k_pad), padded_rows(w.data, k_pad), f"{y.name}_weights"
             )
+        elif grouped:
+            dsp_rows = wide_row_groups(w.data, k_pad) if wide else row_groups(w.data, k_pad)
+            rows = ctx.const_array_layouts("EK_USE_DSP", dsp_rows, padded_rows(w.data, k_pad), f"{y.name}_weights")
         elif "dsp" not in ctx.features and accum_depth <= LANES_DEPTH:
             # hosts: packed for the lanes when the C compiler takes that path (EK_FC_LANES)
             rows = ctx.const_array_layouts(
@@ -107,8 +130,8 @@ class FullyConnected(Emitter):
             rows = ctx.const_array(padded_rows(w.data, k_pad), f"{y.name}_weights")
         return call(
             "ek_fully_connected_s8",
-            ctx.ptr(x.index), rows, folded,
-            *requant_args(ctx, mults, shifts, y_zp, accumulator_bound(raw_bias, weights), y.name),
+            ctx.ptr(x.index), f"(const int8_t *){rows}", (2 if wide else 1) if grouped else 0, folded,
+            *requant_args(ctx, mults, shifts, y_zp, acc_bound, y.name),
             ctx.ptr(y.index), x_pad, batches, out_depth, accum_depth, k_pad, int(per_channel),
             y_zp, act_min, act_max, shift_kind(shifts),
         )  # fmt: skip
@@ -134,6 +157,33 @@ def pair_packed(rows: np.ndarray, lanes: int = 8) -> np.ndarray:
     padded = np.zeros((blocks * lanes, pairs * 2), dtype=np.int8)
     padded[:out_n, :k] = rows
     return padded.reshape(blocks, lanes, pairs, 2).transpose(0, 2, 1, 3).copy()
+
+
+def row_groups(rows: np.ndarray, k_pad: int) -> np.ndarray:
+    """int8 weights [out][k] as ek_fc4_q15 reads them: [out / 4][k_pad / 4][4 rows][4 taps].
+
+    Rows are zero-padded to k_pad taps and to whole groups of four (zero
+    weights add nothing), so one LDM loads the same 4 taps of four rows.
+    """
+    padded = padded_rows(rows, k_pad)
+    groups = -(-padded.shape[0] // 4)
+    whole = np.zeros((groups * 4, k_pad), dtype=np.int8)
+    whole[: padded.shape[0]] = padded
+    return whole.reshape(groups, 4, k_pad // 4, 4).transpose(0, 2, 1, 3).copy()
+
+
+def wide_row_groups(rows: np.ndarray, k_pad: int) -> np.ndarray:
+    """row_groups as int16 in SMLAD order, as ek_fc4_q15w reads them: [out / 4][k_pad / 4][4 rows][4]
+    with each row's 4 taps as (w0, w2, w1, w3), the halfword pairs of the widened input's words."""
+    wide = smlad_rows(row_groups(rows, k_pad).transpose(0, 2, 1, 3).reshape(-1, k_pad), k_pad)
+    groups = wide.shape[0] // 4
+    return wide.reshape(groups, 4, k_pad // 4, 4).transpose(0, 2, 1, 3).copy()
+
+
+def _padded(values: np.ndarray, length: int) -> np.ndarray:
+    out = np.zeros(length, dtype=np.int64)
+    out[: len(values)] = values
+    return out
 
 
 def _float(value: float) -> str:
