@@ -962,8 +962,7 @@ needs_qemu = pytest.mark.skipif(
 def test_firmware_on_emulated_cortex_m_matches_tflm(key, quantize, target, tmp_path):
     """The same bundles cross-compiled, flashed to QEMU and driven over the serial protocol:
     every output of every sample equals TFLM's (float32: within 1e-5, newlib's expf is not glibc's)."""
-    from edgekit import backends, pipeline, targets
-    from edgekit.core import RunOptions
+    from edgekit import pipeline
 
     model = tmp_path / f"{key}.tflite"
     model.write_bytes(converted(key, quantize))
@@ -971,7 +970,8 @@ def test_firmware_on_emulated_cortex_m_matches_tflm(key, quantize, target, tmp_p
     shape = MODELS[key][1]
     xs = int8_inputs(shape, seed=9)[:8] if quantize == "int8" else float_inputs(shape)[:8]
     reference = tflm_run(model.read_bytes(), [xs])
-    with backends.get("aot").load(artifact, targets.get(target), RunOptions()) as runner:
+    with pipeline.open_runner(artifact, target) as runner:
+        assert runner.memory_scope == "device", "the bundle must run on the emulated board, not this host"
         for i, x in enumerate(xs):
             got = runner.infer({artifact.inputs[0].name: x})
             for k, spec in enumerate(artifact.outputs):
