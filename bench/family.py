@@ -12,7 +12,8 @@ inference from QEMU's `-icount shift=0` clock (`device.instructions`),
 arena, firmware flash, and outputs against the host TFLM interpreter bit
 for bit (`fidelity`). A model a core cannot hold is refused by the fit
 report or the firmware build with the numbers; that line is kept as
-<model>-<target>-<backend>.refused.txt and the table says so.
+<model>-<target>-<backend>.refused.txt, and a run that cannot finish (the
+emulator stops) as .failed.txt, and the table says so.
 
 The Markdown table is printed from those files. Without TFLM_DIR (or with
 --backend aot) only the aot reports are measured again and the TFLM ones
@@ -66,8 +67,9 @@ def report_path(out: Path, model: Path, target: str, backend: str) -> Path:
     return out / rf.file_name(model, target, backend)
 
 
-def refusal_path(out: Path, model: Path, target: str, backend: str) -> Path:
-    return report_path(out, model, target, backend).with_suffix(".refused.txt")
+def refusal_path(out: Path, model: Path, target: str, backend: str, kind: str = "refused") -> Path:
+    """Where the one line goes when the fit report refuses the model ("refused") or the run fails ("failed")."""
+    return report_path(out, model, target, backend).with_suffix(f".{kind}.txt")
 
 
 def measure(models, target_names, backends, out: Path, runs: int, limit: int, registry_uri: str | None) -> None:
@@ -78,31 +80,34 @@ def measure(models, target_names, backends, out: Path, runs: int, limit: int, re
         for target in target_names:
             for model in models:
                 for backend in backends:
-                    path, refused = report_path(out, model, target, backend), refusal_path(out, model, target, backend)
+                    path = report_path(out, model, target, backend)
+                    lines = {kind: refusal_path(out, model, target, backend, kind) for kind in ("refused", "failed")}
+                    for line in lines.values():
+                        line.unlink(missing_ok=True)
                     settings = rf.settings(runs=runs, warmup=1, limit=limit, threads=None)
                     try:
                         report = rf.bench_to_file(model, target, path, registry_uri=uri, backend=backend,
                                                   quantization="int8", settings=settings)  # fmt: skip
                     except EdgekitError as exc:
-                        if "does not fit" not in str(exc):
-                            raise
+                        # a model the core cannot hold is a result; so is a run the emulator
+                        # cannot finish: both are kept, with the line that says why, and the rest go on
+                        line = lines["refused" if "does not fit" in str(exc) else "failed"]
                         path.unlink(missing_ok=True)
-                        refused.write_text(str(exc).strip() + "\n")
-                        print(f"{refused.name}: {exc}", flush=True)
+                        line.write_text(" ".join(str(exc).split()) + "\n")
+                        print(f"{line.name}: {exc}", flush=True)
                         continue
-                    refused.unlink(missing_ok=True)
                     exact = "bit-exact" if report["fidelity"].get("bit_exact") else "NOT bit-exact"
                     print(f"{path.name}: {report['device']['instructions']:,.0f} instructions, {exact}", flush=True)
 
 
 def _cell(out: Path, model: Path, target: str, backend: str):
-    """(report, None), (None, refusal line) or (None, None) when neither was measured."""
+    """(report, None), (None, "does not fit" or "failed") or (None, None) when neither was measured."""
     path = report_path(out, model, target, backend)
     if path.is_file():
         return rf.read(path), None
-    refused = refusal_path(out, model, target, backend)
-    if refused.is_file():
-        return None, refused.read_text().strip()
+    for kind, says in (("refused", "does not fit"), ("failed", "failed")):
+        if refusal_path(out, model, target, backend, kind).is_file():
+            return None, says
     return None, None
 
 
@@ -113,7 +118,7 @@ def _instr(report) -> int:
 def table(models, target_names, out: Path) -> str:
     lines = [
         "| model | core (target) | kernels aot / TFLM | aot instr. | aot instr./MAC | TFLM+CMSIS-NN instr. | TFLM instr./MAC "
-        "| aot / TFLM | arena aot / TFLM (B) | flash aot / TFLM (B) | bit-exact aot, TFLM |",
+        "| aot / TFLM | arena aot / TFLM (B) | flash aot / TFLM (B) | bit-exact aot, TFLM (against) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     cited = []
@@ -130,7 +135,7 @@ def table(models, target_names, out: Path) -> str:
             def per(report, refused):
                 if report is not None:
                     return f"{_instr(report):,}", f"{_instr(report) / count:.2f}"
-                return ("does not fit", "-") if refused else ("-", "-")
+                return (refused, "-") if refused else ("-", "-")
 
             aot_i, aot_m = per(aot, aot_refused)
             tflm_i, tflm_m = per(tflm, tflm_refused)
@@ -144,7 +149,8 @@ def table(models, target_names, out: Path) -> str:
             def exact(report):
                 if report is None:
                     return "-"
-                return "yes" if report["fidelity"].get("bit_exact") else "NO"
+                verdict = "yes" if report["fidelity"].get("bit_exact") else "NO"
+                return f"{verdict} ({report['fidelity'].get('reference')})"
 
             lines.append(
                 f"| {label} | {TARGETS.get(target, '?')} (`{target}`) | {aot_path(aot) if aot else '-'} / "
@@ -152,17 +158,21 @@ def table(models, target_names, out: Path) -> str:
                 f"| {aot_m} | {tflm_i} | {tflm_m} | {ratio} | {pair('arena_bytes')} | {pair('flash_bytes')} "
                 f"| {exact(aot)}, {exact(tflm)} |"
             )
-    refusals = []
+    refusals, failures = [], []
     for model in models:
         for target in target_names:
             for backend in BACKENDS:
-                path = refusal_path(out, model, target, backend)
-                if path.is_file():
-                    refusals.append(f"- {SHORT.get(model.stem, model.stem)} {backend} on `{target}`: {path.read_text().strip()}")
+                for kind, found in (("refused", refusals), ("failed", failures)):
+                    path = refusal_path(out, model, target, backend, kind)
+                    if path.is_file():
+                        found.append(f"- {SHORT.get(model.stem, model.stem)} {backend} on `{target}`: {path.read_text().strip()}")
     n = sorted({r["fidelity"]["n"] for r in map(rf.read, cited)})
-    lines += ["", f"Outputs compared with the host TFLM interpreter on {', '.join(map(str, n))} inputs."]
+    lines += ["", f"Outputs compared on {', '.join(map(str, n))} inputs with the reference `bench()` gives each "
+              "backend (in brackets: `tflm-host`, the host TFLM interpreter; `litert`, LiteRT)."]
     if refusals:
         lines += ["", "Refused (the fit report or the firmware build, with the numbers):", "", *refusals]
+    if failures:
+        lines += ["", "Failed (the run could not finish):", "", *failures]
     lines += ["", f"Reports: {rf.cite(cited)}.", ""]
     return "\n".join(lines)
 
