@@ -47,6 +47,8 @@ class Template:
     uarts: tuple[str, ...]  # empty: any; else the target's UART must name one of these
     build: str  # "cmake" | "arduino" | "none"
     defaults: dict[str, Any] = field(default_factory=dict)
+    # environment variables the build reads (a TFLM tree): a different value is a different firmware
+    build_env: tuple[str, ...] = ()
 
     def serves(self, target, backend: str) -> bool:
         if backend not in self.backends or target.kind not in self.kinds:
@@ -80,6 +82,7 @@ def _load_template(folder: Path) -> Template:
         uarts=tuple(u.lower() for u in spec.get("uarts", ())),
         build=spec.get("build", "cmake"),
         defaults=dict(spec.get("defaults", {})),
+        build_env=tuple(spec.get("build_env", ())),
     )
 
 
@@ -589,6 +592,7 @@ def firmware_key(artifact: Artifact, target, template: Template) -> str:
         "template": template.name,
         "template_sha256": template_digest(template),
         "variables": variables(artifact, target, template),  # the target's facts, as rendered
+        "build_env": {name: os.environ.get(name) for name in template.build_env},
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
 
