@@ -112,22 +112,33 @@ not run TFLM's own build, so they are not reports.
 
 The DSP path (`EK_USE_DSP`, `--optimize balanced`, the default): convolution
 filters are stored as int16 in SMLAD order, four rows interleaved word by
-word, and the windows of two output pixels are widened once, interleaved the
-same way, so the dot product (two pixels by four channels, an assembly loop)
-is one LDRD of both pixels, two LDRDs of four rows and eight SMLADs per word:
-11 instructions per 16 MACs; depthwise layers take four channels per word with
-SXTB16 and SMLABB/SMLATT; requantization is SMMULR of the doubled
-accumulator (the filters are stored doubled), two adds and a shift from
-parameters computed at compile time, then SSAT (about 10 instructions per
-output); ADD reads each input's rescaled term from a compile-time table. AD's
-fully connected weights stay int8: its dot products unpack each weight word
-with SXTB16. The int16 filters cost flash: the firmware column includes them.
+word. Convolutions whose input channels are a multiple of 8 (ResNet-8's,
+KWS's 1x1) run tap by tap (`ek_conv_taps.h`): no window is copied, a pair of
+output pixels accumulates one widened tap at a time, and the dot product (two
+pixels by four channels, an assembly loop) is 11 instructions per 16 MACs;
+the others gather their windows into patches for the same loop. A
+convolution whose output only feeds an ADD is fused with it (ResNet blocks),
+its output written over the ADD's other input. Depthwise layers read a ring
+of input rows widened to int16 once: a tap of four channels is two LDRDs and
+four SMLABB/SMLATT. Requantization is SMMLAR of the doubled accumulator (the
+filters are stored doubled), an add and a shift from parameters computed at
+compile time, then SSAT (about 10 instructions per output); ADD reads each
+input's rescaled term from a compile-time table (14 instructions per
+element). Fully connected layers widen their input row once per layer and
+keep the weights int8, four rows interleaved word by word and unpacked with
+SXTB16 in an assembly loop (18 instructions per 16 MACs; int16 at
+`--optimize speed`, 11 per 16). The int16 filters cost flash: the firmware
+column includes them.
 """
 
-QEMU_LEFT = """What is left: the depthwise layers (a third of KWS's instructions, their
-loop still in C), AD's fully connected layers (about 2 instructions per MAC:
-the int8 weights' unpacking and the C loop's loads), and for `--optimize
-size` the int8 filters' unpacking in C.
+QEMU_LEFT = """What is left: KWS's four 1x1 convolutions are 60% of its instructions
+(0.95 per MAC, where SMLAD's floor is 0.5 plus the loads). At `--optimize size`
+every kernel is compiled once, for size, and filters stay int8: the bundle is
+1.01x (AD), 1.10x (ResNet-8) and 1.38x (KWS) its weight bytes, for 3.3x
+(KWS), 2.9x (ResNet-8) and 1.03x (AD) the instructions of `balanced`. KWS's
+bundle cannot reach 1.15x while it stays exact with TFLM's per-channel
+requantization: 8 B for each of its 588 channels are 19% of its 24 KB of
+weights, and SOFTMAX's tables 2 KB more.
 """
 
 
