@@ -73,6 +73,29 @@ typedef struct {
 
 #if defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__thumb2__)
 #define EK_FC4_ASM 1
+/* Four taps of the four rows (16 MACs): the input pair (x0, x2), (x1, x3), one word of each
+ * row, unpacked with SXTB16 into (w0, w2) and (w1, w3). The loop below runs it twice per half
+ * pass, from two places (a row of 8 (mod 16) taps enters at the second half). */
+#define EK_FC4_STEP \
+  "ldm r0!, {r8, r9}\n\t"          /* (x0, x2), (x1, x3) */          \
+  "ldm r1!, {r10, r11, r12, lr}\n\t" /* taps 0-3 of the four rows */ \
+  "sxtb16 r3, r10\n\t"                                               \
+  "smlad r4, r8, r3, r4\n\t"                                         \
+  "sxtb16 r10, r10, ror #8\n\t"                                      \
+  "smlad r4, r9, r10, r4\n\t"                                        \
+  "sxtb16 r3, r11\n\t"                                               \
+  "smlad r5, r8, r3, r5\n\t"                                         \
+  "sxtb16 r11, r11, ror #8\n\t"                                      \
+  "smlad r5, r9, r11, r5\n\t"                                        \
+  "sxtb16 r3, r12\n\t"                                               \
+  "smlad r6, r8, r3, r6\n\t"                                         \
+  "sxtb16 r12, r12, ror #8\n\t"                                      \
+  "smlad r6, r9, r12, r6\n\t"                                        \
+  "sxtb16 r3, lr\n\t"                                                \
+  "smlad r7, r8, r3, r7\n\t"                                         \
+  "sxtb16 lr, lr, ror #8\n\t"                                        \
+  "smlad r7, r9, lr, r7\n\t"
+
 /* out[4 g + r] = bias[4 g + r] + sum over taps of x * w_gr, for g < groups (> 0),
  * 16 taps per pass (the first pass of a row of 8 (mod 16) taps enters half way). Registers: r4-r7 the four accumulators, r8/r9 the input's
  * pair of words, r10-r12/lr the four rows' words, r3 the unpacked temporary,
@@ -96,45 +119,11 @@ __attribute__((naked, noinline, unused)) static void ek_fc4_q15_asm(
       "bne 3f\n\t"
       "1:\n\t"
       ".rept 2\n\t"
-      "ldm r0!, {r8, r9}\n\t"          /* (x0, x2), (x1, x3) */
-      "ldm r1!, {r10, r11, r12, lr}\n\t" /* taps 0-3 of the four rows */
-      "sxtb16 r3, r10\n\t"
-      "smlad r4, r8, r3, r4\n\t"
-      "sxtb16 r10, r10, ror #8\n\t"
-      "smlad r4, r9, r10, r4\n\t"
-      "sxtb16 r3, r11\n\t"
-      "smlad r5, r8, r3, r5\n\t"
-      "sxtb16 r11, r11, ror #8\n\t"
-      "smlad r5, r9, r11, r5\n\t"
-      "sxtb16 r3, r12\n\t"
-      "smlad r6, r8, r3, r6\n\t"
-      "sxtb16 r12, r12, ror #8\n\t"
-      "smlad r6, r9, r12, r6\n\t"
-      "sxtb16 r3, lr\n\t"
-      "smlad r7, r8, r3, r7\n\t"
-      "sxtb16 lr, lr, ror #8\n\t"
-      "smlad r7, r9, lr, r7\n\t"
+      EK_FC4_STEP
       ".endr\n\t"
       "3:\n\t"
       ".rept 2\n\t"
-      "ldm r0!, {r8, r9}\n\t"          /* (x0, x2), (x1, x3) */
-      "ldm r1!, {r10, r11, r12, lr}\n\t" /* taps 0-3 of the four rows */
-      "sxtb16 r3, r10\n\t"
-      "smlad r4, r8, r3, r4\n\t"
-      "sxtb16 r10, r10, ror #8\n\t"
-      "smlad r4, r9, r10, r4\n\t"
-      "sxtb16 r3, r11\n\t"
-      "smlad r5, r8, r3, r5\n\t"
-      "sxtb16 r11, r11, ror #8\n\t"
-      "smlad r5, r9, r11, r5\n\t"
-      "sxtb16 r3, r12\n\t"
-      "smlad r6, r8, r3, r6\n\t"
-      "sxtb16 r12, r12, ror #8\n\t"
-      "smlad r6, r9, r12, r6\n\t"
-      "sxtb16 r3, lr\n\t"
-      "smlad r7, r8, r3, r7\n\t"
-      "sxtb16 lr, lr, ror #8\n\t"
-      "smlad r7, r9, lr, r7\n\t"
+      EK_FC4_STEP
       ".endr\n\t"
       "cmp r0, r2\n\t"
       "bne 1b\n\t"
