@@ -156,11 +156,10 @@ def test_mve_sweep_on_emulated_cortex_m55_matches_tflm(sweep_tflite):
     assert instructions > 0
 
 
-# The one slow end-to-end path of this file: the shared models, a few inputs each.
+# The one slow end-to-end path of this file: a shared model, a few inputs. KWS takes the conv,
+# depthwise, pool and fully connected paths; the sweep above covers the shapes and the ADD, and
+# bench/family.py runs all three shared models on this core, bit-exact, for BENCHMARKS.md.
 @pytest.mark.slow
 @pytest.mark.skipif(_missing(RUN_TOOLS) is not None, reason=str(_missing(RUN_TOOLS)))
-@pytest.mark.parametrize(
-    "filename", ["ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_quant.tflite"]
-)
-def test_shared_models_on_emulated_cortex_m55_match_tflm(filename, mlperf_dir):
-    _bit_exact_on_the_m55(mlperf_dir / filename, inputs=4, seed=11)
+def test_a_shared_model_on_emulated_cortex_m55_matches_tflm(mlperf_dir):
+    _bit_exact_on_the_m55(mlperf_dir / "kws_ref_model.tflite", inputs=4, seed=11)

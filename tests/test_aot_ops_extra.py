@@ -955,8 +955,10 @@ needs_qemu = pytest.mark.skipif(
 @pytest.mark.slow
 @needs_qemu
 @pytest.mark.parametrize("key,quantize,target", [
+    # se_block holds MUL, MEAN, LOGISTIC, PAD and CONCATENATION, elementwise_mix the broadcast
+    # MUL with fused activations; the other models repeat those operators on other shapes, which
+    # the host tests above check against TFLM with the same C (these kernels have no DSP code)
     ("se_block", "int8", "mps2-an386"), ("elementwise_mix", "int8", "mps2-an386"),
-    ("logistic_sweep", "int8", "mps2-an386"), ("requantize_concat", "int8", "mps2-an386"),
     ("se_block", "none", "mps2-an500"),
 ])  # fmt: skip
 def test_firmware_on_emulated_cortex_m_matches_tflm(key, quantize, target, tmp_path):
