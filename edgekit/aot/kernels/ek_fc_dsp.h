@@ -96,46 +96,51 @@ typedef struct {
   "sxtb16 lr, lr, ror #8\n\t"                                        \
   "smlad r7, r9, lr, r7\n\t"
 
+/* The loop around a step (EK_FC4_STEP, or EK_FC4W_STEP for int16 rows): for each group of
+ * four rows, the accumulators start from the bias, the row runs in 8-tap halves of two steps
+ * (an odd number of halves enters at the second), and the four sums are stored. */
+#define EK_FC4_LOOP(STEP) \
+  "push {r4-r11, lr}\n\t"                                                           \
+  "ldm r0, {r1-r7}\n\t" /* x, w, bias, out, x_bytes, groups, odd */                 \
+  "add r5, r1, r5\n\t"  /* the end of x */                                          \
+  "push {r1, r3, r4, r6, r7}\n\t" /* [sp]: x, bias, out, groups left, odd */        \
+  "mov r1, r2\n\t"                                                                  \
+  "mov r2, r5\n\t"                                                                  \
+  "2:\n\t"                                                                          \
+  "ldr r0, [sp]\n\t"                                                                \
+  "ldr r3, [sp, #4]\n\t"                                                            \
+  "ldm r3!, {r4-r7}\n\t" /* the accumulators start from the bias */                 \
+  "str r3, [sp, #4]\n\t"                                                            \
+  "ldr r3, [sp, #16]\n\t" /* an odd number of 8-tap halves: enter at the second */  \
+  "cmp r3, #0\n\t"                                                                  \
+  "bne 3f\n\t"                                                                      \
+  "1:\n\t"                                                                          \
+  ".rept 2\n\t"                                                                     \
+  STEP                                                                              \
+  ".endr\n\t"                                                                       \
+  "3:\n\t"                                                                          \
+  ".rept 2\n\t"                                                                     \
+  STEP                                                                              \
+  ".endr\n\t"                                                                       \
+  "cmp r0, r2\n\t"                                                                  \
+  "bne 1b\n\t"                                                                      \
+  "ldr r3, [sp, #8]\n\t"                                                            \
+  "stm r3!, {r4-r7}\n\t"                                                            \
+  "str r3, [sp, #8]\n\t"                                                            \
+  "ldr r3, [sp, #12]\n\t"                                                           \
+  "subs r3, r3, #1\n\t"                                                             \
+  "str r3, [sp, #12]\n\t"                                                           \
+  "bne 2b\n\t"                                                                      \
+  "add sp, sp, #20\n\t"                                                             \
+  "pop {r4-r11, pc}\n\t"
+
 /* out[4 g + r] = bias[4 g + r] + sum over taps of x * w_gr, for g < groups (> 0),
  * 16 taps per pass (the first pass of a row of 8 (mod 16) taps enters half way). Registers: r4-r7 the four accumulators, r8/r9 the input's
  * pair of words, r10-r12/lr the four rows' words, r3 the unpacked temporary,
  * r0/r1 the input and weight pointers, r2 the input's end. */
 __attribute__((naked, noinline, unused)) static void ek_fc4_q15_asm(
     const ek_fc4_job *job __attribute__((unused))) {
-  __asm__(
-      "push {r4-r11, lr}\n\t"
-      "ldm r0, {r1-r7}\n\t" /* x, w, bias, out, x_bytes, groups, odd */
-      "add r5, r1, r5\n\t"  /* the end of x */
-      "push {r1, r3, r4, r6, r7}\n\t" /* [sp]: x, bias, out, groups left, odd */
-      "mov r1, r2\n\t"
-      "mov r2, r5\n\t"
-      "2:\n\t"
-      "ldr r0, [sp]\n\t"
-      "ldr r3, [sp, #4]\n\t"
-      "ldm r3!, {r4-r7}\n\t" /* the accumulators start from the bias */
-      "str r3, [sp, #4]\n\t"
-      "ldr r3, [sp, #16]\n\t" /* an odd number of 8-tap halves: enter at the second */
-      "cmp r3, #0\n\t"
-      "bne 3f\n\t"
-      "1:\n\t"
-      ".rept 2\n\t"
-      EK_FC4_STEP
-      ".endr\n\t"
-      "3:\n\t"
-      ".rept 2\n\t"
-      EK_FC4_STEP
-      ".endr\n\t"
-      "cmp r0, r2\n\t"
-      "bne 1b\n\t"
-      "ldr r3, [sp, #8]\n\t"
-      "stm r3!, {r4-r7}\n\t"
-      "str r3, [sp, #8]\n\t"
-      "ldr r3, [sp, #12]\n\t"
-      "subs r3, r3, #1\n\t"
-      "str r3, [sp, #12]\n\t"
-      "bne 2b\n\t"
-      "add sp, sp, #20\n\t"
-      "pop {r4-r11, pc}\n\t");
+  __asm__(EK_FC4_LOOP(EK_FC4_STEP));
 }
 #else
 #define EK_FC4_ASM 0
@@ -175,62 +180,24 @@ EK_INLINE void ek_fc4_q15(const int32_t *x, const int8_t *w, int k_pad, int grou
  * ops/fully_connected.py `wide_row_groups`), twice the flash of int8 and no unpacking: per 4 taps
  * of 4 rows one LDM of the input, two of the rows and eight SMLAD, 11 instructions per 16 MACs. */
 #if EK_FC4_ASM
+/* Four taps of four int16 rows (16 MACs): the input pair, then rows 0 and 1 and rows 2 and 3
+ * as (w0, w2), (w1, w3), no unpacking. */
+#define EK_FC4W_STEP \
+  "ldm r0!, {r8, r9}\n\t"            /* (x0, x2), (x1, x3) */                 \
+  "ldm r1!, {r10, r11, r12, lr}\n\t"  /* rows 0 and 1: (w0, w2), (w1, w3) */  \
+  "smlad r4, r8, r10, r4\n\t"                                                 \
+  "smlad r4, r9, r11, r4\n\t"                                                 \
+  "smlad r5, r8, r12, r5\n\t"                                                 \
+  "smlad r5, r9, lr, r5\n\t"                                                  \
+  "ldm r1!, {r10, r11, r12, lr}\n\t"  /* rows 2 and 3 */                      \
+  "smlad r6, r8, r10, r6\n\t"                                                 \
+  "smlad r6, r9, r11, r6\n\t"                                                 \
+  "smlad r7, r8, r12, r7\n\t"                                                 \
+  "smlad r7, r9, lr, r7\n\t"
+
 __attribute__((naked, noinline, unused)) static void ek_fc4_q15w_asm(
     const ek_fc4_job *job __attribute__((unused))) {
-  __asm__(
-      "push {r4-r11, lr}\n\t"
-      "ldm r0, {r1-r7}\n\t" /* x, w, bias, out, x_bytes, groups, odd */
-      "add r5, r1, r5\n\t"
-      "push {r1, r3, r4, r6, r7}\n\t" /* [sp]: x, bias, out, groups left, odd */
-      "mov r1, r2\n\t"
-      "mov r2, r5\n\t"
-      "2:\n\t"
-      "ldr r0, [sp]\n\t"
-      "ldr r3, [sp, #4]\n\t"
-      "ldm r3!, {r4-r7}\n\t"
-      "str r3, [sp, #4]\n\t"
-      "ldr r3, [sp, #16]\n\t"
-      "cmp r3, #0\n\t"
-      "bne 3f\n\t"
-      "1:\n\t"
-      ".rept 2\n\t"
-      "ldm r0!, {r8, r9}\n\t"            /* (x0, x2), (x1, x3) */
-      "ldm r1!, {r10, r11, r12, lr}\n\t"  /* rows 0 and 1: (w0, w2), (w1, w3) */
-      "smlad r4, r8, r10, r4\n\t"
-      "smlad r4, r9, r11, r4\n\t"
-      "smlad r5, r8, r12, r5\n\t"
-      "smlad r5, r9, lr, r5\n\t"
-      "ldm r1!, {r10, r11, r12, lr}\n\t"  /* rows 2 and 3 */
-      "smlad r6, r8, r10, r6\n\t"
-      "smlad r6, r9, r11, r6\n\t"
-      "smlad r7, r8, r12, r7\n\t"
-      "smlad r7, r9, lr, r7\n\t"
-      ".endr\n\t"
-      "3:\n\t"
-      ".rept 2\n\t"
-      "ldm r0!, {r8, r9}\n\t"            /* (x0, x2), (x1, x3) */
-      "ldm r1!, {r10, r11, r12, lr}\n\t"  /* rows 0 and 1: (w0, w2), (w1, w3) */
-      "smlad r4, r8, r10, r4\n\t"
-      "smlad r4, r9, r11, r4\n\t"
-      "smlad r5, r8, r12, r5\n\t"
-      "smlad r5, r9, lr, r5\n\t"
-      "ldm r1!, {r10, r11, r12, lr}\n\t"  /* rows 2 and 3 */
-      "smlad r6, r8, r10, r6\n\t"
-      "smlad r6, r9, r11, r6\n\t"
-      "smlad r7, r8, r12, r7\n\t"
-      "smlad r7, r9, lr, r7\n\t"
-      ".endr\n\t"
-      "cmp r0, r2\n\t"
-      "bne 1b\n\t"
-      "ldr r3, [sp, #8]\n\t"
-      "stm r3!, {r4-r7}\n\t"
-      "str r3, [sp, #8]\n\t"
-      "ldr r3, [sp, #12]\n\t"
-      "subs r3, r3, #1\n\t"
-      "str r3, [sp, #12]\n\t"
-      "bne 2b\n\t"
-      "add sp, sp, #20\n\t"
-      "pop {r4-r11, pc}\n\t");
+  __asm__(EK_FC4_LOOP(EK_FC4W_STEP));
 }
 #endif
 
