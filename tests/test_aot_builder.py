@@ -11,6 +11,7 @@ the builder writes is a model both reference interpreters accept.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from functools import cache
 from pathlib import Path
 
@@ -185,6 +186,43 @@ def litert_outputs(model: bytes, inputs: list[list[np.ndarray]]) -> list[np.ndar
 
 def random_int8(rng, shape) -> np.ndarray:
     return rng.integers(-128, 128, size=shape, dtype=np.int8)
+
+
+# ----- the emulated Cortex-M4 --------------------------------------------------------------
+
+#: what building firmware for the emulated board and running it take
+EMULATOR_TOOLS = ("qemu-system-arm", "arm-none-eabi-gcc", "cmake")
+needs_emulator = pytest.mark.skipif(
+    not all(shutil.which(t) for t in EMULATOR_TOOLS),
+    reason="qemu-system-arm, arm-none-eabi-gcc and cmake are needed for the emulated board",
+)
+
+
+def assert_bit_exact_on_emulated_cortex_m4(model: Path, optimize: str = "balanced", count: int = 4,
+                                           seed: int = 0) -> None:  # fmt: skip
+    """Convert `model` for mps2-an386 (the DSP path) and run it in edgekit's firmware on QEMU:
+    every output equals the TFLM interpreter's, on inputs all 127, all -128 and `count` random."""
+    from edgekit import pipeline
+
+    runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    artifact = pipeline.convert(str(model), "mps2-an386", "aot", "int8", optimize=optimize).artifact
+    rng = np.random.default_rng(seed)
+    feeds = [[np.full(spec.shape, v, np.int8) for spec in artifact.inputs] for v in (127, -128)]
+    feeds += [[random_int8(rng, spec.shape) for spec in artifact.inputs] for _ in range(count)]
+    interp = runtime.Interpreter.from_bytes(Path(model).read_bytes())
+    runner = pipeline.open_runner(artifact, "mps2-an386")
+    try:
+        assert runner.name == "device-qemu" and artifact.info["dsp"] is True
+        for i, feed in enumerate(feeds):
+            for k, x in enumerate(feed):
+                interp.set_input(x, k)
+            interp.invoke()
+            got = runner.infer({spec.name: x for spec, x in zip(artifact.inputs, feed)})
+            for k, spec in enumerate(artifact.outputs):
+                np.testing.assert_array_equal(got[spec.name].reshape(-1), interp.get_output(k).reshape(-1),
+                                              err_msg=f"input {i} output {k}")  # fmt: skip
+    finally:
+        runner.close()
 
 
 # ----- the builder's own checks ----------------------------------------------------------

@@ -12,13 +12,17 @@ their inputs.
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
 
 from edgekit.aot.ops.conv import RING_MAX_SPAN, Window, compute_out_size, compute_padding, ring_lag
-from tests.test_aot_builder import ModelBuilder, assert_bit_exact_with_tflm, random_int8
+from tests.test_aot_builder import (
+    ModelBuilder,
+    assert_bit_exact_on_emulated_cortex_m4,
+    assert_bit_exact_with_tflm,
+    needs_emulator,
+)
 from tests.test_aot_ops import conv_model
 
 DSP = frozenset({"dsp"})
@@ -119,11 +123,6 @@ def test_ring_lag_is_the_least_that_never_clobbers_a_read(case):
 
 # ---- the assembly on the emulated Cortex-M4 ----------------------------------------------------
 
-needs_qemu = pytest.mark.skipif(
-    not all(shutil.which(t) for t in ("qemu-system-arm", "arm-none-eabi-gcc", "cmake")),
-    reason="qemu-system-arm, arm-none-eabi-gcc and cmake are needed for the emulated board",
-)
-
 #: one branch per input: a chain of depthwise layers (channels, multiplier, kernel, stride, dilation, padding)
 BRANCHES = [
     (64, [(1, (3, 3), (1, 1), (1, 1), "SAME"), (1, (3, 3), (1, 1), (1, 1), "SAME")]),
@@ -166,38 +165,10 @@ def _branches_model(seed: int = 3) -> bytes:
     return b.build(inputs, outputs)
 
 
-def _tflm_all_outputs(model: bytes, feeds: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
-    runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
-    interp = runtime.Interpreter.from_bytes(model)
-    results = []
-    for feed in feeds:
-        for i, x in enumerate(feed):
-            interp.set_input(x, i)
-        interp.invoke()
-        results.append([interp.get_output(k).copy() for k in range(len(BRANCHES))])
-    return results
-
-
 @pytest.mark.slow
-@needs_qemu
+@needs_emulator
 @pytest.mark.parametrize("optimize", ["balanced", "speed"])
 def test_ring_kernel_assembly_on_emulated_cortex_m4_matches_tflm(optimize, tmp_path):
-    from edgekit import pipeline
-
     model = tmp_path / "dw_branches.tflite"
     model.write_bytes(_branches_model())
-    artifact = pipeline.convert(str(model), "mps2-an386", "aot", "int8", optimize=optimize).artifact
-    rng = np.random.default_rng(5)
-    feeds = [[random_int8(rng, spec.shape) for spec in artifact.inputs] for _ in range(4)]
-    feeds[0] = [np.full(spec.shape, 127, np.int8) for spec in artifact.inputs]  # saturating
-    expected = _tflm_all_outputs(model.read_bytes(), feeds)
-    runner = pipeline.open_runner(artifact, "mps2-an386")
-    try:
-        assert runner.name == "device-qemu" and artifact.info["dsp"] is True
-        for i, feed in enumerate(feeds):
-            got = runner.infer({spec.name: x for spec, x in zip(artifact.inputs, feed)})
-            for k, spec in enumerate(artifact.outputs):
-                np.testing.assert_array_equal(got[spec.name].reshape(-1), np.asarray(expected[i][k]).reshape(-1),
-                                              err_msg=f"sample {i} output {k}")  # fmt: skip
-    finally:
-        runner.close()
+    assert_bit_exact_on_emulated_cortex_m4(model, optimize, count=3, seed=5)

@@ -12,13 +12,12 @@ of two of them (its DSP path without tables at --optimize size).
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
 
 from edgekit.aot.ops.fully_connected import Q15_DEPTH, row_groups, wide_row_groups
-from tests.test_aot_builder import ModelBuilder
+from tests.test_aot_builder import ModelBuilder, assert_bit_exact_on_emulated_cortex_m4, needs_emulator
 
 
 def test_row_groups_put_the_same_word_of_four_rows_together():
@@ -88,37 +87,10 @@ def fc_branches_model(seed: int = 5) -> bytes:
     return b.build([x], [ragged, gain, deep, summed, grouped, long_rows, mid_rows])
 
 
-def tflm_all_outputs(model: bytes, x: np.ndarray) -> list[np.ndarray]:
-    runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
-    interp = runtime.Interpreter.from_bytes(model)
-    interp.set_input(x, 0)
-    interp.invoke()
-    return [interp.get_output(i).copy() for i in range(7)]
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not all(shutil.which(t) for t in ("qemu-system-arm", "arm-none-eabi-gcc", "cmake")),
-    reason="qemu-system-arm, arm-none-eabi-gcc and cmake are needed for the emulated board",
-)
+@needs_emulator
 @pytest.mark.parametrize("optimize", ["speed", "balanced", "size"])
 def test_fully_connected_on_emulated_cortex_m4_matches_tflm(optimize, tmp_path):
-    from edgekit import pipeline
-
     model = tmp_path / "fc.tflite"
     model.write_bytes(fc_branches_model())
-    artifact = pipeline.convert(str(model), target="mps2-an386", backend="aot", quantization="int8",
-                                optimize=optimize).artifact  # fmt: skip
-    assert artifact.info["dsp"] is True
-    rng = np.random.default_rng(3)
-    feeds = [np.full((2, 37), 127, np.int8), np.full((2, 37), -128, np.int8)]
-    feeds += [rng.integers(-128, 128, size=(2, 37), dtype=np.int8) for _ in range(7)]
-    runner = pipeline.open_runner(artifact, "mps2-an386")
-    try:
-        assert runner.name == "device-qemu"
-        for i, x in enumerate(feeds):
-            got = runner.infer({artifact.inputs[0].name: x})
-            for k, (spec, want) in enumerate(zip(artifact.outputs, tflm_all_outputs(model.read_bytes(), x))):
-                np.testing.assert_array_equal(got[spec.name], want.reshape(spec.shape), err_msg=f"input {i} output {k}")
-    finally:
-        runner.close()
+    assert_bit_exact_on_emulated_cortex_m4(model, optimize, count=7, seed=3)

@@ -9,13 +9,11 @@ Cortex-M4 against the TFLM interpreter, saturating inputs included.
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
 from edgekit.aot.ops.conv import compute_out_size
-from tests.test_aot_builder import ModelBuilder, random_int8
+from tests.test_aot_builder import ModelBuilder, assert_bit_exact_on_emulated_cortex_m4, needs_emulator
 
 #: (input h, w, channels), window, stride, padding
 BRANCHES = [
@@ -43,31 +41,8 @@ def _pools_model(seed: int = 1) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not all(shutil.which(t) for t in ("qemu-system-arm", "arm-none-eabi-gcc", "cmake")),
-    reason="qemu-system-arm, arm-none-eabi-gcc and cmake are needed for the emulated board",
-)
+@needs_emulator
 def test_average_pool_lanes_on_emulated_cortex_m4_match_tflm(tmp_path):
-    from edgekit import pipeline
-
-    runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
     model = tmp_path / "pools.tflite"
     model.write_bytes(_pools_model())
-    artifact = pipeline.convert(str(model), "mps2-an386", "aot", "int8").artifact
-    rng = np.random.default_rng(2)
-    feeds = [[random_int8(rng, spec.shape) for spec in artifact.inputs] for _ in range(3)]
-    feeds += [[np.full(spec.shape, v, np.int8) for spec in artifact.inputs] for v in (127, -128)]
-    interp = runtime.Interpreter.from_bytes(model.read_bytes())
-    runner = pipeline.open_runner(artifact, "mps2-an386")
-    try:
-        assert runner.name == "device-qemu" and artifact.info["dsp"] is True
-        for i, feed in enumerate(feeds):
-            for k, x in enumerate(feed):
-                interp.set_input(x, k)
-            interp.invoke()
-            got = runner.infer({spec.name: x for spec, x in zip(artifact.inputs, feed)})
-            for k, spec in enumerate(artifact.outputs):
-                np.testing.assert_array_equal(got[spec.name].reshape(-1), interp.get_output(k).reshape(-1),
-                                              err_msg=f"sample {i} output {k}")  # fmt: skip
-    finally:
-        runner.close()
+    assert_bit_exact_on_emulated_cortex_m4(model, count=3, seed=2)
