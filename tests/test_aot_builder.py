@@ -188,6 +188,26 @@ def random_int8(rng, shape) -> np.ndarray:
     return rng.integers(-128, 128, size=shape, dtype=np.int8)
 
 
+def kernel_harness(source: str, tmp_path: Path, *flags: str) -> Path:
+    """A host program built from C `source` that includes the aot kernel headers (-Wall -Wextra
+    -Werror plus `flags`); skips where there is no host C compiler."""
+    import subprocess
+    from importlib import resources
+
+    from edgekit.aot.hostbuild import host_compiler
+
+    try:
+        cc = host_compiler()
+    except Exception as exc:  # noqa: BLE001 - the skip names the reason
+        pytest.skip(str(exc))
+    kernels = resources.files("edgekit.aot") / "kernels"
+    (tmp_path / "t.c").write_text(source)
+    exe = tmp_path / "t"
+    subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *flags, "-I", str(kernels),
+                    str(tmp_path / "t.c"), "-o", str(exe)], check=True)  # fmt: skip
+    return exe
+
+
 # ----- the emulated Cortex-M4 --------------------------------------------------------------
 
 #: what building firmware for the emulated board and running it take

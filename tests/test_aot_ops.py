@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgekit.aot.ops.conv import compute_out_size
-from tests.test_aot_builder import ModelBuilder, assert_bit_exact_with_tflm, assert_close_to_litert
+from tests.test_aot_builder import ModelBuilder, assert_bit_exact_with_tflm, assert_close_to_litert, kernel_harness
 
 INT8 = "int8"
 
@@ -311,19 +311,9 @@ def test_right_shift_requantization_equals_the_double_rounding(tmp_path):
     SaturatingRoundingDoublingHighMul then RoundingDivideByPOT on rounding ties, extremes
     and random values, for every right shift 1..31 and multipliers QuantizeMultiplier makes."""
     import subprocess
-    from importlib import resources
 
-    from edgekit.aot.hostbuild import host_compiler
 
-    try:
-        cc = host_compiler()
-    except Exception as exc:  # noqa: BLE001 - the skip names the reason
-        pytest.skip(str(exc))
-    kernels = resources.files("edgekit.aot") / "kernels"
-    (tmp_path / "t.c").write_text(RIGHT_SHIFT_HARNESS)
-    exe = tmp_path / "t"
-    subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(kernels),
-                    str(tmp_path / "t.c"), "-o", str(exe)], check=True)  # fmt: skip
+    exe = kernel_harness(RIGHT_SHIFT_HARNESS, tmp_path)
     rng = np.random.default_rng(5)
     rows = []
     mults = [0, 1 << 30, (1 << 30) + 1, (1 << 31) - 1, *rng.integers(1 << 30, 1 << 31, size=6).tolist()]
@@ -367,21 +357,11 @@ def test_rq_requantization_equals_the_double_rounding(tmp_path):
     RoundingDivideByPOT and the output offset, on rounding ties and extremes of accumulators
     below 2^30, for every right shift it accepts."""
     import subprocess
-    from importlib import resources
 
-    from edgekit.aot.hostbuild import host_compiler
     from edgekit.aot.ops.base import EmitContext
     from edgekit.aot.ops.conv import RQ_ACC_LIMIT, requant_params
 
-    try:
-        cc = host_compiler()
-    except Exception as exc:  # noqa: BLE001 - the skip names the reason
-        pytest.skip(str(exc))
-    kernels = resources.files("edgekit.aot") / "kernels"
-    (tmp_path / "t.c").write_text(RQ_HARNESS)
-    exe = tmp_path / "t"
-    subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(kernels),
-                    str(tmp_path / "t.c"), "-o", str(exe)], check=True)  # fmt: skip
+    exe = kernel_harness(RQ_HARNESS, tmp_path)
     contexts = [EmitContext(graph=None, pointers={}, single_rounding=False, features=frozenset({"dsp"}), optimize=o)
                 for o in ("speed", "balanced")]  # fmt: skip
     ctx = contexts[1]
@@ -503,20 +483,10 @@ def test_python_add_terms_equal_the_c_requantization(single_rounding, tmp_path):
     """ADD's compile-time tables (DSP targets) use quant.multiply_by_quantized_multiplier_smaller_than_one:
     it must equal the C ek_mbqm_smaller_than_one of either TFLM rounding on the terms ADD feeds it."""
     import subprocess
-    from importlib import resources
 
-    from edgekit.aot.hostbuild import host_compiler
     from edgekit.aot.quant import multiply_by_quantized_multiplier_smaller_than_one, quantize_multiplier
 
-    try:
-        cc = host_compiler()
-    except Exception as exc:  # noqa: BLE001 - the skip names the reason
-        pytest.skip(str(exc))
-    kernels = resources.files("edgekit.aot") / "kernels"
-    (tmp_path / "t.c").write_text(MBQM_HARNESS)
-    exe = tmp_path / "t"
-    subprocess.run([cc, "-std=c99", "-O2", f"-DEK_SINGLE_ROUNDING={int(single_rounding)}", "-I", str(kernels),
-                    str(tmp_path / "t.c"), "-o", str(exe)], check=True)  # fmt: skip
+    exe = kernel_harness(MBQM_HARNESS, tmp_path, f"-DEK_SINGLE_ROUNDING={int(single_rounding)}")
     rng = np.random.default_rng(9)
     cases = []
     for real in [0.5, 0.25, 0.3, *rng.uniform(1e-4, 0.99, size=12).tolist()]:
