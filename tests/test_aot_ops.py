@@ -25,10 +25,11 @@ def _out_scale(rng, in_scale, w_scale, k, saturate):
 def conv_model(
     *, n=1, h=7, w=6, c=3, oc=4, k=(3, 3), stride=(1, 1), dilation=(1, 1), padding="SAME",
     act="NONE", depthwise=False, mult=1, in_zp=-5, out_zp=3, per_channel=True, saturate=False,
-    dtype=INT8, bias=True, out_scale=None, seed=0, inner=False,
+    dtype=INT8, bias=True, out_scale=None, seed=0, inner=False, bias_limit=3000, w_scales=(0.002, 0.02),
 ):  # fmt: skip
     """One convolution; `inner` (int8) puts it between two QUANTIZE ops of unchanged scale, so
-    its input and output are the model's own tensors (in the arena) rather than the caller's."""
+    its input and output are the model's own tensors (in the arena) rather than the caller's.
+    Biases are drawn below `bias_limit`, per-channel filter scales from the range `w_scales`."""
     rng = np.random.default_rng(seed)
     out_c = c * mult if depthwise else oc
     out_h = compute_out_size(padding, h, k[0], stride[0], dilation[0])
@@ -37,14 +38,14 @@ def conv_model(
     b = ModelBuilder()
     if dtype == INT8:
         in_scale = 0.02
-        w_scale = rng.uniform(0.002, 0.02, size=out_c) if per_channel else np.array([0.01])
+        w_scale = rng.uniform(*w_scales, size=out_c) if per_channel else np.array([0.01])
         if out_scale is None:
             out_scale = _out_scale(rng, in_scale, w_scale, k[0] * k[1] * (1 if depthwise else c), saturate)
         x = b.tensor((n, h, w, c), scale=in_scale, zero_point=in_zp)
         f = b.tensor(fshape, data=rng.integers(-127, 128, size=fshape), scale=w_scale,
                      zero_point=0, axis=3 if depthwise else 0)  # fmt: skip
         bt = (
-            b.tensor((out_c,), "int32", data=rng.integers(-3000, 3000, size=out_c), scale=in_scale * w_scale)
+            b.tensor((out_c,), "int32", data=rng.integers(-bias_limit, bias_limit, size=out_c), scale=in_scale * w_scale)
             if bias
             else -1
         )

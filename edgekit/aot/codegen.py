@@ -118,11 +118,18 @@ def render_header(p: BundleParts) -> str:
     return "\n".join(lines)
 
 
-#: `--optimize size` on Cortex-M: the kernels are forced inline everywhere else, so every call
-#: is specialized for its constant shapes (one unrolled copy of the loops per operator); here
-#: gcc inlines by its own judgement and compiles the bundle for size, so each large kernel is
-#: one function taking its shapes as arguments. KWS's code went from 10.2 to 2.4 KB, ResNet-8's
-#: from 14.8 to 2.8 KB (gcc 12, cortex-m4).
+def compact_kernels(optimize: str, features) -> bool:
+    """Whether a bundle takes the compact kernels (kernels/ek_compact.h, COMPACT_KERNELS):
+    `--optimize size`, except on Helium targets, whose kernels take int8 weights already and are
+    what makes those cores fast."""
+    return optimize == "size" and "mve" not in features
+
+
+#: `--optimize size` (compact_kernels): the kernels are forced inline everywhere else, so every
+#: call is specialized for its constant shapes (one unrolled copy of the loops per operator);
+#: here gcc inlines by its own judgement and compiles the bundle for size, so each large kernel
+#: is one function taking its shapes as arguments. KWS's code went from 10.2 to 2.4 KB, ResNet-8's
+#: from 14.8 to 2.8 KB (gcc 12, cortex-m4), and to about 2 KB each with the compact kernels.
 COMPACT_KERNELS = (
     "/* --optimize size: each kernel compiled once, for size; shapes are arguments */",
     "#if defined(__GNUC__) && !defined(__clang__)",
@@ -147,6 +154,7 @@ def render_source(p: BundleParts) -> str:
         "",
         f"#define EK_SINGLE_ROUNDING {int(p.single_rounding)}",
         f"#define EK_DSP {int(p.dsp)}",
+        f"#define EK_COMPACT {int(p.compact)}",
         *_mve_macro(p.mve),
         "",
     ]
@@ -156,10 +164,12 @@ def render_source(p: BundleParts) -> str:
         out += [f"/* ---- {name} ---- */", kernel_source(name).rstrip(), ""]
     out += ["/* ---- constants (flash) ---- */", *p.constants, ""]
     # One function per operator: gcc allocates registers per function, and in one function
-    # holding every operator the loops of one spilled for the values of another
+    # holding every operator the loops of one spilled for the values of another. The compact
+    # kernels are calls, not loops, so at `size` gcc may inline each operator into its one caller
+    # (no prologue and epilogue per operator)
     out += [
         "/* ---- operators ---- */",
-        "#if defined(__GNUC__)",
+        "#if defined(__GNUC__) && !EK_COMPACT",
         "#define EK_OPERATOR static __attribute__((noinline))",
         "#else",
         "#define EK_OPERATOR static",

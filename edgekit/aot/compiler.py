@@ -13,7 +13,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit.aot.codegen import BundleParts, DebugSlot, c_identifier, render_header, render_source
+from edgekit.aot.codegen import (
+    BundleParts,
+    DebugSlot,
+    c_identifier,
+    compact_kernels,
+    render_header,
+    render_source,
+)
 from edgekit.aot.fuse import fuse_conv_add
 from edgekit.aot.graph import Graph, TensorInfo, graph_from_model
 from edgekit.aot.ops.base import EmitContext, c_type, emitter_for
@@ -29,25 +36,30 @@ TFLM_SINGLE_ROUNDING = False
 #: DSP path: `speed` stores conv and depthwise filters and fully connected
 #: weights widened to int16 and three requantization parameters per channel;
 #: `balanced` the same conv filters, int8 fully connected weights and two
-#: parameters (as much flash as TFLM's multipliers and shifts); `size` int8
-#: filters (unpacked with SXTB16 in the loop), two parameters and each kernel
-#: compiled once, for size (codegen.COMPACT_KERNELS). Elsewhere the
-#: modes compile to the same code.
+#: parameters (as much flash as TFLM's multipliers and shifts). Elsewhere
+#: those two compile to the same code. `size`, on every target but Helium's:
+#: the compact kernels (kernels/ek_compact.h), which read the model's int8
+#: filters as they are, its raw biases and one requantization word per
+#: channel (edgekit/aot/channel_params.py), SOFTMAX's exp computed, and each
+#: kernel compiled once, for size (codegen.COMPACT_KERNELS).
 OPTIMIZE_DEFAULT = "balanced"
+
+SIZE_SUMMARY = ("the model's int8 weights as they are, raw biases and one requantization word per channel "
+                "(compact kernels), each kernel compiled once, for size")  # fmt: skip
 
 
 def optimize_summary(optimize: str, features) -> str:
     """What `optimize` changes for a target with `features`, for the fit report."""
-    if "dsp" not in features:
-        return "the same code in every mode on this target"
+    if compact_kernels(optimize, features):
+        return SIZE_SUMMARY
     if "mve" in features:  # the Helium kernels take int8 weights and TFLM's parameters in every mode
         return "int8 weights for the Helium (MVE) kernels in every mode"
+    if "dsp" not in features:
+        return "the same code for speed and balanced on this target"
     return {
         "speed": "int16 conv filters and fully connected weights (SMLAD without unpacking), "
         "3 requantization parameters per channel",
         "balanced": "int16 conv filters (SMLAD without unpacking), 2 requantization parameters per channel",
-        "size": "int8 weights (unpacked in the loop), 2 requantization parameters per channel, "
-        "each kernel compiled once, for size",
     }[optimize]
 
 
@@ -211,7 +223,7 @@ def compile_graph(
         dsp="dsp" in features,
         mve="mve" in features,
         debug_slots=debug_slots,
-        compact=optimize == "size" and "dsp" in features and "mve" not in features,
+        compact=compact_kernels(optimize, features),
     )
     return CompiledBundle(
         name=name,

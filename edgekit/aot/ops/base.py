@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 C_TYPES = {
     "int8": "int8_t",
     "uint8": "uint8_t",
+    "uint32": "uint32_t",
     "int16": "int16_t",
     "int32": "int32_t",
     "int64": "int64_t",

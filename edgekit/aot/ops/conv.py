@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgekit.aot import channel_params
 from edgekit.aot.codegen import float_literal
 from edgekit.aot.graph import Node, TensorInfo
 from edgekit.aot.inplace import lag, window_lag
@@ -482,6 +483,8 @@ class _ConvBase(Emitter):
         y, w = ctx.tensor(node.outputs[0]), ctx.tensor(node.inputs[1])
         if y.dtype != "int8":
             return 0
+        if self._compact(node, ctx):  # one pixel's accumulators (depthwise) or its window as int16
+            return 4 * y.shape[3] if self.depthwise else 2 * w.shape[1] * w.shape[2] * w.shape[3]
         if self.depthwise:  # the ring, or one pixel's int32 accumulators and a row of the zero point
             ring = self._ring(node, ctx)
             return ring.nbytes if ring else 4 * y.shape[3] + ctx.tensor(node.inputs[0]).shape[3]
@@ -550,6 +553,8 @@ class _ConvBase(Emitter):
                 float_literal(lo), float_literal(hi),
             )  # fmt: skip
 
+        if self._compact(node, ctx):
+            return self._emit_compact(node, ctx, win, activation)
         x_scale, x_zp = per_tensor_qparams(x)
         y_scale, y_zp = per_tensor_qparams(y)
         mults, shifts = conv_multipliers(x_scale, w.scale, y_scale, win.out_c, ctx.single_rounding)
@@ -632,6 +637,27 @@ class _ConvBase(Emitter):
         return call("ek_conv_s8", *names, *win.args(), *k_args[:2], k_pad, *k_args[2:],
                     -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
 
+    def _compact(self, node: Node, ctx: EmitContext) -> bool:
+        """Whether an int8 node runs ek_compact.h's kernels (`--optimize size` on the DSP path)."""
+        return ctx.tensor(node.inputs[0]).dtype == "int8" and channel_params.applies(ctx)
+
+    def _emit_compact(self, node: Node, ctx: EmitContext, win: Window, activation: str) -> str:
+        """ek_conv_compact_s8 or ek_depthwise_compact_s8: the model's filter as it is, the raw
+        bias and one word of requantization per channel."""
+        x, w, _, y = self._tensors(node, ctx)
+        _, x_zp = per_tensor_qparams(x)
+        y_scale, y_zp = per_tensor_qparams(y)
+        mults, shifts, _, raw_bias = self._requantization(node, ctx)
+        act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
+        params = channel_params.arrays(ctx, y.name, raw_bias, mults, shifts)
+        tail = [-x_zp, y_zp, act_min, act_max]
+        if self.depthwise:
+            return call("ek_depthwise_compact_s8", ctx.ptr(x.index), ctx.ptr(w.index), *params, ctx.ptr(y.index),
+                        f"(int32_t *){ctx.scratch(node)}", *win.args()[:4], win.out_h, win.out_w,
+                        win.out_c // win.in_c, *win.kernel_args(), *tail)  # fmt: skip
+        return call("ek_conv_compact_s8", ctx.ptr(x.index), ctx.ptr(w.index), *params, ctx.ptr(y.index),
+                    f"(int16_t *){ctx.scratch(node)}", *win.args(), *win.kernel_args(), *tail)  # fmt: skip
+
     def _emit_taps(self, node, ctx, win, x_zp, y_zp, folded_name, scale, requant, activation) -> str:
         """ek_conv_taps_s8, with the ADD it is fused with when there is one."""
         x, w, _, y = self._tensors(node, ctx)
@@ -679,11 +705,11 @@ RESIDUAL = 3
 @register
 class Conv2D(_ConvBase):
     opcodes = ("CONV_2D",)
-    kernels = ("ek_mve.h", "ek_x86.h", "ek_conv.h", "ek_add.h", "ek_conv_taps.h")  # ek_conv.h calls into ek_mve.h and ek_x86.h
+    kernels = ("ek_mve.h", "ek_x86.h", "ek_conv.h", "ek_add.h", "ek_conv_taps.h", "ek_compact.h")  # ek_conv.h calls into ek_mve.h and ek_x86.h
 
 
 @register
 class DepthwiseConv2D(_ConvBase):
     opcodes = ("DEPTHWISE_CONV_2D",)
-    kernels = ("ek_mve.h", "ek_x86.h", "ek_conv.h", "ek_depthwise_dsp.h")
+    kernels = ("ek_mve.h", "ek_x86.h", "ek_conv.h", "ek_depthwise_dsp.h", "ek_compact.h")
     depthwise = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekit.aot import channel_params
 from edgekit.aot.graph import Node
 from edgekit.aot.ops.base import (
     EmitContext,
@@ -43,7 +44,7 @@ Q15_MIN_MACS = 1024
 @register
 class FullyConnected(Emitter):
     opcodes = ("FULLY_CONNECTED",)
-    kernels = ("ek_mve.h", "ek_fc_dsp.h", "ek_fully_connected.h")
+    kernels = ("ek_mve.h", "ek_fc_dsp.h", "ek_fully_connected.h", "ek_compact.h")
 
     # -- 1. attributes --------------------------------------------------------------------
     def _tensors(self, node: Node, ctx: EmitContext):
@@ -99,8 +100,16 @@ class FullyConnected(Emitter):
         # the DSP path (ek_fc_dsp.h) takes rows in groups of four, zero rows padding the last, and
         # doubles the input where ek_rq wants doubled accumulators; the bias then starts them doubled
         # (not with Helium, whose own grouping ek_mve.h reads)
-        grouped = ("dsp" in ctx.features and "mve" not in ctx.features
-                   and k_pad <= Q15_DEPTH and out_depth * k_pad >= Q15_MIN_MACS)  # fmt: skip
+        grouped = _grouped(ctx, out_depth, k_pad)
+        if not grouped and channel_params.applies(ctx):
+            # `--optimize size`: a 1x1 convolution over `batches` pixels, by ek_compact.h's
+            # kernel (the per-tensor requantization repeated for each output)
+            act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
+            mults, shifts = conv_multipliers(x_scale, w.scale, y_scale, out_depth, ctx.single_rounding)
+            params = channel_params.arrays(ctx, y.name, raw_bias, mults, shifts)
+            geometry = [1, 1, batches, accum_depth, 1, batches, out_depth, 1, 1, 1, 1, 1, 1, 0, 0]
+            return call("ek_conv_compact_s8", ctx.ptr(x.index), ctx.ptr(w.index), *params, ctx.ptr(y.index),
+                        f"(int16_t *){ctx.scratch(node)}", *geometry, -x_zp, y_zp, act_min, act_max)  # fmt: skip
         doubled = grouped and requant_params(ctx, mults, shifts, y_zp, acc_bound) is not None
         n_rows = -(-out_depth // 4) * 4 if grouped else out_depth
         wsum = np.zeros(n_rows, np.int64)
@@ -141,7 +150,16 @@ class FullyConnected(Emitter):
         if x.dtype != "int8" or len(w.shape) != 2:
             return 0
         k_pad = dot_length(ctx, w.shape[1])
+        if not _grouped(ctx, w.shape[0], k_pad) and channel_params.applies(ctx):
+            return 2 * w.shape[1]  # ek_conv_compact_s8's input row as int16
         return k_pad if k_pad != w.shape[1] else 0  # an input row padded to the dot length
+
+
+def _grouped(ctx: EmitContext, out_depth: int, k_pad: int) -> bool:
+    """Whether the DSP path's grouped kernel (ek_fc_dsp.h) takes the layer: rows up to Q15_DEPTH,
+    and enough of them to pay for its code (not with Helium, whose own grouping ek_mve.h reads)."""
+    return ("dsp" in ctx.features and "mve" not in ctx.features
+            and k_pad <= Q15_DEPTH and out_depth * k_pad >= Q15_MIN_MACS)  # fmt: skip
 
 
 def pair_packed(rows: np.ndarray, lanes: int = 8) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""SOFTMAX over the last axis, int8 (TFLM's fixed-point algorithm, tabulated) and float32."""
+"""SOFTMAX over the last axis, int8 (TFLM's fixed-point algorithm, exp tabulated) and float32."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from edgekit.aot.codegen import float_literal
-from edgekit.aot.fixedpoint import exp_on_negative_values, rescale, srdhm, wrap32
+from edgekit.aot.fixedpoint import exp_on_negative_values, srdhm, wrap32
 from edgekit.aot.graph import Node
 from edgekit.aot.ops.base import EmitContext, Emitter, call, per_tensor_qparams, register
 from edgekit.aot.quant import quantize_multiplier
@@ -31,23 +31,22 @@ def softmax_scaling(beta: float, input_scale: float, single_rounding: bool) -> t
     return multiplier, left_shift, diff_min
 
 
-def softmax_tables(beta: float, input_scale: float, single_rounding: bool):
-    """exp of every int8 difference (x - max) in [-255, 0], as F0 and as the 12-bit accumulator."""
+def softmax_exp_table(beta: float, input_scale: float, single_rounding: bool) -> np.ndarray:
+    """exp of the int8 differences (x - max) that have one, as gemmlowp FixedPoint<0>: entry i is
+    exp(i - (len - 1)), for differences from max(diff_min, -255) to 0. TFLM counts a difference
+    below diff_min as exp 0, so those need no entry; the kernel rescales each value to the
+    sum's 12 integer bits itself (one rounding shift), where a second table would cost 1 KiB."""
     multiplier, left_shift, diff_min = softmax_scaling(beta, input_scale, single_rounding)
-    exp_f0 = np.zeros(256, dtype=np.int64)
-    exp_acc = np.zeros(256, dtype=np.int64)
-    for diff in range(-255, 1):
-        if diff < diff_min:
-            continue
+    lowest = max(diff_min, -255)
+    table = np.zeros(1 - lowest, dtype=np.int64)
+    for diff in range(lowest, 1):
         if single_rounding:
             total_shift = 31 - left_shift
             rescaled = wrap32((diff * multiplier + (1 << (total_shift - 1))) >> total_shift)
         else:  # MultiplyByQuantizedMultiplierGreaterThanOne, double rounding
             rescaled = srdhm(wrap32(diff * (1 << left_shift)), multiplier)
-        e = exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS)
-        exp_f0[diff + 255] = e
-        exp_acc[diff + 255] = rescale(e, 0, ACCUMULATION_INTEGER_BITS)
-    return exp_f0.astype(np.int32), exp_acc.astype(np.int32)
+        table[diff - lowest] = exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS)
+    return table.astype(np.int32)
 
 
 @register
@@ -76,9 +75,13 @@ class Softmax(Emitter):
             return call("ek_softmax_f32", ctx.ptr(x.index), ctx.ptr(y.index), rows, depth,
                         float_literal(beta))  # fmt: skip
         x_scale, _ = per_tensor_qparams(x)
-        exp_f0, exp_acc = softmax_tables(beta, x_scale, ctx.single_rounding)
-        return call(
-            "ek_softmax_s8", ctx.ptr(x.index), ctx.ptr(y.index),
-            ctx.const_array(exp_f0, f"{y.name}_exp"),
-            ctx.const_array(exp_acc, f"{y.name}_exp_acc"), rows, depth,
-        )  # fmt: skip
+        multiplier, left_shift, diff_min = softmax_scaling(beta, x_scale, ctx.single_rounding)
+        span = -max(diff_min, -255)
+        # `--optimize size` computes exp where it is used: the code is smaller than the table
+        table = (
+            "(const int32_t *)0"
+            if ctx.optimize == "size"
+            else ctx.const_array(softmax_exp_table(beta, x_scale, ctx.single_rounding), f"{y.name}_exp")
+        )
+        return call("ek_softmax_s8", ctx.ptr(x.index), ctx.ptr(y.index), table, span, multiplier, left_shift,
+                    rows, depth)  # fmt: skip
