@@ -91,18 +91,23 @@ SECTIONS {
 """
 
 CALL = re.compile(r"^  \w+_op(\d+)\(inputs, outputs, activations\);$")
+# each operator's function follows its title: the model's node index and opcode ("CONV_2D+ADD"
+# for a convolution fused with its ADD, so functions and model nodes need not be one to one)
+TITLE = re.compile(r"^/\* (\d+): (\S+) -> .*\n\w+ void \w+_op(\d+)\(", re.M)
 
 
-def instrumented(source: str, opcodes: list[str]) -> tuple[str, list[str]]:
+def instrumented(source: str) -> tuple[str, list[str]]:
     """The bundle source with a SysTick read before every operator's call (the ticks left
-    before it: SysTick counts down, the harness reads the first and the last)."""
+    before it: SysTick counts down, the harness reads the first and the last), and a label
+    per call: the model's node index and opcode."""
+    titles = {int(fn): f"{node} {opcode}" for node, opcode, fn in TITLE.findall(source)}
     labels, out = [], []
     for line in source.splitlines():
         m = CALL.match(line)
         if m:
             if labels:  # the first is read by the harness before the call
                 out.append(f"  ek_prof_ticks[{len(labels)}] = *(volatile uint32_t *)0xE000E018u;")
-            labels.append(f"{m.group(1)} {opcodes[int(m.group(1))]}")
+            labels.append(titles[int(m.group(1))])
         out.append(line)
     prelude = f"uint32_t ek_prof_ticks[{len(labels) + 1}];\nint ek_prof_count = {len(labels)};\n"
     text = "\n".join(out)
@@ -119,7 +124,7 @@ def profile(model: Path, optimize: str, keep: Path | None) -> list[tuple[str, in
     work = keep or Path(tempfile.mkdtemp(prefix="edgekit-op-profile-"))
     work.mkdir(parents=True, exist_ok=True)
     bundle.write(work)
-    source, labels = instrumented((work / "model.c").read_text(), list(bundle.ops))
+    source, labels = instrumented((work / "model.c").read_text())
     (work / "model.c").write_text(source)
     (work / "main.c").write_text(HARNESS)
     (work / "link.ld").write_text(LINKER)

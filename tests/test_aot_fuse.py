@@ -154,3 +154,25 @@ def test_a_convolution_added_to_its_own_input_is_fused_and_bit_exact(tmp_path):
     assert_valid(bundle.plan)
     lags = bundle.plan.overwrites  # (the QUANTIZEs' other ends are the caller's buffers)
     assert lags and all(lag >= 7 * 16 + 16 for lag in lags.values())  # a row and a pixel
+
+
+def test_a_fused_operator_is_titled_as_the_pair_and_profiled_under_that_name():
+    """Fusion leaves fewer operator functions than model nodes: each function's title gives its
+    node and `CONV_2D+ADD`, and bench/aot_op_profile.py labels its counts from the titles."""
+    import importlib.util
+    from pathlib import Path
+
+    bundle = compile_model(residual_block(), features=DSP)
+    spec = importlib.util.spec_from_file_location(
+        "aot_op_profile", Path(__file__).resolve().parents[1] / "bench" / "aot_op_profile.py"
+    )
+    profiler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(profiler)
+    _, labels = profiler.instrumented(bundle.source)
+    opcodes = [label.split()[1] for label in labels]
+    assert len(labels) == len(bundle.ops) - fused_calls(bundle) == len(set(labels))
+    assert opcodes.count("CONV_2D+ADD") == fused_calls(bundle) == 1 and "ADD" not in opcodes
+    # every label names a node of the model with its own opcode (or the fused pair's)
+    for label in labels:
+        node, opcode = label.split()
+        assert bundle.ops[int(node)] == opcode.split("+")[0]

@@ -23,6 +23,7 @@ from edgekit.aot.codegen import (
 )
 from edgekit.aot.fuse import fuse_conv_add
 from edgekit.aot.graph import Graph, TensorInfo, graph_from_model
+from edgekit.aot.ops.conv import FUSED_ADD
 from edgekit.aot.ops.base import EmitContext, c_type, emitter_for
 from edgekit.aot.planner import MemoryPlan, plan_memory
 from edgekit.errors import EdgekitError
@@ -199,7 +200,8 @@ def compile_graph(
     for node, emitter in zip(graph.nodes, emitters):
         out_names = ", ".join(graph.tensors[t].name for t in node.outputs if t >= 0)
         code = emitter.emit(node, ctx).strip()
-        body.append(f"/* {node.index}: {node.opcode} -> {out_names} */\n" + (code or "/* no code: aliases its input */"))
+        opcode = f"{node.opcode}+ADD" if node.option(FUSED_ADD) is not None else node.opcode
+        body.append(f"/* {node.index}: {opcode} -> {out_names} */\n" + (code or "/* no code: aliases its input */"))
         for k in emitter.kernels:
             if k not in kernels:
                 kernels.append(k)
