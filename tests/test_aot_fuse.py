@@ -117,6 +117,7 @@ TAPS_CASES = {
     "wide-kernel-relu6": dict(c=8, oc=4, k=(2, 4), stride=(1, 3), h=5, w=11, act="RELU6"),
     "saturating-neg-zero-points": dict(c=16, oc=8, saturate=True, in_zp=-128, out_zp=-60),
     "gain-above-one": dict(c=8, oc=8, out_scale=1e-4, in_zp=0, out_zp=0),
+    "1x1-24-channels": dict(c=24, oc=12, k=(1, 1), h=5, w=7),
 }
 
 

@@ -80,13 +80,13 @@ def _assert_matches_tflm_on_cortex_m4(model: bytes, path, seed: int) -> None:
 
 
 def test_tap_by_tap_convolutions_on_emulated_cortex_m4_match_tflm(tmp_path):
-    """ek_conv_taps.h's assembly (16 channels: dilation and strides) and its C with DSP
-    intrinsics (8 channels: 5x5, batch 2, per-tensor; a multiplier above one)."""
+    """ek_conv_taps.h's assembly in passes of eight words (16 channels: dilation and strides)
+    and of four (8 and 24 channels: 5x5, batch 2, per-tensor; a multiplier above one; 1x1)."""
     from tests.test_aot_fuse import TAPS_CASES
     from tests.test_aot_ops import conv_model
 
     pytest.importorskip("tflite_micro", reason="tflite-micro not installed")
-    for k, case in enumerate(["dilation-stride-mixed", "5x5-batch2-per-tensor", "gain-above-one"]):
+    for k, case in enumerate(["dilation-stride-mixed", "5x5-batch2-per-tensor", "gain-above-one", "1x1-24-channels"]):
         model = conv_model(**TAPS_CASES[case], seed=len(case), inner=True)
         _assert_matches_tflm_on_cortex_m4(model, tmp_path / f"conv{k}.tflite", k)
 

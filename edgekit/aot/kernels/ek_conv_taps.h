@@ -44,15 +44,15 @@ typedef struct {
   const int32_t *bias_end;       /* bias + out_c */
 } ek_taps_job;
 
-/* A pixel pair's window, tap by tap (in_c % 16 == 0, out_c % 4 == 0). The accumulators
+/* A pixel pair's window, tap by tap (in_c % 8 == 0, out_c % 4 == 0). The accumulators
  * start as a copy of the bias. Each tap of both pixels is widened into xq as
  * ek_widen_q15_pair lays it out (8 bytes of each pixel per pass: four LDRs, eight
  * SXTB16s, two STMs); then for every group of four rows the eight accumulators are
  * loaded (LDM), and per word of the tap one LDRD of both pixels, two LDRDs of the four
  * rows and eight SMLADs (ek_dot2x4_q15's 11 instructions per 16 multiply-accumulates),
- * eight words per pass, and stored back (STM). The loop state lives on the stack: the
- * fourteen registers are all in the inner loop. */
-#define EK_TAPS_PAIR_ASM_TEXT(PASS_END) \
+ * WORDS words (2 * WORDS channels) per pass, and stored back (STM). The loop state lives
+ * on the stack: the fourteen registers are all in the inner loop. */
+#define EK_TAPS_PAIR_ASM_TEXT(WORDS, PASS_END) \
   "push {r0, r4-r11, lr}\n\t" \
   "ldr r4, [r0, #12]\n\t" \
   "ldr r12, [r0, #16]\n\t" \
@@ -106,7 +106,7 @@ typedef struct {
   "ldm r2, {r4-r11}\n\t"          /* the group's accumulators: pixel 0 r4-r7, pixel 1 r8-r11 */ \
   "ldr r0, [sp, #12]\n\t" \
   "1:\n\t" \
-  ".rept 8\n\t" \
+  ".rept " #WORDS "\n\t" \
   "ldrd r2, r3, [r0], #8\n\t"     /* word j of pixels 0 and 1 */ \
   "ldrd r12, lr, [r1], #8\n\t"    /* word j of rows 0 and 1 */ \
   "smlad r4, r2, r12, r4\n\t" \
@@ -133,15 +133,23 @@ typedef struct {
   "add sp, sp, #32\n\t" \
   "pop {r0, r4-r11, pc}\n\t"
 
+#define EK_TAPS_PASS_END "ldr r12, [sp, #16]\n\tcmp r0, r12\n\tbne 1b\n\t"
+
 __attribute__((naked, noinline, unused)) static void ek_taps_pair_asm(
     const ek_taps_job *job __attribute__((unused))) {
-  __asm__(EK_TAPS_PAIR_ASM_TEXT("ldr r12, [sp, #16]\n\tcmp r0, r12\n\tbne 1b\n\t"));
+  __asm__(EK_TAPS_PAIR_ASM_TEXT(8, EK_TAPS_PASS_END));
 }
 
 /* in_c == 16: a tap is one pass of eight words, no check of its end */
 __attribute__((naked, noinline, unused)) static void ek_taps_pair16_asm(
     const ek_taps_job *job __attribute__((unused))) {
-  __asm__(EK_TAPS_PAIR_ASM_TEXT(""));
+  __asm__(EK_TAPS_PAIR_ASM_TEXT(8, ""));
+}
+
+/* in_c an odd multiple of 8 (MobileNetV2's 8, 24 and 56): passes of four words */
+__attribute__((naked, noinline, unused)) static void ek_taps_pair8_asm(
+    const ek_taps_job *job __attribute__((unused))) {
+  __asm__(EK_TAPS_PAIR_ASM_TEXT(4, EK_TAPS_PASS_END));
 }
 #else
 #define EK_TAPS_ASM 0
@@ -210,12 +218,12 @@ EK_INLINE void ek_conv_taps_s8(
         ek_taps_at_edge(taps + p, base[p], zero_tap, y0[p], x0[p], in_h, in_w, in_c, k_h, k_w,
                         dil_h, dil_w);
     }
-    if (!(EK_TAPS_ASM && in_c % 16 == 0)) /* (the assembly copies it itself) */
+    if (!EK_TAPS_ASM) /* (the assembly copies it itself) */
       for (g = 0; g < groups; ++g)
         for (p = 0; p < 2; ++p)
           for (c = 0; c < 4; ++c) acc[8 * g + 4 * p + c] = folded_bias[4 * g + c];
 #if EK_TAPS_ASM
-    if (in_c % 16 == 0) {
+    {
       ek_taps_job job;
       job.taps = taps;
       job.taps_end = taps + 2 * k_h * k_w;
@@ -228,10 +236,12 @@ EK_INLINE void ek_conv_taps_s8(
       job.w_tap_bytes = 2 * out_c * in_c;
       if (in_c == 16)
         ek_taps_pair16_asm(&job);
-      else
+      else if (in_c % 16 == 0)
         ek_taps_pair_asm(&job);
-    } else
-#endif
+      else
+        ek_taps_pair8_asm(&job);
+    }
+#else
     for (t = 0; t < k_h * k_w; ++t) {
 #if EK_USE_DSP
       const int32_t *w = (const int32_t *)filter + (size_t)t * out_c * (in_c / 2);
@@ -255,6 +265,7 @@ EK_INLINE void ek_conv_taps_s8(
         }
 #endif
     }
+#endif
     /* per channel, both pixels from one load of its parameters */
     for (oc = 0; oc < out_c; ++oc) {
       const int32_t *a = acc + 8 * (oc / 4) + oc % 4;
