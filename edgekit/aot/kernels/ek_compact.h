@@ -123,6 +123,9 @@ EK_INLINE void ek_depthwise_compact_s8(const int8_t *input, const int8_t *filter
                                        int pad_w, int32_t input_offset, int32_t output_offset,
                                        int32_t act_min, int32_t act_max) {
   const int out_c = in_c * depth_multiplier;
+#if EK_USE_DSP
+  const uint32_t offsets = ((uint32_t)input_offset & 0xffffu) * 0x10001u; /* |x + offset| <= 255 */
+#endif
   int b, oy, ox, c, m, ky, kx;
   for (b = 0; b < batches; ++b) {
     const int8_t *image = input + b * in_h * in_w * in_c;
@@ -138,7 +141,24 @@ EK_INLINE void ek_depthwise_compact_s8(const int8_t *input, const int8_t *filter
             if (ix < 0 || ix >= in_w) continue;
             x = image + (iy * in_w + ix) * in_c;
             w = filter + (ky * k_w + kx) * out_c;
-            for (c = 0; c < in_c; ++c) {
+            c = 0;
+#if EK_USE_DSP
+            if (depth_multiplier == 1) /* four channels a word: SXTB16 halves, SMLABB / SMLATT */
+              for (; c + 4 <= in_c; c += 4) {
+                uint32_t vx, vw, xe, xo, we, wo;
+                memcpy(&vx, x + c, 4);
+                memcpy(&vw, w + c, 4);
+                xe = __sadd16(__sxtb16(vx), offsets);
+                xo = __sadd16(__sxtb16((vx >> 8) | (vx << 24)), offsets);
+                we = __sxtb16(vw);
+                wo = __sxtb16((vw >> 8) | (vw << 24));
+                acc[c] = __smlabb(xe, we, acc[c]);
+                acc[c + 1] = __smlabb(xo, wo, acc[c + 1]);
+                acc[c + 2] = __smlatt(xe, we, acc[c + 2]);
+                acc[c + 3] = __smlatt(xo, wo, acc[c + 3]);
+              }
+#endif
+            for (; c < in_c; ++c) {
               const int32_t v = x[c] + input_offset;
               for (m = 0; m < depth_multiplier; ++m) acc[c * depth_multiplier + m] += v * w[c * depth_multiplier + m];
             }
