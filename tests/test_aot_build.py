@@ -127,7 +127,7 @@ def test_host_conv_takes_the_avx2_path_and_falls_back_without_it(tmp_path):
 
 
 # the bundle's own flash at --optimize size (text + rodata of its object, as the firmware compiles
-# it) over the model's weight bytes: the goal is 1.15 (KWS, with the least room, is at 1.142)
+# it) over the model's weight bytes: the goal is 1.15 (KWS, with the least room, is at 1.143)
 SIZE_FLASH_LIMIT = 1.15
 
 
