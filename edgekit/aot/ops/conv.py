@@ -638,7 +638,7 @@ class _ConvBase(Emitter):
                     -x_zp, y_zp, act_min, act_max, right_shifts_only)  # fmt: skip
 
     def _compact(self, node: Node, ctx: EmitContext) -> bool:
-        """Whether an int8 node runs ek_compact.h's kernels (`--optimize size` on the DSP path)."""
+        """Whether an int8 node runs ek_compact.h's kernels (`--optimize size`, not on Helium)."""
         return ctx.tensor(node.inputs[0]).dtype == "int8" and channel_params.applies(ctx)
 
     def _emit_compact(self, node: Node, ctx: EmitContext, win: Window, activation: str) -> str:
