@@ -649,4 +649,21 @@ EK_INLINE void ek_requantize_s8(const int32_t *acc, const int32_t *multiplier, c
   }
 }
 
+/* Channels first .. first + n - 1 of a row of accumulators, requantized the way the compiler
+ * chose: ek_rq's parameters (`rq` their stride, on the DSP path; `rq_scale` as for
+ * ek_requantize_rq) or TFLM's multipliers and shifts. Per-tensor parameters are the same for
+ * every channel, so `first` only moves per-channel ones. */
+EK_INLINE void ek_requantize_row(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                 int first, int per_channel, int rq, int rq_scale,
+                                 int right_shifts_only, int8_t *out, int n, int32_t offset,
+                                 int32_t act_min, int32_t act_max) {
+  if (EK_USE_DSP && rq)
+    ek_requantize_rq(acc, per_channel ? multiplier + rq * first : multiplier, rq, per_channel, rq_scale,
+                     out, n, act_min, act_max);
+  else
+    ek_requantize_s8(acc, per_channel ? multiplier + first : multiplier,
+                     per_channel ? shift + first : shift, per_channel, right_shifts_only, out, n,
+                     offset, act_min, act_max);
+}
+
 #endif /* EK_COMMON_H */

@@ -330,11 +330,8 @@ EK_INLINE void ek_depthwise_conv_s8(const int8_t *input, const void *filter_data
             }
           }
         }
-        if (EK_USE_DSP && rq)
-          ek_requantize_rq(acc, multiplier, rq, 1, rq_scale, out, out_c, act_min, act_max);
-        else
-          ek_requantize_s8(acc, multiplier, shift, 1, right_shifts_only, out, out_c, output_offset,
-                           act_min, act_max);
+        ek_requantize_row(acc, multiplier, shift, 0, 1, rq, rq_scale, right_shifts_only, out, out_c,
+                          output_offset, act_min, act_max);
       }
     }
   }

@@ -250,13 +250,8 @@ EK_INLINE void ek_fc_q15_rows(const int8_t *input, const void *weights, int wide
       else
         ek_fc4_q15(xq, (const int8_t *)weights + (size_t)o0 * (size_t)k_pad, k_pad, (n + 3) / 4,
                    folded_bias + o0, acc);
-      if (rq)
-        ek_requantize_rq(acc, per_channel ? multiplier + rq * o0 : multiplier, rq, per_channel, 1,
-                         output + b * out_depth + o0, n, act_min, act_max);
-      else
-        ek_requantize_s8(acc, per_channel ? multiplier + o0 : multiplier,
-                         per_channel ? shift + o0 : shift, per_channel, right_shifts_only,
-                         output + b * out_depth + o0, n, output_offset, act_min, act_max);
+      ek_requantize_row(acc, multiplier, shift, o0, per_channel, rq, 1, right_shifts_only,
+                        output + b * out_depth + o0, n, output_offset, act_min, act_max);
     }
   }
 }

@@ -92,9 +92,8 @@ EK_INLINE void ek_fc_lanes_s8(const int8_t *input, const int8_t *weights, const 
         default: ek_fc_lanes_group(pairs, w, k2, 1, acc); break;
       }
       for (o = 0; o < n; ++o) acc[o] += folded_bias[o0 + o];
-      ek_requantize_s8(acc, per_channel ? multiplier + o0 : multiplier,
-                       per_channel ? shift + o0 : shift, per_channel, right_shifts_only,
-                       output + b * out_depth + o0, n, output_offset, act_min, act_max);
+      ek_requantize_row(acc, multiplier, shift, o0, per_channel, 0, 1, right_shifts_only,
+                        output + b * out_depth + o0, n, output_offset, act_min, act_max);
     }
   }
 }
@@ -160,13 +159,8 @@ EK_INLINE void ek_fully_connected_s8(const int8_t *input, const int8_t *weights,
         for (o = 0; o < n; ++o) acc[o] = ek_dot(x, weights + (size_t)(o0 + o) * (size_t)k_pad, k_pad);
       }
       for (o = 0; o < n; ++o) acc[o] += folded_bias[o0 + o];
-      if (EK_USE_DSP && rq)
-        ek_requantize_rq(acc, per_channel ? multiplier + rq * o0 : multiplier, rq, per_channel, 2,
-                         output + b * out_depth + o0, n, act_min, act_max);
-      else
-        ek_requantize_s8(acc, per_channel ? multiplier + o0 : multiplier,
-                       per_channel ? shift + o0 : shift, per_channel, right_shifts_only,
-                       output + b * out_depth + o0, n, output_offset, act_min, act_max);
+      ek_requantize_row(acc, multiplier, shift, o0, per_channel, rq, 2, right_shifts_only,
+                        output + b * out_depth + o0, n, output_offset, act_min, act_max);
     }
   }
 }
