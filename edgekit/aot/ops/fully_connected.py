@@ -89,34 +89,33 @@ class FullyConnected(Emitter):
 
         x_scale, x_zp = per_tensor_qparams(x)
         y_scale, y_zp = per_tensor_qparams(y)
+        act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
+        # one (multiplier, shift) per output: a per-tensor scale repeated
         mults, shifts = conv_multipliers(x_scale, w.scale, y_scale, out_depth, ctx.single_rounding)
-        per_channel = w.per_channel
-        if not per_channel:
-            mults, shifts = mults[:1], shifts[:1]
-        weights = np.asarray(w.data, dtype=np.int64)
         raw_bias = np.asarray(bias.data, dtype=np.int64) if bias is not None else np.zeros(out_depth, np.int64)
         k_pad = dot_length(ctx, accum_depth)
-        acc_bound = accumulator_bound(raw_bias, weights)
-        # the DSP path (ek_fc_dsp.h) takes rows in groups of four, zero rows padding the last, and
-        # doubles the input where ek_rq wants doubled accumulators; the bias then starts them doubled
-        # (not with Helium, whose own grouping ek_mve.h reads)
         grouped = _grouped(ctx, out_depth, k_pad)
         if not grouped and channel_params.applies(ctx):
             # `--optimize size`: a 1x1 convolution over `batches` pixels, by ek_compact.h's
             # kernel (the per-tensor requantization repeated for each output)
-            act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
-            mults, shifts = conv_multipliers(x_scale, w.scale, y_scale, out_depth, ctx.single_rounding)
             params = channel_params.arrays(ctx, y.name, raw_bias, mults, shifts)
             geometry = [1, 1, batches, accum_depth, 1, batches, out_depth, 1, 1, 1, 1, 1, 1, 0, 0]
             return call("ek_conv_compact_s8", ctx.ptr(x.index), ctx.ptr(w.index), *params, ctx.ptr(y.index),
                         f"(int16_t *){ctx.scratch(node)}", *geometry, -x_zp, y_zp, act_min, act_max)  # fmt: skip
+        per_channel = w.per_channel
+        if not per_channel:
+            mults, shifts = mults[:1], shifts[:1]
+        weights = np.asarray(w.data, dtype=np.int64)
+        acc_bound = accumulator_bound(raw_bias, weights)
+        # the DSP path (ek_fc_dsp.h) takes rows in groups of four, zero rows padding the last, and
+        # doubles the input where ek_rq wants doubled accumulators; the bias then starts them doubled
+        # (not with Helium, whose own grouping ek_mve.h reads)
         doubled = grouped and requant_params(ctx, mults, shifts, y_zp, acc_bound) is not None
         n_rows = -(-out_depth // 4) * 4 if grouped else out_depth
         wsum = np.zeros(n_rows, np.int64)
         wsum[:out_depth] = weights.sum(axis=1)
         # bias + input_offset * sum(w): exact, and it keeps the offset out of the inner loop
         folded = folded_dot_bias(ctx, _padded(raw_bias, n_rows), -x_zp, wsum, y.name, 2 if doubled else 1)
-        act_min, act_max = activation_range_int8(activation, y_scale, y_zp)
         x_pad = "(int8_t *)0" if k_pad == accum_depth else f"(int8_t *){ctx.scratch(node)}"
         # `speed` stores them as int16 (no unpacking in the loop, twice the flash; AD's 270 KB would
         # double at every mode, so `balanced` keeps int8 here, unlike the conv filters)
