@@ -177,23 +177,25 @@ def table(models, target_names, out: Path) -> str:
     return "\n".join(lines)
 
 
+def chosen_backends(requested: list[str] | None) -> list[str]:
+    """The backends asked for, else aot and, when TFLM_DIR names a TFLM tree, tflm."""
+    backends = requested or (["aot", "tflm"] if os.environ.get("TFLM_DIR") else ["aot"])
+    if "tflm" in backends and not os.environ.get("TFLM_DIR"):
+        raise SystemExit("--backend tflm needs TFLM_DIR (a TensorFlow Lite Micro tree, see firmware_templates/tflm-cmake)")
+    return backends
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", type=Path, help="model files or a folder of the MLPerf Tiny models")
     parser.add_argument("--target", action="append", choices=list(TARGETS), help="emulated core (default: all)")
     parser.add_argument("--backend", action="append", choices=BACKENDS,
                         help="what to measure (default: aot, and tflm when TFLM_DIR is set)")  # fmt: skip
-    parser.add_argument("--runs", type=int, default=2, help="timed runs (the count is the same on every run)")
-    parser.add_argument("--limit", type=int, default=20, help="inputs compared with the TFLM interpreter")
-    parser.add_argument("--out", type=Path, default=rf.REPORTS / SECTION, help="folder of the report files")
-    parser.add_argument("--registry", help="registry to cache conversions in (default: a temporary one)")
-    parser.add_argument("--tables-only", action="store_true", help="print the table from the reports already there")
+    rf.add_emulator_options(parser, runs=2, out=rf.REPORTS / SECTION)
     args = parser.parse_args(argv)
     models = rf.models_from(args.models)
     target_names = args.target or list(TARGETS)
-    backends = args.backend or (["aot", "tflm"] if os.environ.get("TFLM_DIR") else ["aot"])
-    if "tflm" in backends and not os.environ.get("TFLM_DIR"):
-        raise SystemExit("--backend tflm needs TFLM_DIR (a TensorFlow Lite Micro tree, see firmware_templates/tflm-cmake)")
+    backends = chosen_backends(args.backend)
     if not args.tables_only:
         measure(models, target_names, backends, args.out, args.runs, args.limit, args.registry)
     sys.stdout.write(table(models, target_names, args.out))

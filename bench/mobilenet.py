@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 import report_files as rf
-from family import measure, table
+from family import chosen_backends, measure, table
 
 TARGET = "mps2-an386"
 MODEL = rf.REPO / "build" / "bench-models" / "mobilenet_v2_035_96.tflite"
@@ -88,14 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", action="append", choices=("aot", "tflm"),
                         help="what to measure (default: aot, and tflm when TFLM_DIR is set)")  # fmt: skip
-    parser.add_argument("--runs", type=int, default=2, help="timed runs (the count is the same on every run)")
-    parser.add_argument("--limit", type=int, default=20, help="inputs compared with the TFLM interpreter")
-    parser.add_argument("--registry", help="registry to cache conversions in (default: a temporary one)")
-    parser.add_argument("--tables-only", action="store_true", help="print the table from the reports already there")
+    rf.add_emulator_options(parser, runs=2, out=None)
     args = parser.parse_args(argv)
-    backends = args.backend or (["aot", "tflm"] if os.environ.get("TFLM_DIR") else ["aot"])
-    if "tflm" in backends and not os.environ.get("TFLM_DIR"):
-        raise SystemExit("--backend tflm needs TFLM_DIR (a TensorFlow Lite Micro tree, see firmware_templates/tflm-cmake)")
+    backends = chosen_backends(args.backend)
     if not args.tables_only or not MODEL.is_file():  # the table counts the model's MACs
         write_model(MODEL)
     if not args.tables_only:

@@ -59,6 +59,17 @@ def file_name(model: str | Path, target: str, backend: str, variant: str | None 
     return f"{stem}-{target}-{backend}{'-' + variant if variant else ''}.json"
 
 
+def add_emulator_options(parser, runs: int, out: Path | None) -> None:
+    """The options of the scripts that bench on emulated boards: --runs (default `runs`),
+    --limit, --out (default `out`; none when None), --registry and --tables-only."""
+    parser.add_argument("--runs", type=int, default=runs, help="timed runs (the count is the same on every run)")
+    parser.add_argument("--limit", type=int, default=20, help="inputs compared with the TFLM interpreter")
+    if out is not None:
+        parser.add_argument("--out", type=Path, default=out, help="folder of the report files")
+    parser.add_argument("--registry", help="registry to cache conversions in (default: a temporary one)")
+    parser.add_argument("--tables-only", action="store_true", help="print the tables from the reports already there")
+
+
 @contextmanager
 def registry(uri: str | None):
     """The registry conversions are cached in: the one given, else a temporary one.
